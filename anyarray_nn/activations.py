@@ -1,0 +1,183 @@
+"""Activation functions: value and vector-Jacobian product, in standard Array API ops only.
+
+Each activation maps pre-activations ``z`` to ``a = f(z)``. Backpropagation needs
+``dL/dz = J_f(z)^T dL/da``; for elementwise functions that is ``f'(z) * dL/da``, for softmax it is
+``a * (g - sum(g * a))`` per row. Every formula is written so that no intermediate overflows for
+``|z|`` up to 1e4 in float32 or float64 (e.g. sigmoid uses ``exp(-|z|)``, never ``exp(-z)``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+Array = Any
+
+
+class Activation:
+    """Base class. Subclasses implement :meth:`forward` and :meth:`derivative` (elementwise)."""
+
+    name: str = "activation"
+    #: Default weight initializer for layers using this activation.
+    default_init: str = "glorot_uniform"
+
+    def forward(self, xp: Any, z: Array) -> Array:
+        raise NotImplementedError
+
+    def derivative(self, xp: Any, z: Array, a: Array) -> Array:
+        """Elementwise ``f'(z)``; ``a = f(z)`` is passed so it need not be recomputed."""
+        raise NotImplementedError
+
+    def backward(self, xp: Any, z: Array, a: Array, grad_a: Array) -> Array:
+        """Vector-Jacobian product ``dL/dz`` from ``dL/da``."""
+        return self.derivative(xp, z, a) * grad_a
+
+    def config(self) -> dict[str, Any]:
+        """Constructor arguments, for saving and for :func:`get`."""
+        return {}
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.config().items())
+        return f"{type(self).__name__}({args})"
+
+
+class Identity(Activation):
+    name = "identity"
+
+    def forward(self, xp: Any, z: Array) -> Array:
+        return z
+
+    def derivative(self, xp: Any, z: Array, a: Array) -> Array:
+        return xp.ones_like(z)
+
+    def backward(self, xp: Any, z: Array, a: Array, grad_a: Array) -> Array:
+        return grad_a
+
+
+class Sigmoid(Activation):
+    """``1 / (1 + exp(-z))``, evaluated as ``e/(1+e)`` or ``1/(1+e)`` with ``e = exp(-|z|)``."""
+
+    name = "sigmoid"
+
+    def forward(self, xp: Any, z: Array) -> Array:
+        e = xp.exp(-xp.abs(z))
+        return xp.where(z >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
+
+    def derivative(self, xp: Any, z: Array, a: Array) -> Array:
+        return a * (1.0 - a)
+
+
+class Tanh(Activation):
+    name = "tanh"
+
+    def forward(self, xp: Any, z: Array) -> Array:
+        return xp.tanh(z)  # saturates cleanly; no clipping needed
+
+    def derivative(self, xp: Any, z: Array, a: Array) -> Array:
+        return 1.0 - a * a
+
+
+class ReLU(Activation):
+    name = "relu"
+    default_init = "he_normal"
+
+    def forward(self, xp: Any, z: Array) -> Array:
+        return xp.maximum(z, 0.0)
+
+    def derivative(self, xp: Any, z: Array, a: Array) -> Array:
+        return xp.astype(z > 0, z.dtype)
+
+    def backward(self, xp: Any, z: Array, a: Array, grad_a: Array) -> Array:
+        return xp.where(z > 0, grad_a, 0.0)
+
+
+class LeakyReLU(Activation):
+    """``z`` for ``z > 0``, ``alpha * z`` otherwise."""
+
+    name = "leaky_relu"
+    default_init = "he_normal"
+
+    def __init__(self, alpha: float = 0.01) -> None:
+        if not alpha >= 0:
+            raise ValueError(f"leaky_relu alpha must be >= 0, got {alpha!r}.")
+        self.alpha = float(alpha)
+
+    def forward(self, xp: Any, z: Array) -> Array:
+        return xp.where(z > 0, z, self.alpha * z)
+
+    def derivative(self, xp: Any, z: Array, a: Array) -> Array:
+        return xp.where(z > 0, xp.ones_like(z), xp.full_like(z, self.alpha))
+
+    def backward(self, xp: Any, z: Array, a: Array, grad_a: Array) -> Array:
+        return xp.where(z > 0, grad_a, self.alpha * grad_a)
+
+    def config(self) -> dict[str, Any]:
+        return {"alpha": self.alpha}
+
+
+class ELU(Activation):
+    """``z`` for ``z > 0``, ``alpha * (exp(z) - 1)`` otherwise (``expm1`` of ``min(z, 0)``)."""
+
+    name = "elu"
+    default_init = "he_normal"
+
+    def __init__(self, alpha: float = 1.0) -> None:
+        if not alpha > 0:
+            raise ValueError(f"elu alpha must be > 0, got {alpha!r}.")
+        self.alpha = float(alpha)
+
+    def forward(self, xp: Any, z: Array) -> Array:
+        return xp.where(z > 0, z, self.alpha * xp.expm1(xp.minimum(z, 0.0)))
+
+    def derivative(self, xp: Any, z: Array, a: Array) -> Array:
+        # for z <= 0: d/dz alpha*(e^z - 1) = alpha*e^z = a + alpha
+        return xp.where(z > 0, 1.0, a + self.alpha)
+
+    def config(self) -> dict[str, Any]:
+        return {"alpha": self.alpha}
+
+
+class Softmax(Activation):
+    """Row-wise ``exp(z - max z) / sum exp(z - max z)``."""
+
+    name = "softmax"
+
+    def forward(self, xp: Any, z: Array) -> Array:
+        e = xp.exp(z - xp.max(z, axis=-1, keepdims=True))
+        return e / xp.sum(e, axis=-1, keepdims=True)
+
+    def derivative(self, xp: Any, z: Array, a: Array) -> Array:
+        raise TypeError("softmax has no elementwise derivative; use backward() (a full VJP).")
+
+    def backward(self, xp: Any, z: Array, a: Array, grad_a: Array) -> Array:
+        # J = diag(a) - a a^T, so J^T g = a * (g - <g, a>)
+        return a * (grad_a - xp.sum(grad_a * a, axis=-1, keepdims=True))
+
+
+ACTIVATIONS: dict[str, type[Activation]] = {
+    "identity": Identity,
+    "linear": Identity,
+    "sigmoid": Sigmoid,
+    "logistic": Sigmoid,
+    "tanh": Tanh,
+    "relu": ReLU,
+    "leaky_relu": LeakyReLU,
+    "elu": ELU,
+    "softmax": Softmax,
+}
+
+
+def get(spec: str | Activation | None, **kwargs: Any) -> Activation:
+    """Return an :class:`Activation` from a name (``"relu"``, ``"leaky_relu"``, ...) or instance.
+
+    ``None`` means identity. Extra keyword arguments (e.g. ``alpha``) go to the constructor.
+    """
+    if spec is None:
+        return Identity()
+    if isinstance(spec, Activation):
+        return spec
+    if isinstance(spec, str):
+        key = spec.lower().replace("-", "_")
+        if key in ACTIVATIONS:
+            return ACTIVATIONS[key](**kwargs)
+    names = ", ".join(sorted(set(ACTIVATIONS)))
+    raise ValueError(f"Unknown activation {spec!r}. Valid names: {names}.")

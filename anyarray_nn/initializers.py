@@ -1,0 +1,100 @@
+"""Weight initializers, drawn on the host so that a seed means the same numbers everywhere.
+
+Each initializer is a function ``(rng, fan_in, fan_out) -> np.ndarray`` (float64, shape
+``(fan_in, fan_out)``) using a seeded :class:`numpy.random.Generator`. The network casts the draw to
+its dtype and moves it to its device once, so the same seed gives bit-identical initial weights on
+NumPy, CuPy, torch and array-api-strict.
+
+Formulas (``U`` uniform, ``N`` normal with the given variance):
+
+==================  ===============================================
+zeros               0
+normal(std)         N(0, std**2), std = 0.01 by default
+uniform(limit)      U(-limit, limit), limit = 0.05 by default
+glorot_normal       N(0, 2 / (fan_in + fan_out))      (Xavier)
+glorot_uniform      U(+-sqrt(6 / (fan_in + fan_out)))  (Xavier)
+he_normal           N(0, 2 / fan_in)                   (Kaiming)
+he_uniform          U(+-sqrt(6 / fan_in))              (Kaiming)
+lecun_normal        N(0, 1 / fan_in)
+lecun_uniform       U(+-sqrt(3 / fan_in))
+==================  ===============================================
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from functools import partial
+
+import numpy as np
+
+Initializer = Callable[[np.random.Generator, int, int], np.ndarray]
+
+
+def zeros(rng: np.random.Generator, fan_in: int, fan_out: int) -> np.ndarray:
+    return np.zeros((fan_in, fan_out))
+
+
+def normal(rng: np.random.Generator, fan_in: int, fan_out: int, std: float = 0.01) -> np.ndarray:
+    return rng.normal(0.0, std, size=(fan_in, fan_out))
+
+
+def uniform(rng: np.random.Generator, fan_in: int, fan_out: int, limit: float = 0.05) -> np.ndarray:
+    return rng.uniform(-limit, limit, size=(fan_in, fan_out))
+
+
+def glorot_normal(rng: np.random.Generator, fan_in: int, fan_out: int) -> np.ndarray:
+    return normal(rng, fan_in, fan_out, std=math.sqrt(2.0 / (fan_in + fan_out)))
+
+
+def glorot_uniform(rng: np.random.Generator, fan_in: int, fan_out: int) -> np.ndarray:
+    return uniform(rng, fan_in, fan_out, limit=math.sqrt(6.0 / (fan_in + fan_out)))
+
+
+def he_normal(rng: np.random.Generator, fan_in: int, fan_out: int) -> np.ndarray:
+    return normal(rng, fan_in, fan_out, std=math.sqrt(2.0 / fan_in))
+
+
+def he_uniform(rng: np.random.Generator, fan_in: int, fan_out: int) -> np.ndarray:
+    return uniform(rng, fan_in, fan_out, limit=math.sqrt(6.0 / fan_in))
+
+
+def lecun_normal(rng: np.random.Generator, fan_in: int, fan_out: int) -> np.ndarray:
+    return normal(rng, fan_in, fan_out, std=math.sqrt(1.0 / fan_in))
+
+
+def lecun_uniform(rng: np.random.Generator, fan_in: int, fan_out: int) -> np.ndarray:
+    return uniform(rng, fan_in, fan_out, limit=math.sqrt(3.0 / fan_in))
+
+
+INITIALIZERS: dict[str, Initializer] = {
+    "zeros": zeros,
+    "normal": normal,
+    "uniform": uniform,
+    "glorot_normal": glorot_normal,
+    "glorot_uniform": glorot_uniform,
+    "xavier_normal": glorot_normal,
+    "xavier_uniform": glorot_uniform,
+    "he_normal": he_normal,
+    "he_uniform": he_uniform,
+    "kaiming_normal": he_normal,
+    "kaiming_uniform": he_uniform,
+    "lecun_normal": lecun_normal,
+    "lecun_uniform": lecun_uniform,
+}
+
+
+def get(spec: str | Initializer, **kwargs: float) -> Initializer:
+    """An initializer by name (``"he_normal"``, ``"xavier_uniform"``, ...) or a callable.
+
+    Keyword arguments (``std=`` for normal, ``limit=`` for uniform) are bound to it.
+    """
+    if callable(spec):
+        return partial(spec, **kwargs) if kwargs else spec
+    if isinstance(spec, str):
+        key = spec.lower().replace("-", "_")
+        if key in INITIALIZERS:
+            fn = INITIALIZERS[key]
+            return partial(fn, **kwargs) if kwargs else fn
+    names = ", ".join(sorted(INITIALIZERS))
+    raise ValueError(f"Unknown initializer {spec!r}. Valid names: {names}.")

@@ -1,0 +1,37 @@
+"""Shared test helpers (data that keeps ReLU-family pre-activations away from their kink)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+import anyarray_nn as ann
+
+HIDDEN = ["identity", "sigmoid", "tanh", "relu", "leaky_relu", "elu"]
+# (output activation, loss): fused pairs, the regression pair and non-fused pairs
+PAIRS = [
+    ("softmax", "cross_entropy"),
+    ("sigmoid", "binary_cross_entropy"),
+    ("identity", "mse"),
+    ("softmax", "mse"),
+    ("sigmoid", "mse"),
+    ("sigmoid", "cross_entropy"),
+]
+WIDTHS = [7, 5, 9, 4, 6, 8]
+
+
+def make_targets(output: str, loss: str, n: int, k: int, rng: np.random.Generator) -> np.ndarray:
+    if output == "softmax":
+        return rng.integers(0, k, size=n)
+    if output == "sigmoid":
+        return rng.integers(0, 2, size=(n, k)).astype(float)
+    return rng.normal(size=(n, k))
+
+
+def away_from_kinks(net: ann.NN, X: np.ndarray, margin: float = 1e-3) -> np.ndarray:
+    """Rows of X whose every hidden pre-activation is at least ``margin`` from 0."""
+    ref = net.copy(backend="numpy", dtype="float64")
+    ref.forward(ref.backend.asarray(X))
+    keep = np.ones(len(X), dtype=bool)
+    for layer in ref.layers[:-1]:
+        keep &= np.min(np.abs(ann.to_numpy(layer._z)), axis=1) > margin
+    return X[keep]

@@ -1,0 +1,67 @@
+"""The README's promises: its two commands, the demo's accuracy, and the example."""
+
+from __future__ import annotations
+
+import re
+import runpy
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _bash_blocks(text: str) -> list[str]:
+    return re.findall(r"```bash\n(.*?)\n```", text, flags=re.S)
+
+
+def test_ci_runs_the_readme_test_command():
+    blocks = _bash_blocks((ROOT / "README.md").read_text())
+    main_cmd, test_cmd = blocks[0], blocks[1]
+    assert "python -m anyarray_nn" in main_cmd
+    assert "pytest" in test_cmd
+    ci_lines = [line.strip() for line in (ROOT / ".ci" / "run").read_text().splitlines()]
+    assert test_cmd.strip() in ci_lines
+
+
+def test_demo_reaches_the_promised_accuracy(capsys):
+    from anyarray_nn.cli import demo
+
+    accuracy = demo(backend="numpy")
+    out = capsys.readouterr().out
+    assert accuracy > 0.95
+    assert "epoch 30/30" in out and "test accuracy" in out
+
+
+def test_main_job_runs_as_a_module():
+    proc = subprocess.run(
+        [sys.executable, "-m", "anyarray_nn", "--epochs", "2"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "epoch 2/2" in proc.stdout and "test accuracy" in proc.stdout
+
+
+def test_cli_bad_backend_is_one_line_error_and_exit_2():
+    proc = subprocess.run(
+        [sys.executable, "-m", "anyarray_nn", "--backend", "nope"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+    )
+    assert proc.returncode == 2
+    assert "Unknown backend 'nope'" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_quickstart_example_runs(capsys):
+    pytest.importorskip("torch")
+    module = runpy.run_path(str(ROOT / "examples" / "quickstart.py"))
+    result = module["main"]("torch")
+    assert result["accuracy"] > 0.9
+    assert "gradcheck" in capsys.readouterr().out
