@@ -1,0 +1,548 @@
+"""Optimizers: small state machines that update parameters in place.
+
+Each optimizer follows the single-tensor update of its ``torch.optim`` namesake exactly (same
+hyperparameter names, defaults and formulas), written with standard Array API ops only. The life
+cycle is::
+
+    opt = get("adam", lr=1e-3)
+    opt.build(xp, params)          # allocate state next to the parameters
+    for batch in batches:
+        opt.step(params, grads)    # p -= ... in place; state updated in place
+    opt.lr = 0.5 * opt.lr          # schedules change lr between epochs
+
+Rules kept inside :meth:`Optimizer.step`: scalars are Python floats (a float32 model stays
+float32), every array op comes from the ``xp`` given to :meth:`Optimizer.build`, and nothing reads a
+device value back to the host (branches depend only on host hyperparameters and the host step
+counter ``t``). ``g`` below is the gradient, ``t`` counts steps from 1, ``lr`` is read at each step.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+import numbers
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+import array_api_compat
+
+Array = Any
+
+__all__ = [
+    "SGD",
+    "AdaGrad",
+    "Adam",
+    "AdamW",
+    "Optimizer",
+    "RMSProp",
+    "from_config",
+    "get",
+]
+
+
+def _real(
+    name: str,
+    value: Any,
+    low: float = 0.0,
+    high: float = math.inf,
+    *,
+    high_open: bool = False,
+) -> float:
+    """``value`` as a finite Python float in ``[low, high]`` (``[low, high)``), else ValueError."""
+    closing = ")" if high_open else "]"
+    interval = f">= {low}" if high == math.inf else f"in [{low}, {high}{closing}"
+    # Python and NumPy scalars only: a device array as a hyperparameter would force host syncs.
+    is_scalar = isinstance(value, numbers.Real) and not isinstance(value, bool)
+    x = float(value) if is_scalar else math.nan
+    if math.isfinite(x) and x >= low and (x < high if high_open else x <= high):
+        return x
+    raise ValueError(f"{name} must be a finite number {interval}, got {value!r}.")
+
+
+def _flag(name: str, value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError(f"{name} must be True or False, got {value!r}.")
+    return value
+
+
+class Optimizer:
+    """Base class: holds ``lr``, the step counter ``t`` and per-parameter state arrays.
+
+    Subclasses list their state names in ``_state_names()`` and implement ``_update`` for one
+    parameter. The state is allocated by :meth:`build` with ``xp.zeros_like(p)`` (same shape,
+    dtype and device as the parameter) and updated in place.
+    """
+
+    name: ClassVar[str] = ""
+
+    def __init__(self, lr: float) -> None:
+        self.lr = lr
+        self.t: int = 0
+        self._xp: Any = None
+        self._meta: list[tuple[tuple[int, ...], Any, Any]] = []  # (shape, dtype, device) per param
+        self._state: dict[str, list[Array]] = {}
+
+    # -- lr: public and mutable, validated on every assignment -----------------------------------
+    @property
+    def lr(self) -> float:
+        """Learning rate used by the next :meth:`step` (a Python float >= 0)."""
+        return self._lr
+
+    @lr.setter
+    def lr(self, value: float) -> None:
+        self._lr = _real("lr", value)
+
+    # -- what subclasses provide ------------------------------------------------------------------
+    def _hyper(self) -> dict[str, Any]:
+        """Constructor kwargs other than ``lr``."""
+        return {}
+
+    def _state_names(self) -> tuple[str, ...]:
+        return ()
+
+    def _init_state(self, xp: Any, p: Array, name: str) -> Array:
+        return xp.zeros_like(p)
+
+    def _update(self, xp: Any, i: int, p: Array, g: Array, lr: float) -> None:
+        raise NotImplementedError
+
+    # -- life cycle -------------------------------------------------------------------------------
+    def build(self, xp: Any, params: Sequence[Array]) -> None:
+        """Allocate state for ``params`` on their device, in their dtype; reset ``t`` to 0."""
+        self.t = 0
+        self._allocate(xp, params)
+
+    def _allocate(self, xp: Any, params: Sequence[Array]) -> None:
+        params = list(params)
+        self._xp = xp
+        self._meta = [(tuple(p.shape), p.dtype, array_api_compat.device(p)) for p in params]
+        self._state = {
+            name: [self._init_state(xp, p, name) for p in params] for name in self._state_names()
+        }
+
+    def step(self, params: Sequence[Array], grads: Sequence[Array]) -> None:
+        """Update every ``params[i]`` in place from ``grads[i]``; ``t`` is incremented first.
+
+        Without a prior :meth:`build` (or :meth:`load_state_arrays`), the first call allocates
+        fresh state from ``params`` themselves and keeps ``t``.
+        """
+        if self._xp is None:
+            self._allocate(array_api_compat.array_namespace(*params), params)
+        if not len(params) == len(grads) == len(self._meta):
+            raise ValueError(
+                f"{type(self).__name__} was built for {len(self._meta)} parameters, but step() got "
+                f"{len(params)} parameters and {len(grads)} gradients."
+            )
+        for i, (p, g, (shape, _, _)) in enumerate(zip(params, grads, self._meta, strict=True)):
+            if tuple(p.shape) != shape or tuple(g.shape) != shape or g.dtype != p.dtype:
+                raise ValueError(
+                    f"Parameter {i}: built for shape {shape}; got a parameter of shape "
+                    f"{tuple(p.shape)} ({p.dtype}) and a gradient of shape {tuple(g.shape)} "
+                    f"({g.dtype}). Gradients must match their parameter's shape and dtype."
+                )
+        self.t += 1
+        lr = self.lr
+        for i, (p, g) in enumerate(zip(params, grads, strict=True)):
+            self._update(self._xp, i, p, g, lr)
+
+    def state_arrays(self) -> dict[str, list[Array]]:
+        """The live state arrays by name, one list entry per parameter (``{}`` if stateless)."""
+        return {name: list(arrays) for name, arrays in self._state.items()}
+
+    def load_state_arrays(self, arrays: dict[str, Sequence[Array]], t: int) -> None:
+        """Replace the state with copies of ``arrays`` and set the step count ``t``.
+
+        ``arrays`` has exactly the keys of :meth:`state_arrays`, one array per parameter, all in
+        one namespace on the parameters' device. Namespace, device and dtype are taken from the
+        arrays, so a model moved to another backend or dtype needs no new :meth:`build`; shapes
+        must match the parameters given to :meth:`build`, if it was called.
+        """
+        names = self._state_names()
+        if set(arrays) != set(names):
+            raise ValueError(
+                f"{type(self).__name__}{self._describe()} keeps state {sorted(names)}, "
+                f"got {sorted(arrays)}."
+            )
+        if isinstance(t, bool) or not isinstance(t, numbers.Integral) or t < 0:
+            raise ValueError(f"t must be an int >= 0, got {t!r}.")
+        if not names:
+            self.t = int(t)
+            return
+        given = {name: list(arrays[name]) for name in names}
+        count = len(self._meta) if self._xp is not None else len(given[names[0]])
+        for name in names:
+            if len(given[name]) != count:
+                raise ValueError(
+                    f"State {name!r} has {len(given[name])} arrays; expected one per parameter "
+                    f"({count})."
+                )
+        meta = []
+        for i, first in enumerate(given[names[0]]):
+            shape, dtype = tuple(first.shape), first.dtype
+            if self._xp is not None and shape != self._meta[i][0]:
+                raise ValueError(
+                    f"State {names[0]!r}[{i}] has shape {shape}; the parameter has shape "
+                    f"{self._meta[i][0]}."
+                )
+            for name in names[1:]:
+                a = given[name][i]
+                if tuple(a.shape) != shape or a.dtype != dtype:
+                    raise ValueError(
+                        f"State {name!r}[{i}] has shape {tuple(a.shape)} and dtype {a.dtype}; "
+                        f"expected {shape} and {dtype} like {names[0]!r}[{i}]."
+                    )
+            meta.append((shape, dtype, array_api_compat.device(first)))
+        everything = [a for arrs in given.values() for a in arrs]
+        xp = array_api_compat.array_namespace(*everything) if everything else self._xp
+        # Copies, so two optimizers never update the same buffer in place.
+        self._state = {
+            name: [
+                xp.asarray(a, dtype=dtype, device=device, copy=True)
+                for a, (_, dtype, device) in zip(given[name], meta, strict=True)
+            ]
+            for name in names
+        }
+        self._xp, self._meta, self.t = xp, meta, int(t)
+
+    def config(self) -> dict[str, Any]:
+        """JSON-able constructor kwargs, including ``lr`` and ``name``."""
+        return {"name": self.name, "lr": self.lr, **self._hyper()}
+
+    def _describe(self) -> str:
+        return "(" + ", ".join(f"{k}={v!r}" for k, v in self._hyper().items()) + ")"
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in {"lr": self.lr, **self._hyper()}.items())
+        return f"{type(self).__name__}({args})"
+
+
+class SGD(Optimizer):
+    r"""Stochastic gradient descent with optional momentum, Nesterov momentum and L2 decay.
+
+    Update, with ``wd = weight_decay``, ``mu = momentum``, ``tau = dampening``::
+
+        g <- g + wd * p
+        b <- g                          if t == 1   (torch starts the buffer at the first gradient)
+        b <- mu * b + (1 - tau) * g     otherwise
+        d <- g + mu * b  if nesterov else  b        (d = g when mu == 0)
+        p <- p - lr * d
+    """
+
+    name = "sgd"
+
+    def __init__(
+        self,
+        lr: float = 0.01,
+        momentum: float = 0.0,
+        dampening: float = 0.0,
+        nesterov: bool = False,
+        weight_decay: float = 0.0,
+    ) -> None:
+        super().__init__(lr)
+        self.momentum = _real("momentum", momentum, 0.0, 1.0, high_open=True)
+        self.dampening = _real("dampening", dampening, 0.0, 1.0)
+        self.nesterov = _flag("nesterov", nesterov)
+        self.weight_decay = _real("weight_decay", weight_decay)
+        if self.nesterov and (self.momentum == 0.0 or self.dampening != 0.0):
+            raise ValueError(
+                "nesterov=True requires momentum > 0 and dampening == 0 (as in torch.optim.SGD); "
+                f"got momentum={momentum!r}, dampening={dampening!r}."
+            )
+
+    def _hyper(self) -> dict[str, Any]:
+        return {
+            "momentum": self.momentum,
+            "dampening": self.dampening,
+            "nesterov": self.nesterov,
+            "weight_decay": self.weight_decay,
+        }
+
+    def _state_names(self) -> tuple[str, ...]:
+        return ("momentum_buffer",) if self.momentum != 0.0 else ()
+
+    def _update(self, xp: Any, i: int, p: Array, g: Array, lr: float) -> None:
+        if self.weight_decay != 0.0:
+            g = g + self.weight_decay * p
+        if self.momentum != 0.0:
+            buf = self._state["momentum_buffer"][i]
+            if self.t == 1:
+                buf[...] = g
+            else:
+                buf *= self.momentum
+                buf += (1.0 - self.dampening) * g
+            g = g + self.momentum * buf if self.nesterov else buf
+        p -= lr * g
+
+
+class AdaGrad(Optimizer):
+    r"""AdaGrad: per-coordinate steps shrink with the accumulated squared gradient.
+
+    Update, with ``s`` starting at ``initial_accumulator_value``::
+
+        g  <- g + weight_decay * p
+        s  <- s + g * g
+        p  <- p - lr / (1 + (t - 1) * lr_decay) * g / (sqrt(s) + eps)
+    """
+
+    name = "adagrad"
+
+    def __init__(
+        self,
+        lr: float = 0.01,
+        lr_decay: float = 0.0,
+        weight_decay: float = 0.0,
+        initial_accumulator_value: float = 0.0,
+        eps: float = 1e-10,
+    ) -> None:
+        super().__init__(lr)
+        self.lr_decay = _real("lr_decay", lr_decay)
+        self.weight_decay = _real("weight_decay", weight_decay)
+        self.initial_accumulator_value = _real(
+            "initial_accumulator_value", initial_accumulator_value
+        )
+        self.eps = _real("eps", eps)
+
+    def _hyper(self) -> dict[str, Any]:
+        return {
+            "lr_decay": self.lr_decay,
+            "weight_decay": self.weight_decay,
+            "initial_accumulator_value": self.initial_accumulator_value,
+            "eps": self.eps,
+        }
+
+    def _state_names(self) -> tuple[str, ...]:
+        return ("sum",)
+
+    def _init_state(self, xp: Any, p: Array, name: str) -> Array:
+        return xp.full_like(p, self.initial_accumulator_value)
+
+    def _update(self, xp: Any, i: int, p: Array, g: Array, lr: float) -> None:
+        if self.weight_decay != 0.0:
+            g = g + self.weight_decay * p
+        clr = lr / (1.0 + (self.t - 1) * self.lr_decay)
+        s = self._state["sum"][i]
+        s += g * g
+        p -= clr * (g / (xp.sqrt(s) + self.eps))
+
+
+class RMSProp(Optimizer):
+    r"""RMSProp, optionally centered and with momentum.
+
+    Update, with ``v``, ``a``, ``b`` starting at zero::
+
+        g   <- g + weight_decay * p
+        v   <- alpha * v + (1 - alpha) * g * g
+        a   <- a + (1 - alpha) * (g - a)                    (centered only)
+        den <- sqrt(v - a * a) + eps  if centered  else  sqrt(v) + eps
+        b   <- momentum * b + g / den;   p <- p - lr * b    (momentum > 0)
+        p   <- p - lr * g / den                             (momentum == 0)
+    """
+
+    name = "rmsprop"
+
+    def __init__(
+        self,
+        lr: float = 0.01,
+        alpha: float = 0.99,
+        eps: float = 1e-8,
+        weight_decay: float = 0.0,
+        momentum: float = 0.0,
+        centered: bool = False,
+    ) -> None:
+        super().__init__(lr)
+        self.alpha = _real("alpha", alpha, 0.0, 1.0, high_open=True)
+        self.eps = _real("eps", eps)
+        self.weight_decay = _real("weight_decay", weight_decay)
+        self.momentum = _real("momentum", momentum, 0.0, 1.0, high_open=True)
+        self.centered = _flag("centered", centered)
+
+    def _hyper(self) -> dict[str, Any]:
+        return {
+            "alpha": self.alpha,
+            "eps": self.eps,
+            "weight_decay": self.weight_decay,
+            "momentum": self.momentum,
+            "centered": self.centered,
+        }
+
+    def _state_names(self) -> tuple[str, ...]:
+        names = ("square_avg",)
+        if self.centered:
+            names += ("grad_avg",)
+        if self.momentum > 0.0:
+            names += ("momentum_buffer",)
+        return names
+
+    def _update(self, xp: Any, i: int, p: Array, g: Array, lr: float) -> None:
+        if self.weight_decay != 0.0:
+            g = g + self.weight_decay * p
+        v = self._state["square_avg"][i]
+        v *= self.alpha
+        v += (1.0 - self.alpha) * (g * g)
+        if self.centered:
+            a = self._state["grad_avg"][i]
+            a += (1.0 - self.alpha) * (g - a)
+            den = xp.sqrt(v - a * a) + self.eps
+        else:
+            den = xp.sqrt(v) + self.eps
+        if self.momentum > 0.0:
+            b = self._state["momentum_buffer"][i]
+            b *= self.momentum
+            b += g / den
+            p -= lr * b
+        else:
+            p -= lr * (g / den)
+
+
+class Adam(Optimizer):
+    r"""Adam (Kingma & Ba, 2015), optionally AMSGrad, with coupled L2 ``weight_decay``.
+
+    Update, with ``m``, ``v``, ``vmax`` starting at zero and ``t`` counting from 1::
+
+        g    <- g + weight_decay * p
+        m    <- beta1 * m + (1 - beta1) * g
+        v    <- beta2 * v + (1 - beta2) * g * g
+        vmax <- max(vmax, v);  vhat = vmax  if amsgrad  else  v
+        p    <- p - lr / (1 - beta1**t) * m / (sqrt(vhat) / sqrt(1 - beta2**t) + eps)
+
+    ``betas=(beta1, beta2)`` is accepted too, as in ``torch.optim.Adam``.
+    """
+
+    name = "adam"
+    _decoupled: ClassVar[bool] = False
+
+    def __init__(
+        self,
+        lr: float = 0.001,
+        beta1: float = 0.9,
+        beta2: float = 0.999,
+        eps: float = 1e-8,
+        weight_decay: float = 0.0,
+        amsgrad: bool = False,
+        betas: tuple[float, float] | None = None,
+    ) -> None:
+        super().__init__(lr)
+        if betas is not None:
+            if not isinstance(betas, (tuple, list)) or len(betas) != 2:
+                raise ValueError(f"betas must be a pair (beta1, beta2), got {betas!r}.")
+            if (beta1, beta2) not in ((0.9, 0.999), tuple(betas)):
+                raise ValueError("Pass either betas=(beta1, beta2) or beta1/beta2, not both.")
+            beta1, beta2 = betas
+        self.beta1 = _real("beta1", beta1, 0.0, 1.0, high_open=True)
+        self.beta2 = _real("beta2", beta2, 0.0, 1.0, high_open=True)
+        self.eps = _real("eps", eps)
+        self.weight_decay = _real("weight_decay", weight_decay)
+        self.amsgrad = _flag("amsgrad", amsgrad)
+
+    def _hyper(self) -> dict[str, Any]:
+        return {
+            "beta1": self.beta1,
+            "beta2": self.beta2,
+            "eps": self.eps,
+            "weight_decay": self.weight_decay,
+            "amsgrad": self.amsgrad,
+        }
+
+    def _state_names(self) -> tuple[str, ...]:
+        return (
+            ("exp_avg", "exp_avg_sq", "max_exp_avg_sq")
+            if self.amsgrad
+            else ("exp_avg", "exp_avg_sq")
+        )
+
+    def _update(self, xp: Any, i: int, p: Array, g: Array, lr: float) -> None:
+        if self.weight_decay != 0.0:
+            if self._decoupled:
+                p *= 1.0 - lr * self.weight_decay
+            else:
+                g = g + self.weight_decay * p
+        m = self._state["exp_avg"][i]
+        v = self._state["exp_avg_sq"][i]
+        m += (1.0 - self.beta1) * (g - m)  # = beta1 * m + (1 - beta1) * g, as torch's lerp_
+        v *= self.beta2
+        v += (1.0 - self.beta2) * (g * g)
+        if self.amsgrad:
+            vmax = self._state["max_exp_avg_sq"][i]
+            vmax[...] = xp.maximum(vmax, v)
+            v = vmax
+        step_size = lr / (1.0 - self.beta1**self.t)
+        bias_correction2_sqrt = (1.0 - self.beta2**self.t) ** 0.5
+        p -= step_size * (m / (xp.sqrt(v) / bias_correction2_sqrt + self.eps))
+
+
+class AdamW(Adam):
+    r"""AdamW (Loshchilov & Hutter, 2019): Adam with decoupled weight decay.
+
+    The parameter shrinks before the Adam step (which then sees no L2 term)::
+
+        p <- p * (1 - lr * weight_decay)
+        p <- Adam step of p with g   (weight_decay not added to g)
+    """
+
+    name = "adamw"
+    _decoupled = True
+
+    def __init__(
+        self,
+        lr: float = 0.001,
+        beta1: float = 0.9,
+        beta2: float = 0.999,
+        eps: float = 1e-8,
+        weight_decay: float = 0.01,
+        amsgrad: bool = False,
+        betas: tuple[float, float] | None = None,
+    ) -> None:
+        super().__init__(lr, beta1, beta2, eps, weight_decay, amsgrad, betas)
+
+
+_OPTIMIZERS: dict[str, type[Optimizer]] = {
+    cls.name: cls for cls in (SGD, AdaGrad, RMSProp, Adam, AdamW)
+}
+
+
+def _key(name: str) -> str:
+    return name.lower().replace("_", "").replace("-", "").replace(" ", "")
+
+
+def get(spec: str | Optimizer | type[Optimizer] | None = None, **kwargs: Any) -> Optimizer:
+    """An optimizer from a name (case, ``_`` and ``-`` ignored), a class, or an instance.
+
+    ``None`` gives :class:`SGD`. ``kwargs`` are hyperparameters, e.g.
+    ``get("adam", lr=1e-3, amsgrad=True)``.
+    """
+    if isinstance(spec, Optimizer):
+        if kwargs:
+            raise ValueError(
+                f"Got an optimizer instance {spec!r} and hyperparameters {sorted(kwargs)}: "
+                "pass hyperparameters to its constructor instead."
+            )
+        return spec
+    if spec is None:
+        cls: type[Optimizer] = SGD
+    elif isinstance(spec, type) and issubclass(spec, Optimizer):
+        cls = spec
+    elif isinstance(spec, str):
+        if _key(spec) not in _OPTIMIZERS:
+            raise ValueError(f"Unknown optimizer {spec!r}. Valid names: {', '.join(_OPTIMIZERS)}.")
+        cls = _OPTIMIZERS[_key(spec)]
+    else:
+        raise TypeError(
+            f"optimizer must be a name ({', '.join(_OPTIMIZERS)}), an Optimizer or None; "
+            f"got {type(spec).__name__}."
+        )
+    valid = [n for n in inspect.signature(cls.__init__).parameters if n != "self"]
+    unknown = sorted(set(kwargs) - set(valid))
+    if unknown:
+        raise ValueError(
+            f"{cls.__name__} got unknown hyperparameter(s) {', '.join(unknown)}. "
+            f"Valid: {', '.join(valid)}."
+        )
+    return cls(**kwargs)
+
+
+def from_config(config: dict[str, Any]) -> Optimizer:
+    """Rebuild an optimizer from :meth:`Optimizer.config` output."""
+    if not isinstance(config, dict) or "name" not in config:
+        raise ValueError(f"An optimizer config is a dict with a 'name' key, got {config!r}.")
+    kwargs = dict(config)
+    return get(kwargs.pop("name"), **kwargs)

@@ -1,0 +1,362 @@
+"""Learning-rate schedules: host-side rules that pick the lr for each epoch.
+
+A schedule never touches device arrays. The training loop calls::
+
+    opt.lr = schedule.start(base_lr)                  # lr for epoch 0
+    for epoch in range(epochs):
+        ...train one epoch, collect logs such as {"loss": 0.31, "val_loss": 0.35}...
+        opt.lr = schedule.next(epoch, logs)           # lr for epoch + 1
+
+Epochs are 0-based. The closed-form schedules depend only on the epoch, so resuming at any
+epoch gives the same values; :class:`ReduceLROnPlateau` reacts to the monitored metric.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+import numbers
+from typing import Any, ClassVar
+
+__all__ = [
+    "Constant",
+    "CosineAnnealing",
+    "ExponentialDecay",
+    "InverseScaling",
+    "LRSchedule",
+    "ReduceLROnPlateau",
+    "StepDecay",
+    "from_config",
+    "get",
+]
+
+
+def _real(name: str, value: Any, low: float, high: float = math.inf, *, open_: str = "") -> float:
+    """``value`` as a finite float within bounds; ``open_`` holds "l"/"h" for open ends."""
+    ok = isinstance(value, numbers.Real) and not isinstance(value, bool)
+    x = float(value) if ok else math.nan
+    above = x > low if "l" in open_ else x >= low
+    below = x < high if "h" in open_ else x <= high
+    if math.isfinite(x) and above and below:
+        return x
+    if high == math.inf:
+        interval = f"{'>' if 'l' in open_ else '>='} {low}"
+    else:
+        interval = f"in {'(' if 'l' in open_ else '['}{low}, {high}{')' if 'h' in open_ else ']'}"
+    raise ValueError(f"{name} must be a finite number {interval}, got {value!r}.")
+
+
+def _int(name: str, value: Any, low: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
+        raise ValueError(f"{name} must be an int >= {low}, got {value!r}.")
+    return int(value)
+
+
+class LRSchedule:
+    """Base class. Subclasses implement :meth:`lr_at` (closed form) or override :meth:`next`."""
+
+    name: ClassVar[str] = ""
+
+    def __init__(self) -> None:
+        self.base_lr: float | None = None
+
+    def start(self, base_lr: float) -> float:
+        """Reset the schedule for a run starting at ``base_lr``; return the lr for epoch 0."""
+        self.base_lr = _real("base_lr", base_lr, 0.0)
+        return self.lr_at(0)
+
+    def next(self, epoch: int, logs: dict[str, float]) -> float:
+        """Called after 0-based ``epoch`` ends, with its ``logs``; return the lr for ``epoch+1``."""
+        self._started()
+        return self.lr_at(_int("epoch", epoch, 0) + 1)
+
+    def lr_at(self, epoch: int) -> float:
+        """The lr for 0-based ``epoch`` (closed-form schedules)."""
+        raise NotImplementedError(f"{type(self).__name__} has no closed form; use next().")
+
+    def _started(self) -> float:
+        if self.base_lr is None:
+            raise RuntimeError(f"{type(self).__name__}: call start(base_lr) before next().")
+        return self.base_lr
+
+    def config(self) -> dict[str, Any]:
+        """JSON-able constructor kwargs, including ``name``."""
+        return {"name": self.name}
+
+    def __repr__(self) -> str:
+        args = {k: v for k, v in self.config().items() if k != "name"}
+        return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in args.items())})"
+
+
+class Constant(LRSchedule):
+    """``lr = base_lr`` for every epoch."""
+
+    name = "constant"
+
+    def lr_at(self, epoch: int) -> float:
+        return self._started()
+
+
+class StepDecay(LRSchedule):
+    """``lr = base_lr * gamma ** (epoch // step_size)``, as ``torch.optim.lr_scheduler.StepLR``."""
+
+    name = "step"
+
+    def __init__(self, step_size: int, gamma: float = 0.1) -> None:
+        super().__init__()
+        self.step_size = _int("step_size", step_size, 1)
+        self.gamma = _real("gamma", gamma, 0.0, 1.0, open_="l")
+
+    def lr_at(self, epoch: int) -> float:
+        return self._started() * self.gamma ** (epoch // self.step_size)
+
+    def config(self) -> dict[str, Any]:
+        return {"name": self.name, "step_size": self.step_size, "gamma": self.gamma}
+
+
+class ExponentialDecay(LRSchedule):
+    """``lr = base_lr * gamma ** epoch``, as ``torch.optim.lr_scheduler.ExponentialLR``."""
+
+    name = "exponential"
+
+    def __init__(self, gamma: float) -> None:
+        super().__init__()
+        self.gamma = _real("gamma", gamma, 0.0, 1.0, open_="l")
+
+    def lr_at(self, epoch: int) -> float:
+        return self._started() * self.gamma**epoch
+
+    def config(self) -> dict[str, Any]:
+        return {"name": self.name, "gamma": self.gamma}
+
+
+class InverseScaling(LRSchedule):
+    """``lr = base_lr / (epoch + 1) ** power_t``.
+
+    scikit-learn's ``learning_rate="invscaling"`` idea, counted in epochs: scikit-learn divides
+    by ``t ** power_t`` with ``t`` the number of *samples* seen, here ``t`` is the epoch number
+    (from 1), so the lr stays constant within an epoch.
+    """
+
+    name = "invscaling"
+
+    def __init__(self, power_t: float = 0.5) -> None:
+        super().__init__()
+        self.power_t = _real("power_t", power_t, 0.0)
+
+    def lr_at(self, epoch: int) -> float:
+        return self._started() / (epoch + 1) ** self.power_t
+
+    def config(self) -> dict[str, Any]:
+        return {"name": self.name, "power_t": self.power_t}
+
+
+class CosineAnnealing(LRSchedule):
+    """``lr = eta_min + (base_lr - eta_min) * (1 + cos(pi * epoch / T_max)) / 2``.
+
+    The closed form of ``torch.optim.lr_scheduler.CosineAnnealingLR``: ``base_lr`` at epoch 0,
+    ``eta_min`` at epoch ``T_max``. Like torch's, it is periodic (period ``2 * T_max``), so past
+    ``T_max`` the lr rises again; set ``T_max`` to the number of epochs to anneal once.
+    """
+
+    name = "cosine"
+
+    def __init__(self, T_max: int, eta_min: float = 0.0) -> None:
+        super().__init__()
+        self.T_max = _int("T_max", T_max, 1)
+        self.eta_min = _real("eta_min", eta_min, 0.0)
+
+    def lr_at(self, epoch: int) -> float:
+        base = self._started()
+        cosine = 1.0 + math.cos(math.pi * epoch / self.T_max)
+        return self.eta_min + (base - self.eta_min) * cosine / 2.0
+
+    def config(self) -> dict[str, Any]:
+        return {"name": self.name, "T_max": self.T_max, "eta_min": self.eta_min}
+
+
+class ReduceLROnPlateau(LRSchedule):
+    """Multiply the lr by ``factor`` when ``monitor`` stops improving.
+
+    After each epoch the monitored value ``x`` is compared with the best value so far::
+
+        improved = x <= best - min_delta   (mode "min";  x >= best + min_delta in mode "max")
+        wait     = 0 if improved else wait + 1
+        best     = min(best, x)            (max in mode "max": best follows any strict gain)
+        if wait > patience:  lr = max(lr * factor, min_lr);  wait = 0
+
+    The defaults reproduce scikit-learn's ``MLP*(learning_rate="adaptive")`` with
+    ``n_iter_no_change=2`` (the "two consecutive epochs" of its docs; ``patience`` plays the role
+    of ``n_iter_no_change``, ``min_delta`` of ``tol``): the lr is divided by 5 at the end of the
+    third consecutive epoch whose loss is not at least ``tol=1e-4`` below the best. Unlike
+    scikit-learn it never stops training (scikit-learn stops once lr <= 1e-6); pass
+    ``patience=10`` for scikit-learn's current default ``n_iter_no_change``.
+
+    Relation to ``torch.optim.lr_scheduler.ReduceLROnPlateau``: the same as torch's with
+    ``threshold=min_delta, threshold_mode="abs", cooldown=0, eps=0`` and the same ``patience``,
+    ``factor`` and ``min_lr``, except that torch moves ``best`` only on a gain of more than
+    ``threshold`` (a gain of exactly ``threshold`` counts as none), while here, as in
+    scikit-learn, ``best`` follows every strict gain. The two agree whenever no epoch's gain
+    over the best lies in ``(0, min_delta]``.
+
+    Args:
+        monitor: key of the epoch logs to watch; a missing ``"val_..."`` key falls back to the
+            training key (``"val_loss"`` -> ``"loss"``), so the default works without validation.
+        mode: ``"min"`` for losses, ``"max"`` for scores such as accuracy.
+        factor: multiplier in (0, 1) applied on a plateau (0.2 = divide by 5).
+        patience: epochs without improvement tolerated; the lr drops on the next one.
+        min_delta: smallest change that counts as an improvement (absolute).
+        min_lr: lower bound on the lr.
+    """
+
+    name = "plateau"
+
+    def __init__(
+        self,
+        monitor: str = "val_loss",
+        mode: str = "min",
+        factor: float = 0.2,
+        patience: int = 2,
+        min_delta: float = 1e-4,
+        min_lr: float = 0.0,
+    ) -> None:
+        super().__init__()
+        if not isinstance(monitor, str) or not monitor:
+            raise ValueError(
+                f"monitor must be a non-empty log key like 'val_loss', got {monitor!r}."
+            )
+        if mode not in ("min", "max"):
+            raise ValueError(f"mode must be 'min' or 'max', got {mode!r}.")
+        self.monitor = monitor
+        self.mode = mode
+        self.factor = _real("factor", factor, 0.0, 1.0, open_="lh")
+        self.patience = _int("patience", patience, 0)
+        self.min_delta = _real("min_delta", min_delta, 0.0)
+        self.min_lr = _real("min_lr", min_lr, 0.0)
+        self._reset()
+
+    def _reset(self) -> None:
+        self.lr: float | None = self.base_lr
+        self.best = math.inf if self.mode == "min" else -math.inf
+        self.wait = 0
+
+    def start(self, base_lr: float) -> float:
+        self.base_lr = _real("base_lr", base_lr, 0.0)
+        self._reset()
+        return self.base_lr
+
+    def _value(self, logs: dict[str, float]) -> float:
+        key = self.monitor
+        if key not in logs and key.startswith("val_") and key[4:] in logs:
+            key = key[4:]
+        if key not in logs:
+            raise ValueError(
+                f"ReduceLROnPlateau monitors {self.monitor!r}, but the epoch logs hold only "
+                f"{sorted(logs)}. Pass monitor= one of those."
+            )
+        return float(logs[key])
+
+    def next(self, epoch: int, logs: dict[str, float]) -> float:
+        lr = self._started() if self.lr is None else self.lr
+        x = self._value(logs)  # NaN never improves and never becomes best
+        if self.mode == "min":
+            improved = x <= self.best - self.min_delta
+            better = x < self.best
+        else:
+            improved = x >= self.best + self.min_delta
+            better = x > self.best
+        if better:
+            self.best = x
+        self.wait = 0 if improved else self.wait + 1
+        if self.wait > self.patience:
+            lr = max(lr * self.factor, self.min_lr)
+            self.wait = 0
+        self.lr = lr
+        return lr
+
+    def config(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "monitor": self.monitor,
+            "mode": self.mode,
+            "factor": self.factor,
+            "patience": self.patience,
+            "min_delta": self.min_delta,
+            "min_lr": self.min_lr,
+        }
+
+
+_SCHEDULES: dict[str, type[LRSchedule]] = {
+    cls.name: cls
+    for cls in (Constant, StepDecay, ExponentialDecay, InverseScaling, CosineAnnealing)
+}
+_SCHEDULES[ReduceLROnPlateau.name] = ReduceLROnPlateau
+_ALIASES: dict[str, str] = {
+    "none": "constant",
+    "steplr": "step",
+    "stepdecay": "step",
+    "exponentiallr": "exponential",
+    "exponentialdecay": "exponential",
+    "exp": "exponential",
+    "inversescaling": "invscaling",
+    "cosineannealing": "cosine",
+    "cosineannealinglr": "cosine",
+    "reducelronplateau": "plateau",
+    "adaptive": "plateau",
+}
+
+
+def _key(name: str) -> str:
+    key = name.lower().replace("_", "").replace("-", "").replace(" ", "")
+    return _ALIASES.get(key, key)
+
+
+def get(spec: str | LRSchedule | type[LRSchedule] | None = None, **kwargs: Any) -> LRSchedule:
+    """A schedule from a name (case, ``_`` and ``-`` ignored), a class, or an instance.
+
+    ``None`` and ``"constant"`` give :class:`Constant`; ``"adaptive"`` (scikit-learn's name) is
+    :class:`ReduceLROnPlateau`. ``kwargs`` go to the constructor.
+    """
+    if isinstance(spec, LRSchedule):
+        if kwargs:
+            raise ValueError(
+                f"Got a schedule instance {spec!r} and arguments {sorted(kwargs)}: pass the "
+                "arguments to its constructor instead."
+            )
+        return spec
+    if spec is None:
+        cls: type[LRSchedule] = Constant
+    elif isinstance(spec, type) and issubclass(spec, LRSchedule):
+        cls = spec
+    elif isinstance(spec, str):
+        if _key(spec) not in _SCHEDULES:
+            raise ValueError(
+                f"Unknown lr schedule {spec!r}. Valid names: {', '.join(_SCHEDULES)} "
+                "(aliases: 'adaptive' = 'plateau')."
+            )
+        cls = _SCHEDULES[_key(spec)]
+    else:
+        raise TypeError(
+            f"lr schedule must be a name ({', '.join(_SCHEDULES)}), an LRSchedule or None; "
+            f"got {type(spec).__name__}."
+        )
+    params = inspect.signature(cls.__init__).parameters
+    valid = [n for n in params if n != "self"]
+    unknown = sorted(set(kwargs) - set(valid))
+    if unknown:
+        raise ValueError(
+            f"{cls.__name__} got unknown argument(s) {', '.join(unknown)}. "
+            f"Valid: {', '.join(valid) or '(none)'}."
+        )
+    missing = [n for n in valid if params[n].default is inspect.Parameter.empty and n not in kwargs]
+    if missing:
+        raise ValueError(f"{cls.__name__} needs {', '.join(missing)}, e.g. get({cls.name!r}, ...).")
+    return cls(**kwargs)
+
+
+def from_config(config: dict[str, Any]) -> LRSchedule:
+    """Rebuild a schedule from :meth:`LRSchedule.config` output."""
+    if not isinstance(config, dict) or "name" not in config:
+        raise ValueError(f"A schedule config is a dict with a 'name' key, got {config!r}.")
+    kwargs = dict(config)
+    return get(kwargs.pop("name"), **kwargs)
