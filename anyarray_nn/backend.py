@@ -113,15 +113,17 @@ class Backend:
         return f"Backend({self.name!r}, device={self.device_name!r}, dtype={self.dtype_name!r})"
 
     # -- host -> device: the one entry point -------------------------------------------------
-    def asarray(self, x: Any, dtype: Any = None) -> Any:
+    def asarray(self, x: Any, dtype: Any = None, copy: bool | None = None) -> Any:
         """Move ``x`` (NumPy, list, or any library's array) onto this backend's device.
 
         ``dtype`` defaults to the backend's floating dtype; pass an ``xp`` dtype to override.
+        ``copy=True`` guarantees a fresh buffer (needed for anything updated in place: on the
+        NumPy backend the result may otherwise share memory with ``x``).
         """
         dtype = self.dtype if dtype is None else dtype
         if not self.owns(x):
             x = to_numpy(x)
-        return self.xp.asarray(x, dtype=dtype, device=self.device)
+        return self.xp.asarray(x, dtype=dtype, device=self.device, copy=copy)
 
     def owns(self, x: Any) -> bool:
         """True if ``x`` is an array of this backend's namespace and device."""

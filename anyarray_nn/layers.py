@@ -14,6 +14,7 @@ import numpy as np
 from . import activations as _activations
 from . import initializers as _initializers
 from .backend import Backend
+from .random import dropout_mask
 
 Array = Any
 
@@ -56,7 +57,9 @@ class Layer:
     def move(self, backend: Backend) -> None:
         """Re-home parameters on ``backend`` (bit-exact through the host)."""
         self.clear_cache()
-        self.params = {k: backend.asarray(backend.to_numpy(v)) for k, v in self.params.items()}
+        self.params = {
+            k: backend.asarray(backend.to_numpy(v), copy=True) for k, v in self.params.items()
+        }
         self.grads = {}
         self.backend = backend
 
@@ -145,7 +148,58 @@ class Dense(Layer):
         return f"Dense({self.fan_in}->{self.units}, activation={self.activation.name!r})"
 
 
-LAYERS: dict[str, type[Layer]] = {"Dense": Dense}
+class Dropout(Layer):
+    """Inverted dropout: in training, ``y = x * mask`` with ``mask = keep / (1 - rate)``.
+
+    The mask is drawn on the device by :func:`anyarray_nn.random.dropout_mask`, a counter-based
+    hash of ``(seed, step, layer, element)``: bit-identical on every backend, with no host round
+    trip. The network sets ``seed``, ``layer_index`` and, before every training step, ``step``.
+    Backward reuses the forward pass's mask. Outside training (``predict``, ``evaluate``,
+    ``loss``, ``gradients``) the layer is the identity.
+    """
+
+    def __init__(self, rate: float) -> None:
+        super().__init__()
+        if not isinstance(rate, float | int) or not 0.0 <= rate < 1.0:
+            raise ValueError(f"Dropout rate must be in [0, 1), got {rate!r}.")
+        self.rate = float(rate)
+        self.seed = 0
+        self.layer_index = 0
+        self.step = 0
+        self._mask: Array | None = None
+
+    def forward(self, x: Array, training: bool = False) -> Array:
+        if not training or self.rate == 0.0:
+            self._mask = None
+            return x
+        self._mask = dropout_mask(
+            self.xp,
+            tuple(x.shape),
+            self.rate,
+            self.seed,
+            self.step,
+            self.layer_index,
+            x.dtype,
+            self.backend.device,
+        )
+        return x * self._mask
+
+    def backward(self, grad_out: Array, need_input_grad: bool = True) -> Array | None:
+        if not need_input_grad:
+            return None
+        return grad_out if self._mask is None else grad_out * self._mask
+
+    def clear_cache(self) -> None:
+        self._mask = None
+
+    def config(self) -> dict[str, Any]:
+        return {"rate": self.rate}
+
+    def __repr__(self) -> str:
+        return f"Dropout({self.rate})"
+
+
+LAYERS: dict[str, type[Layer]] = {"Dense": Dense, "Dropout": Dropout}
 
 
 def from_config(kind: str, config: dict[str, Any]) -> Layer:

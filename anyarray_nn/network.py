@@ -10,9 +10,10 @@ import numpy as np
 
 from . import activations as _activations
 from . import losses as _losses
+from . import optimizers as _optimizers
 from .backend import Backend, resolve, to_numpy
-from .layers import Dense, Layer
-from .random import STREAM_INIT, STREAM_SHUFFLE, host_rng, new_seed
+from .layers import Dense, Dropout, Layer
+from .random import STREAM_INIT, host_rng, new_seed
 
 Array = Any
 
@@ -37,6 +38,10 @@ class NN:
             in ``self.seed`` so the run can be repeated.
         alpha: negative-side slope of ``leaky_relu`` / ``elu`` hidden layers (their defaults if
             ``None``: 0.01 and 1.0).
+        dropout: inverted-dropout rate after each hidden layer (one rate, or one per hidden
+            layer; 0 disables). Active in ``fit`` only.
+        l1, l2: penalties ``l1 * sum|W|`` and ``l2 * sum W**2`` over the weights (never the
+            biases), added to the loss that ``loss``, ``gradients`` and ``fit`` use.
 
     The loss is the mean over samples (and over outputs for MSE/BCE), as with PyTorch's
     ``reduction="mean"``.
@@ -54,15 +59,29 @@ class NN:
         dtype: Any = "float32",
         seed: int | None = None,
         alpha: float | None = None,
+        dropout: float | Sequence[float] = 0.0,
+        l1: float = 0.0,
+        l2: float = 0.0,
     ) -> None:
+        for name, value in (("l1", l1), ("l2", l2)):
+            if not (isinstance(value, float | int) and value >= 0):
+                raise ValueError(f"{name} must be a number >= 0, got {value!r}.")
         self.backend: Backend = resolve(backend, device, dtype)
         self.seed = int(seed) if seed is not None else new_seed()
         self.output = _activations.get(output)
         self.loss_fn = _losses.get(loss, self.output.name)
-        self.layers: list[Layer] = self._make_layers(layers, activation, init, alpha)
+        self.l1, self.l2 = float(l1), float(l2)
+        self.layers: list[Layer] = self._make_layers(layers, activation, init, alpha, dropout)
         self._build()
         self._fused = self.loss_fn.fused_with == self.output.name
+        #: Optimizer used by the last ``fit`` (kept so that a later ``fit`` continues it).
+        self.optimizer: _optimizers.Optimizer | None = None
+        #: Optimizer steps and epochs taken so far: they key dropout masks and shuffle orders,
+        #: so that fit(3 epochs) + fit(2 epochs) equals fit(5 epochs), also across save/load.
+        self.step_ = 0
+        self.epochs_trained_ = 0
         self.history_: Any = None
+        self.stop_training = False
 
     # -- construction ------------------------------------------------------------------------
     @staticmethod
@@ -71,6 +90,7 @@ class NN:
         activation: str | Sequence[str],
         init: str | None,
         alpha: float | None,
+        dropout: float | Sequence[float] = 0.0,
     ) -> list[Layer]:
         spec = list(spec)
         if spec and all(isinstance(s, Layer) for s in spec):
@@ -86,11 +106,18 @@ class NN:
             raise ValueError(
                 f"activation lists {len(acts)} names but the network has {n_hidden} hidden layers."
             )
+        rates = [dropout] * n_hidden if isinstance(dropout, float | int) else list(dropout)
+        if len(rates) != n_hidden:
+            raise ValueError(
+                f"dropout lists {len(rates)} rates but the network has {n_hidden} hidden layers."
+            )
         kwargs = {} if alpha is None else {"alpha": alpha}
         layers: list[Layer] = []
-        for i, act in enumerate(acts):
+        for i, (act, rate) in enumerate(zip(acts, rates, strict=True)):
             act_kwargs = kwargs if str(act).lower() in ("leaky_relu", "elu") else {}
             layers.append(Dense(int(spec[i + 1]), act, init=init, **act_kwargs))
+            if rate:
+                layers.append(Dropout(rate))
         # The last Dense is linear: the output activation is applied by the network (so that
         # softmax/sigmoid can be fused with their loss).
         layers.append(Dense(int(spec[-1]), None, init=init or "glorot_uniform"))
@@ -105,8 +132,10 @@ class NN:
         self.n_features = int(fan_in)
         rng = host_rng(self.seed, STREAM_INIT)
         width = self.n_features
-        for layer in self.layers:
+        for index, layer in enumerate(self.layers):
             width = layer.build(self.backend, rng, width)
+            if isinstance(layer, Dropout):
+                layer.seed, layer.layer_index = self.seed, index
         self.n_outputs = width
         if self.output.name == "softmax" and width < 2:
             raise ValueError(
@@ -161,7 +190,7 @@ class NN:
                 raise ValueError(f"{label} must have shape {shape}, got {tuple(w.shape)}.")
             if not np.all(np.isfinite(w)):
                 raise ValueError(f"{label} contains NaN or inf.")
-            new.append(self.backend.asarray(w))
+            new.append(self.backend.asarray(w, copy=True))  # never alias the caller's arrays
         for (layer, name), arr in zip(pairs, new, strict=True):
             layer.params[name] = arr
 
@@ -174,6 +203,12 @@ class NN:
         target = resolve(backend, device, dtype or self.backend.dtype_name)
         for layer in self.layers:
             layer.move(target)
+        if self.optimizer is not None and self.optimizer.state_arrays():
+            state = {
+                key: [target.asarray(to_numpy(a), copy=True) for a in arrays]
+                for key, arrays in self.optimizer.state_arrays().items()
+            }
+            self.optimizer.load_state_arrays(state, self.optimizer.t)
         self.backend = target
         return self
 
@@ -193,6 +228,20 @@ class NN:
         for twin in clone.layers:
             twin.move(target)  # fresh arrays, never shared with the original
         clone.backend = target
+        clone.optimizer = None
+        if self.optimizer is not None:
+            clone.optimizer = _optimizers.from_config(self.optimizer.config())
+            state = {
+                key: [target.asarray(to_numpy(a), copy=True) for a in arrays]
+                for key, arrays in self.optimizer.state_arrays().items()
+            }
+            if state:
+                clone.optimizer.build(
+                    target.xp, [layer.params[n] for layer, n in clone.parameters()]
+                )
+                clone.optimizer.load_state_arrays(state, self.optimizer.t)
+            clone.optimizer.t = self.optimizer.t
+        clone.history_ = _copy.deepcopy(self.history_)
         return clone
 
     # -- input checking (public API only: host syncs allowed here) ----------------------------
@@ -282,9 +331,31 @@ class NN:
         """Output activations for a device array ``X`` (no checks, no conversion)."""
         return self.output.forward(self.xp, self._logits(X, training))
 
-    def _loss_and_grad(self, X: Array, T: Array, training: bool = False) -> Array:
-        """Forward + backward on device arrays; fills ``layer.grads`` and returns the loss (0-d
-        device array). No host sync."""
+    def _penalty(self, with_grad: bool) -> Array | float:
+        """``l1 * sum|W| + l2 * sum W**2`` over Dense weights; adds its gradient to ``grads``."""
+        if not (self.l1 or self.l2):
+            return 0.0
+        xp, total = self.xp, 0.0
+        for layer in self.layers:
+            if not isinstance(layer, Dense):
+                continue
+            W = layer.params["W"]
+            if self.l2:
+                total = total + self.l2 * xp.sum(W * W)
+                if with_grad:
+                    layer.grads["W"] = layer.grads["W"] + (2.0 * self.l2) * W
+            if self.l1:
+                total = total + self.l1 * xp.sum(xp.abs(W))
+                if with_grad:
+                    layer.grads["W"] = layer.grads["W"] + self.l1 * xp.sign(W)
+        return total
+
+    def _loss_and_grad(self, X: Array, T: Array, training: bool = False) -> tuple[Array, Array]:
+        """Forward + backward on device arrays; fills ``layer.grads``.
+
+        Returns the objective (0-d device array: mean loss plus penalties) and the output
+        activations. No host sync.
+        """
         xp, loss_fn, out = self.xp, self.loss_fn, self.output
         z = self._logits(X, training)
         a = out.forward(xp, z)
@@ -297,14 +368,18 @@ class NN:
         last = len(self.layers) - 1
         for i in range(last, -1, -1):
             grad = self.layers[i].backward(grad, need_input_grad=i > 0)
-        return loss
+        return loss + self._penalty(with_grad=True), a
 
-    def _loss_value(self, X: Array, T: Array) -> Array:
+    def _loss_value(self, X: Array, T: Array) -> tuple[Array, Array]:
+        """Objective (mean loss plus penalties) and output activations, inference mode."""
         xp = self.xp
         z = self._logits(X)
+        a = self.output.forward(xp, z)
         if self._fused:
-            return self.loss_fn.value_from_logits(xp, z, T)
-        return self.loss_fn.value(xp, self.output.forward(xp, z), T)
+            loss = self.loss_fn.value_from_logits(xp, z, T)
+        else:
+            loss = self.loss_fn.value(xp, a, T)
+        return loss + self._penalty(with_grad=False), a
 
     def _clear(self) -> None:
         for layer in self.layers:
@@ -334,49 +409,33 @@ class NN:
         return np.argmax(probs, axis=1)
 
     def loss(self, X: Any, y: Any) -> float:
-        """The mean loss on ``(X, y)`` as a Python float."""
+        """The objective on ``(X, y)`` as a Python float: the mean loss plus any L1/L2 penalty
+        (dropout off)."""
         Xd = self._inputs(X)
-        value = self._loss_value(Xd, self._targets(y, Xd.shape[0]))
+        value, _ = self._loss_value(Xd, self._targets(y, Xd.shape[0]))
         self._clear()
         return self.backend.float(value)
 
     def gradients(self, X: Any, y: Any) -> list[np.ndarray]:
-        """Gradients of :meth:`loss` as NumPy arrays, in the order of :meth:`get_weights`."""
+        """Gradients of :meth:`loss` as NumPy arrays, in the order of :meth:`get_weights`
+        (penalties included, dropout off)."""
         Xd = self._inputs(X)
         self._loss_and_grad(Xd, self._targets(y, Xd.shape[0]))
         grads = [np.array(to_numpy(layer.grads[name])) for layer, name in self.parameters()]
         self._clear()
         return grads
 
-    def evaluate(self, X: Any, y: Any) -> dict[str, float]:
-        """``{"loss": ..., "accuracy": ...}`` for classifiers, ``{"loss": ..., "r2": ...}`` else."""
+    def evaluate(self, X: Any, y: Any, batch_size: int | None = None) -> dict[str, float]:
+        """``{"loss": ..., "accuracy": ...}`` for classifiers, ``{"loss": ..., "r2": ...}`` else.
+
+        ``loss`` is the same objective as :meth:`loss` (penalties included).
+        """
+        from .training import evaluate_arrays
+
         Xd = self._inputs(X)
-        T = self._targets(y, Xd.shape[0])
-        xp = self.xp
-        z = self._logits(Xd)
-        a = self.output.forward(xp, z)
-        if self._fused:
-            loss = self.loss_fn.value_from_logits(xp, z, T)
-        else:
-            loss = self.loss_fn.value(xp, a, T)
-        result = {"loss": self.backend.float(loss)}
-        result.update(self._metric(a, T))
+        result = evaluate_arrays(self, Xd, self._targets(y, Xd.shape[0]), batch_size)
         self._clear()
         return result
-
-    def _metric(self, a: Array, T: Array) -> dict[str, float]:
-        """Accuracy (classifiers) or R^2 (regressors) on device arrays; one host read."""
-        xp = self.xp
-        if self.output.name == "softmax":
-            hits = xp.argmax(a, axis=1) == xp.argmax(T, axis=1)
-            return {"accuracy": self.backend.float(xp.mean(xp.astype(hits, a.dtype)))}
-        if self.output.name == "sigmoid":
-            hits = (a > 0.5) == (T > 0.5)
-            return {"accuracy": self.backend.float(xp.mean(xp.astype(hits, a.dtype)))}
-        ss_res = xp.sum((T - a) ** 2, axis=0)
-        ss_tot = xp.sum((T - xp.mean(T, axis=0, keepdims=True)) ** 2, axis=0)
-        r2 = 1.0 - ss_res / xp.where(ss_tot > 0, ss_tot, 1.0)
-        return {"r2": self.backend.float(xp.mean(r2))}
 
     def fit(
         self,
@@ -384,52 +443,81 @@ class NN:
         y: Any,
         epochs: int = 10,
         batch_size: int = 32,
-        lr: float = 0.01,
+        lr: float | None = None,
+        optimizer: str | _optimizers.Optimizer | None = None,
         shuffle: bool = True,
+        validation_data: tuple[Any, Any] | None = None,
+        validation_split: float = 0.0,
+        metrics: Sequence[str] | None = None,
+        callbacks: Sequence[Any] = (),
         verbose: int = 0,
-    ) -> NN:
-        """Plain mini-batch SGD on the mean loss.
+        schedule: Any = None,
+        clip_norm: float | None = None,
+        stream: bool | None = None,
+    ) -> Any:
+        """Train with shuffled mini-batches; returns a :class:`~anyarray_nn.training.History`
+        (also kept as ``self.history_``).
 
-        The data moves to the device once; batches are taken there with ``xp.take``. The shuffle
-        order comes from the host RNG stream of ``seed``, so one seed gives the same trajectory
-        on every backend. The loss is accumulated on the device and read once per epoch.
+        Args:
+            X, y: training data (NumPy, lists, or arrays of any backend; see :meth:`loss`).
+            epochs: passes over the data. A later ``fit`` continues where this one stopped
+                (same optimizer and state, next shuffle orders and dropout masks).
+            batch_size: rows per step (the last batch may be smaller).
+            lr: learning rate; sets it on whatever optimizer is in use.
+            optimizer: ``"sgd"``, ``"adagrad"``, ``"rmsprop"``, ``"adam"``, ``"adamw"`` or an
+                :mod:`~anyarray_nn.optimizers` object. ``None`` keeps the previous one (plain SGD
+                with lr 0.01 the first time).
+            shuffle: reshuffle every epoch (the order is drawn from the host RNG by seed and
+                epoch number, so it is the same on every backend).
+            validation_data: ``(X_val, y_val)`` evaluated after each epoch (``val_*`` logs).
+            validation_split: fraction of ``(X, y)`` held out for validation instead (a
+                stratified split for class labels, seeded by ``seed``).
+            metrics: ``["accuracy"]`` (classifiers) or ``["r2"]`` (regressors) by default;
+                ``[]`` for none. Accumulated on the device during the epoch.
+            callbacks: objects with ``on_epoch_end(net, epoch, logs)``, e.g.
+                :class:`~anyarray_nn.callbacks.EarlyStopping`,
+                :class:`~anyarray_nn.callbacks.ModelCheckpoint`.
+            verbose: 0 silent, 1 a tqdm progress bar per epoch (one line per epoch without
+                tqdm), 2 one line per epoch.
+            schedule: learning-rate schedule (name or :mod:`~anyarray_nn.schedules` object),
+                stepped after every epoch.
+            clip_norm: clip gradients to this global 2-norm (on the device, no host sync).
+            stream: keep ``X`` on the host and copy each batch to the device (default: only
+                when ``X`` is a :class:`numpy.memmap`). Same numbers either way.
+
+        Raises:
+            TrainingDivergedError: the loss became NaN/inf; the epoch is named and the net keeps
+                the weights of the last finite epoch.
         """
-        if not isinstance(epochs, int) or epochs < 0:
-            raise ValueError(f"epochs must be a non-negative int, got {epochs!r}.")
-        if not isinstance(batch_size, int) or batch_size < 1:
-            raise ValueError(f"batch_size must be a positive int, got {batch_size!r}.")
-        if not lr > 0:
-            raise ValueError(f"lr must be > 0, got {lr!r}.")
-        xp, be = self.xp, self.backend
-        Xd = self._inputs(X)
-        T = self._targets(y, Xd.shape[0])
-        n = Xd.shape[0]
-        rng = host_rng(self.seed, STREAM_SHUFFLE)
-        losses = []
-        for epoch in range(epochs):
-            order = rng.permutation(n) if shuffle else np.arange(n)
-            idx_all = be.asarray(order, dtype=xp.int64)
-            total = xp.zeros((), dtype=be.dtype, device=be.device)
-            for start in range(0, n, batch_size):
-                idx = idx_all[start : min(start + batch_size, n)]
-                xb, tb = xp.take(Xd, idx, axis=0), xp.take(T, idx, axis=0)
-                loss = self._loss_and_grad(xb, tb, training=True)
-                total = total + loss * float(idx.shape[0])
-                for layer, name in self.parameters():
-                    layer.params[name] = layer.params[name] - lr * layer.grads[name]
-            epoch_loss = be.float(total) / n
-            losses.append(epoch_loss)
-            if not np.isfinite(epoch_loss):
-                self._clear()
-                raise FloatingPointError(
-                    f"Training diverged: the loss became non-finite in epoch {epoch + 1}. "
-                    "Lower the learning rate or scale the inputs."
-                )
-            if verbose:
-                print(f"epoch {epoch + 1}/{epochs}  loss {epoch_loss:.6f}")
-        self._clear()
-        self.loss_curve_ = losses
-        return self
+        from .training import fit
+
+        return fit(
+            self,
+            X,
+            y,
+            epochs=epochs,
+            batch_size=batch_size,
+            lr=lr,
+            optimizer=optimizer,
+            shuffle=shuffle,
+            validation_data=validation_data,
+            validation_split=validation_split,
+            metrics=metrics,
+            callbacks=callbacks,
+            verbose=verbose,
+            schedule=schedule,
+            clip_norm=clip_norm,
+            stream=stream,
+        )
+
+    def save(self, path: Any, include_optimizer: bool = True) -> None:
+        """Write architecture, weights and (optionally) optimizer state to ``path`` atomically.
+
+        See :func:`anyarray_nn.io.save`.
+        """
+        from .io import save
+
+        save(self, path, include_optimizer=include_optimizer)
 
 
 def _nonfinite_error(host: np.ndarray) -> ValueError:

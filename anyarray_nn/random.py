@@ -7,6 +7,8 @@ device. The same seed therefore gives the same start and the same batch order on
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 #: Stream identifiers (``SeedSequence.spawn_key``) so that init and shuffling never share draws.
@@ -23,3 +25,82 @@ def new_seed() -> int:
 def host_rng(seed: int, stream: int, *extra: int) -> np.random.Generator:
     """An independent NumPy Generator for ``(seed, stream, *extra)``."""
     return np.random.default_rng(np.random.SeedSequence(entropy=seed, spawn_key=(stream, *extra)))
+
+
+# -- on-device, counter-based dropout bits ------------------------------------------------------
+# A 32-bit integer hash (Wellons' "lowbias32") of the element counter, keyed by (seed, step,
+# layer). It is written in int64 standard ops with every intermediate below 2**63, so numpy,
+# cupy, torch and array-api-strict compute the same bits (torch lacks uint32 shifts, and signed
+# overflow must never happen). Nothing is transferred from the host but two Python ints.
+
+_MASK32 = 0xFFFFFFFF
+
+
+def _mul32(xp: Any, x: Any, c: int) -> Any:
+    """``(x * c) mod 2**32`` for int64 ``x`` in [0, 2**32) and a 32-bit constant ``c``, without
+    overflowing int64: split ``c`` into 16-bit halves."""
+    lo, hi = c & 0xFFFF, c >> 16
+    return (x * lo + (((x * hi) & 0xFFFF) << 16)) & _MASK32
+
+
+def _mix32(xp: Any, x: Any) -> Any:
+    x = x ^ (x >> 16)
+    x = _mul32(xp, x, 0x7FEB352D)
+    x = x ^ (x >> 15)
+    x = _mul32(xp, x, 0x846CA68B)
+    return x ^ (x >> 16)
+
+
+def _mix32_int(x: int) -> int:
+    """The same mixer on a Python int (for keys computed on the host)."""
+    x &= _MASK32
+    x ^= x >> 16
+    x = (x * 0x7FEB352D) & _MASK32
+    x ^= x >> 15
+    x = (x * 0x846CA68B) & _MASK32
+    return x ^ (x >> 16)
+
+
+def _key32(seed: int, step: int, layer: int) -> tuple[int, int]:
+    """Two 32-bit keys from (seed, step, layer), chained through the mixer on the host."""
+    k = _mix32_int(seed ^ (seed >> 32) ^ 0x9E3779B9)
+    k = _mix32_int(k ^ (step & _MASK32))
+    k = _mix32_int(k ^ (step >> 32) ^ 0x85EBCA6B)
+    k1 = _mix32_int(k ^ layer)
+    k2 = _mix32_int(k1 ^ 0xC2B2AE35)
+    return k1, k2
+
+
+def random_bits(
+    xp: Any, shape: tuple[int, ...], seed: int, step: int, layer: int, device: Any = None
+) -> Any:
+    """Uniform 32-bit integers (int64 dtype, values in [0, 2**32)) for each element of ``shape``,
+    a pure function of ``(seed, step, layer, element index)``: identical on every backend."""
+    n = 1
+    for s in shape:
+        n *= s
+    if n >= 2**32:
+        raise ValueError(f"random_bits supports fewer than 2**32 elements, got {n}.")
+    k1, k2 = _key32(seed, step, layer)
+    counter = xp.reshape(xp.arange(n, dtype=xp.int64, device=device), shape)
+    return _mix32(xp, _mix32(xp, counter ^ k1) ^ k2)
+
+
+def dropout_mask(
+    xp: Any,
+    shape: tuple[int, ...],
+    rate: float,
+    seed: int,
+    step: int,
+    layer: int,
+    dtype: Any,
+    device: Any = None,
+) -> Any:
+    """Inverted-dropout mask: ``1 / (1 - rate)`` where kept, ``0`` where dropped.
+
+    An element is kept when its 32-bit hash is ``>= round(rate * 2**32)``, so the keep
+    probability is ``1 - rate`` to within 2**-32, and the comparison is exact integer math.
+    """
+    threshold = round(rate * 2**32)
+    keep = random_bits(xp, shape, seed, step, layer, device) >= threshold
+    return xp.astype(keep, dtype) * (1.0 / (1.0 - rate))

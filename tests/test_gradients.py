@@ -162,8 +162,8 @@ def test_outputs_and_gradients_keep_namespace_device_dtype(backend, dtype, rng):
     be = net.backend
     X = net._inputs(rng.normal(size=(6, 5)))
     T = net._targets(rng.integers(0, 3, size=6), 6)
-    loss = net._loss_and_grad(X, T)
-    arrays = [net.forward(X), loss, X, T]
+    loss, out = net._loss_and_grad(X, T)
+    arrays = [net.forward(X), loss, out, X, T]
     arrays += [layer.grads[n] for layer, n in net.parameters()]
     arrays += [layer.params[n] for layer, n in net.parameters()]
     for arr in arrays:

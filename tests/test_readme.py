@@ -29,10 +29,10 @@ def test_ci_runs_the_readme_test_command():
 def test_demo_reaches_the_promised_accuracy(capsys):
     from anyarray_nn.cli import demo
 
-    accuracy = demo(backend="numpy")
+    accuracy = demo(backend="numpy", verbose=2)
     out = capsys.readouterr().out
     assert accuracy > 0.95
-    assert "epoch 30/30" in out and "test accuracy" in out
+    assert "epoch 30/30" in out and "val_accuracy" in out and "test accuracy" in out
 
 
 def test_main_job_runs_as_a_module():
@@ -44,7 +44,8 @@ def test_main_job_runs_as_a_module():
         cwd=ROOT,
     )
     assert proc.returncode == 0, proc.stderr
-    assert "epoch 2/2" in proc.stdout and "test accuracy" in proc.stdout
+    assert "epoch 2/2" in proc.stdout + proc.stderr  # tqdm bars go to stderr
+    assert "test accuracy" in proc.stdout
 
 
 def test_cli_bad_backend_is_one_line_error_and_exit_2():
@@ -65,3 +66,16 @@ def test_quickstart_example_runs(capsys):
     result = module["main"]("torch")
     assert result["accuracy"] > 0.9
     assert "gradcheck" in capsys.readouterr().out
+
+
+def test_readme_python_blocks_run(tmp_path, monkeypatch):
+    """Every ```python block of the README runs as written (in a scratch directory)."""
+    pytest.importorskip("torch")
+    blocks = re.findall(r"```python\n(.*?)\n```", (ROOT / "README.md").read_text(), flags=re.S)
+    assert len(blocks) >= 3
+    monkeypatch.chdir(tmp_path)
+    namespace: dict = {}
+    for block in blocks:
+        if block.lstrip().startswith("net = NN(["):  # the one-line teaser at the top
+            continue
+        exec(compile(block, "README.md", "exec"), namespace)
