@@ -112,6 +112,13 @@ class Backend:
     def __repr__(self) -> str:
         return f"Backend({self.name!r}, device={self.device_name!r}, dtype={self.dtype_name!r})"
 
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        # Pickle by name (modules and device handles are not picklable); unpickling resolves
+        # the backend again, so a missing package or GPU gives the usual clear error.
+        if self.name == "custom":
+            raise TypeError("A Backend built from a custom namespace cannot be pickled.")
+        return (resolve, (self.name, self.device_name, self.dtype_name))
+
     # -- host -> device: the one entry point -------------------------------------------------
     def asarray(self, x: Any, dtype: Any = None, copy: bool | None = None) -> Any:
         """Move ``x`` (NumPy, list, or any library's array) onto this backend's device.

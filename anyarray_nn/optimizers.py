@@ -106,6 +106,18 @@ class Optimizer:
     def _update(self, xp: Any, i: int, p: Array, g: Array, lr: float) -> None:
         raise NotImplementedError
 
+    # -- pickling (scikit-learn persistence): modules are not picklable, arrays are ----------------
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state["_xp"] = None
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        arrays = [a for per_param in self._state.values() for a in per_param]
+        if arrays:
+            self._xp = array_api_compat.array_namespace(*arrays)
+
     # -- life cycle -------------------------------------------------------------------------------
     def build(self, xp: Any, params: Sequence[Array]) -> None:
         """Allocate state for ``params`` on their device, in their dtype; reset ``t`` to 0."""

@@ -233,3 +233,19 @@ def test_parameters_never_alias_caller_or_clone_arrays(iris):
         np.testing.assert_array_equal(a, b)
     for a, b in zip(twin.get_weights(), mine, strict=True):
         np.testing.assert_array_equal(a, b)
+
+
+def test_pickle_round_trip_continues_identically(backend, iris):
+    """Python pickling (scikit-learn's persistence) keeps the backend, weights and optimizer."""
+    import pickle
+
+    X, y = iris
+    net = _net(backend, dropout=0.1)
+    net.fit(X, y, epochs=2, optimizer="adam", lr=0.01)
+    twin = pickle.loads(pickle.dumps(net))
+    assert twin.backend.name == net.backend.name
+    assert twin.backend.device_name == net.backend.device_name
+    net.fit(X, y, epochs=1)
+    twin.fit(X, y, epochs=1)
+    for a, b in zip(net.get_weights(), twin.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
