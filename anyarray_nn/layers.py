@@ -116,8 +116,8 @@ class Dense(Layer):
         return self.units
 
     def forward(self, x: Array, training: bool = False) -> Array:
-        W, b = self.params["W"], self.params["b"]
-        z = x @ W + b
+        z = x @ self.params["W"]
+        z += self.params["b"]  # in place on the fresh product: one allocation, not two
         a = self.activation.forward(self.xp, z)
         self._x, self._z, self._a = x, z, a
         return a

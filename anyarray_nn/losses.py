@@ -42,6 +42,17 @@ class Loss:
         """``dL/dz`` for the fused pair; ``a`` is the output activation already computed."""
         raise NotImplementedError
 
+    def fused(self, xp: Any, z: Array, t: Array) -> tuple[Array, Array, Array]:
+        """``(loss, dL/dz, a)`` in one pass over the logits (the training hot path).
+
+        The default composes the three methods; subclasses share intermediate results.
+        """
+        a = self.output_activation().forward(xp, z)
+        return self.value_from_logits(xp, z, t), self.grad_from_logits(xp, z, a, t), a
+
+    def output_activation(self) -> Any:
+        raise NotImplementedError
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
 
@@ -88,6 +99,22 @@ class CrossEntropy(Loss):
     def grad_from_logits(self, xp: Any, z: Array, a: Array, t: Array) -> Array:
         return (a - t) * (1.0 / float(z.shape[0]))
 
+    def fused(self, xp: Any, z: Array, t: Array) -> tuple[Array, Array, Array]:
+        # one exp: e = exp(z - max), softmax = e / s, log-sum-exp = max + log(s)
+        zmax = xp.max(z, axis=-1, keepdims=True)
+        shifted = z - zmax
+        e = xp.exp(shifted)
+        s = xp.sum(e, axis=-1, keepdims=True)
+        a = e / s
+        n = float(z.shape[0])
+        loss = xp.sum(t * (xp.log(s) - shifted)) / n
+        grad = a - t
+        grad *= 1.0 / n
+        return loss, grad, a
+
+    def output_activation(self) -> Any:
+        return Softmax()
+
 
 class BinaryCrossEntropy(Loss):
     """``-mean(t log p + (1 - t) log(1 - p))`` over samples and outputs."""
@@ -111,6 +138,9 @@ class BinaryCrossEntropy(Loss):
 
     def grad_from_logits(self, xp: Any, z: Array, a: Array, t: Array) -> Array:
         return (a - t) * (1.0 / _count(z))
+
+    def output_activation(self) -> Any:
+        return Sigmoid()
 
 
 LOSSES: dict[str, type[Loss]] = {

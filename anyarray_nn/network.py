@@ -358,11 +358,10 @@ class NN:
         """
         xp, loss_fn, out = self.xp, self.loss_fn, self.output
         z = self._logits(X, training)
-        a = out.forward(xp, z)
         if self._fused:
-            loss = loss_fn.value_from_logits(xp, z, T)
-            grad = loss_fn.grad_from_logits(xp, z, a, T)
+            loss, grad, a = loss_fn.fused(xp, z, T)
         else:
+            a = out.forward(xp, z)
             loss = loss_fn.value(xp, a, T)
             grad = out.backward(xp, z, a, loss_fn.grad(xp, a, T))
         last = len(self.layers) - 1

@@ -470,16 +470,25 @@ class Adam(Optimizer):
                 g = g + self.weight_decay * p
         m = self._state["exp_avg"][i]
         v = self._state["exp_avg_sq"][i]
-        m += (1.0 - self.beta1) * (g - m)  # = beta1 * m + (1 - beta1) * g, as torch's lerp_
+        # In-place forms of torch's update; three temporaries per parameter instead of eight.
+        m *= self.beta1  # m = beta1 * m + (1 - beta1) * g
+        m += (1.0 - self.beta1) * g
+        g2 = g * g  # v = beta2 * v + (1 - beta2) * g**2
+        g2 *= 1.0 - self.beta2
         v *= self.beta2
-        v += (1.0 - self.beta2) * (g * g)
+        v += g2
         if self.amsgrad:
             vmax = self._state["max_exp_avg_sq"][i]
             vmax[...] = xp.maximum(vmax, v)
             v = vmax
         step_size = lr / (1.0 - self.beta1**self.t)
         bias_correction2_sqrt = (1.0 - self.beta2**self.t) ** 0.5
-        p -= step_size * (m / (xp.sqrt(v) / bias_correction2_sqrt + self.eps))
+        update = xp.sqrt(v)  # p -= step_size * m / (sqrt(v) / bc2 + eps)
+        update *= 1.0 / bias_correction2_sqrt
+        update += self.eps
+        update = m / update
+        update *= step_size
+        p -= update
 
 
 class AdamW(Adam):
