@@ -188,7 +188,7 @@ def _dtype_name(dtype: Any) -> str:
 
 
 def resolve(
-    backend: str | Any | Backend = "auto", device: Any = None, dtype: Any = "float32"
+    backend: str | Any | Backend = "auto", device: Any = None, dtype: Any = None
 ) -> Backend:
     """Build a :class:`Backend` from a name (or an Array API namespace), a device and a dtype.
 
@@ -198,12 +198,15 @@ def resolve(
             :class:`Backend` (returned with the given device/dtype applied).
         device: cupy: a device id (int); torch: ``"cpu"``, ``"cuda"`` or ``"cuda:1"``;
             array_api_strict: ``"CPU_DEVICE"`` or ``"device1"``; numpy: ``None`` or ``"cpu"``.
-        dtype: ``"float32"`` (default) or ``"float64"`` (also accepts dtype objects).
+        dtype: ``"float32"`` or ``"float64"`` (also accepts dtype objects); ``None`` means the
+            given Backend's dtype, else ``"float32"``.
 
     Raises:
         ValueError: an unknown backend name, device or dtype.
         BackendUnavailableError: the backend's package or GPU is missing here.
     """
+    if dtype is None and isinstance(backend, Backend):
+        dtype = backend.dtype_name
     dtype_name = _dtype_name(dtype)
     if isinstance(backend, Backend):
         if device is None:

@@ -33,7 +33,8 @@ class NN:
         backend: ``"numpy"``, ``"cupy"``, ``"torch"``, ``"array_api_strict"``, ``"auto"``, an
             Array API namespace, or a :class:`~anyarray_nn.backend.Backend`.
         device: device on that backend (see :func:`anyarray_nn.backend.resolve`).
-        dtype: ``"float32"`` (default) or ``"float64"``.
+        dtype: ``"float32"`` (the default, unless ``backend`` is a Backend object, whose dtype
+            is then kept) or ``"float64"``.
         seed: seed of the host RNG streams (weights, shuffling). ``None`` draws one and stores it
             in ``self.seed`` so the run can be repeated.
         alpha: negative-side slope of ``leaky_relu`` / ``elu`` hidden layers (their defaults if
@@ -56,7 +57,7 @@ class NN:
         init: str | None = None,
         backend: str | Any = "auto",
         device: Any = None,
-        dtype: Any = "float32",
+        dtype: Any = None,
         seed: int | None = None,
         alpha: float | None = None,
         dropout: float | Sequence[float] = 0.0,

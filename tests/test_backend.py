@@ -91,3 +91,10 @@ def test_two_models_on_two_backends_in_one_process():
     assert a.backend.name == "numpy" and b.backend.name == "array_api_strict"
     assert pa.dtype == np.float64 and pb.dtype == np.float32
     np.testing.assert_allclose(pa, pb, rtol=1e-5)
+
+
+def test_a_backend_object_keeps_its_dtype_unless_overridden():
+    be = ann.resolve("numpy", dtype="float64")
+    assert ann.NN([2, 3, 2], backend=be).backend.dtype_name == "float64"
+    assert ann.NN([2, 3, 2], backend=be, dtype="float32").backend.dtype_name == "float32"
+    assert ann.NN([2, 3, 2], backend="numpy").backend.dtype_name == "float32"

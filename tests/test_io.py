@@ -224,3 +224,14 @@ def test_dtype_override_and_custom_loss_refused(tmp_path):
     net = ann.NN([2, 3, 2], loss=MyLoss(), backend="numpy")
     with pytest.raises(ValueError, match="custom loss"):
         net.save(tmp_path / "x")
+
+
+def test_saved_files_get_ordinary_permissions(tmp_path):
+    path = tmp_path / "m"
+    _trained().save(path)
+    umask = os.umask(0)
+    os.umask(umask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~umask
+    path.chmod(0o640)
+    _trained().save(path)  # overwriting keeps the file's mode
+    assert path.stat().st_mode & 0o777 == 0o640
