@@ -31,6 +31,16 @@ from .training import History, TrainingDivergedError
 
 __version__ = "0.1.0"
 
+
+def __getattr__(name: str) -> object:
+    # The scikit-learn estimators import a lot of scikit-learn: load them on first use only.
+    if name in ("NNClassifier", "NNRegressor"):
+        from . import sklearn as _sklearn
+
+        return getattr(_sklearn, name)
+    raise AttributeError(f"module 'anyarray_nn' has no attribute {name!r}")
+
+
 __all__ = [
     "NN",
     "SGD",
@@ -55,6 +65,8 @@ __all__ = [
     "Loss",
     "ModelCheckpoint",
     "ModelFileError",
+    "NNClassifier",
+    "NNRegressor",
     "Optimizer",
     "RMSProp",
     "ReduceLROnPlateau",
