@@ -38,17 +38,24 @@ _MASK32 = 0xFFFFFFFF
 
 def _mul32(xp: Any, x: Any, c: int) -> Any:
     """``(x * c) mod 2**32`` for int64 ``x`` in [0, 2**32) and a 32-bit constant ``c``, without
-    overflowing int64: split ``c`` into 16-bit halves."""
-    lo, hi = c & 0xFFFF, c >> 16
-    return (x * lo + (((x * hi) & 0xFFFF) << 16)) & _MASK32
+    overflowing int64: split ``c`` into 16-bit halves. Updates ``x`` in place."""
+    high = x * (c >> 16)
+    high &= 0xFFFF
+    high <<= 16
+    x *= c & 0xFFFF
+    x += high
+    x &= _MASK32
+    return x
 
 
 def _mix32(xp: Any, x: Any) -> Any:
-    x = x ^ (x >> 16)
+    """Wellons' lowbias32 on int64 ``x`` (values in [0, 2**32)), in place where possible."""
+    x ^= x >> 16
     x = _mul32(xp, x, 0x7FEB352D)
-    x = x ^ (x >> 15)
+    x ^= x >> 15
     x = _mul32(xp, x, 0x846CA68B)
-    return x ^ (x >> 16)
+    x ^= x >> 16
+    return x
 
 
 def _mix32_int(x: int) -> int:
@@ -74,16 +81,42 @@ def _key32(seed: int, step: int, layer: int) -> tuple[int, int]:
 def random_bits(
     xp: Any, shape: tuple[int, ...], seed: int, step: int, layer: int, device: Any = None
 ) -> Any:
-    """Uniform 32-bit integers (int64 dtype, values in [0, 2**32)) for each element of ``shape``,
-    a pure function of ``(seed, step, layer, element index)``: identical on every backend."""
+    """Uniform 32-bit integers (values in [0, 2**32); dtype uint32, or int64 on torch) for each
+    element of ``shape``, a pure function of ``(seed, step, layer, element index)``: identical
+    on every backend."""
     n = 1
     for s in shape:
         n *= s
     if n >= 2**32:
         raise ValueError(f"random_bits supports fewer than 2**32 elements, got {n}.")
     k1, k2 = _key32(seed, step, layer)
-    counter = xp.reshape(xp.arange(n, dtype=xp.int64, device=device), shape)
-    return _mix32(xp, _mix32(xp, counter ^ k1) ^ k2)
+    if _native_uint32(xp):  # fast path: wrapping uint32 arithmetic, same bits
+        x = xp.reshape(xp.arange(n, dtype=xp.uint32, device=device), shape)
+        x ^= k1
+        x = _mix32_uint32(x)
+        x ^= k2
+        return _mix32_uint32(x)
+    x = xp.reshape(xp.arange(n, dtype=xp.int64, device=device), shape)
+    x ^= k1
+    x = _mix32(xp, x)
+    x ^= k2
+    return _mix32(xp, x)
+
+
+def _native_uint32(xp: Any) -> bool:
+    """torch lacks uint32 shifts and multiplies; NumPy, CuPy and array-api-strict wrap uint32."""
+    return "torch" not in getattr(xp, "__name__", "")
+
+
+def _mix32_uint32(x: Any) -> Any:
+    """lowbias32 in native (wrapping) uint32 ops, in place: the reference the int64 form
+    emulates."""
+    x ^= x >> 16
+    x *= 0x7FEB352D
+    x ^= x >> 15
+    x *= 0x846CA68B
+    x ^= x >> 16
+    return x
 
 
 def dropout_mask(
@@ -101,6 +134,7 @@ def dropout_mask(
     An element is kept when its 32-bit hash is ``>= round(rate * 2**32)``, so the keep
     probability is ``1 - rate`` to within 2**-32, and the comparison is exact integer math.
     """
-    threshold = round(rate * 2**32)
-    keep = random_bits(xp, shape, seed, step, layer, device) >= threshold
-    return xp.astype(keep, dtype) * (1.0 / (1.0 - rate))
+    threshold = min(round(rate * 2**32), 2**32 - 1)
+    mask = xp.astype(random_bits(xp, shape, seed, step, layer, device) >= threshold, dtype)
+    mask *= 1.0 / (1.0 - rate)
+    return mask

@@ -138,3 +138,17 @@ def test_bad_rates():
             Dropout(rate)
     with pytest.raises(ValueError, match="dropout lists 1 rates"):
         ann.NN([4, 5, 5, 3], dropout=[0.1], backend="numpy")
+
+
+@pytest.mark.parametrize("native", [True, False], ids=["uint32-fast-path", "int64-reference"])
+def test_both_hash_paths_give_the_same_bits(monkeypatch, native):
+    """The uint32 fast path (NumPy, CuPy, strict) and the int64 emulation (torch) agree."""
+    import anyarray_nn.random as rnd
+
+    monkeypatch.setattr(rnd, "_native_uint32", lambda xp: native)
+    be = ann.resolve("numpy", None, "float32")
+    got = ann.to_numpy(random_bits(be.xp, (19, 23), seed=5, step=2**40 + 3, layer=7))
+    k1, k2 = _key32(5, 2**40 + 3, 7)
+    counter = np.arange(19 * 23, dtype=np.uint32).reshape(19, 23)
+    want = _lowbias32_uint32(_lowbias32_uint32(counter ^ np.uint32(k1)) ^ np.uint32(k2))
+    np.testing.assert_array_equal(got.astype(np.int64), want.astype(np.int64))
