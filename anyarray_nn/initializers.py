@@ -25,6 +25,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from functools import partial
+from typing import Any
 
 import numpy as np
 
@@ -84,11 +85,15 @@ INITIALIZERS: dict[str, Initializer] = {
 }
 
 
-def get(spec: str | Initializer, **kwargs: float) -> Initializer:
-    """An initializer by name (``"he_normal"``, ``"xavier_uniform"``, ...) or a callable.
+def get(spec: str | dict[str, Any] | Initializer, **kwargs: float) -> Initializer:
+    """An initializer by name (``"he_normal"``, ``"xavier_uniform"``, ...), by a saved spec
+    ``{"name": "normal", "std": 0.1}`` (see :func:`spec`), or a callable.
 
     Keyword arguments (``std=`` for normal, ``limit=`` for uniform) are bound to it.
     """
+    if isinstance(spec, dict):
+        spec = dict(spec)
+        return get(spec.pop("name"), **spec, **kwargs)
     if callable(spec):
         return partial(spec, **kwargs) if kwargs else spec
     if isinstance(spec, str):
@@ -98,3 +103,17 @@ def get(spec: str | Initializer, **kwargs: float) -> Initializer:
             return partial(fn, **kwargs) if kwargs else fn
     names = ", ".join(sorted(INITIALIZERS))
     raise ValueError(f"Unknown initializer {spec!r}. Valid names: {names}.")
+
+
+def spec(init: str | Initializer) -> str | dict[str, Any] | None:
+    """A JSON-able description of ``init`` that :func:`get` accepts back: its name, or
+    ``{"name": ..., **kwargs}`` for a registered initializer with bound arguments (as returned
+    by ``get("normal", std=0.1)``). ``None`` for a user's own function, which cannot be saved
+    by name."""
+    if isinstance(init, str):
+        return init
+    func, kwargs = (init.func, dict(init.keywords)) if isinstance(init, partial) else (init, {})
+    for name, registered in INITIALIZERS.items():
+        if registered is func:
+            return {"name": name, **kwargs} if kwargs else name
+    return None

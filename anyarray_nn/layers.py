@@ -86,8 +86,8 @@ class Dense(Layer):
         self,
         units: int,
         activation: str | _activations.Activation | None = None,
-        init: str | None = None,
-        bias_init: str = "zeros",
+        init: str | dict[str, Any] | _initializers.Initializer | None = None,
+        bias_init: str | dict[str, Any] | _initializers.Initializer | None = "zeros",
         fan_in: int | None = None,
         **activation_kwargs: float,
     ) -> None:
@@ -98,7 +98,7 @@ class Dense(Layer):
         self.fan_in = fan_in
         self.activation = _activations.get(activation, **activation_kwargs)
         self.init = init or self.activation.default_init
-        self.bias_init = bias_init
+        self.bias_init = bias_init or "zeros"
         _initializers.get(self.init)  # fail early on an unknown name
         _initializers.get(self.bias_init)
 
@@ -139,8 +139,9 @@ class Dense(Layer):
             "units": self.units,
             "activation": self.activation.name,
             **self.activation.config(),
-            "init": self.init if isinstance(self.init, str) else "custom",
-            "bias_init": self.bias_init,
+            # None (a user's own function) rebuilds with the default; saved weights win anyway
+            "init": _initializers.spec(self.init),
+            "bias_init": _initializers.spec(self.bias_init),
             "fan_in": self.fan_in,
         }
 

@@ -235,3 +235,21 @@ def test_saved_files_get_ordinary_permissions(tmp_path):
     path.chmod(0o640)
     _trained().save(path)  # overwriting keeps the file's mode
     assert path.stat().st_mode & 0o777 == 0o640
+
+
+def test_initializer_with_arguments_or_custom_round_trips(tmp_path):
+    """Found by the examples: a bound initializer (normal with std) saved as 'custom' and could
+    not be loaded."""
+    from anyarray_nn import initializers
+
+    def mine(rng, fan_in, fan_out):
+        return np.full((fan_in, fan_out), 0.5)
+
+    for init in (initializers.get("normal", std=1.0), initializers.he_uniform, mine):
+        net = ann.NN([4, 8, 3], init=init, backend="numpy", seed=0)
+        net.save(tmp_path / "m")
+        back = ann.load(tmp_path / "m")
+        for a, b in zip(net.get_weights(), back.get_weights(), strict=True):
+            np.testing.assert_array_equal(a, b)
+    assert initializers.spec(initializers.get("normal", std=1.0)) == {"name": "normal", "std": 1.0}
+    assert initializers.get({"name": "uniform", "limit": 0.1}).keywords == {"limit": 0.1}
