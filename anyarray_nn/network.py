@@ -252,7 +252,12 @@ class NN:
             if X.ndim != 2 or X.shape[1] != self.n_features:
                 raise ValueError(self._shape_message(tuple(X.shape)))
             X = self.xp.astype(X, self.backend.dtype) if X.dtype != self.backend.dtype else X
-            if not bool(self.xp.all(self.xp.isfinite(X))):
+            xp = self.xp
+            # a finite sum proves every entry finite in one pass with no temporary; only an
+            # inf/NaN sum (or an overflow of huge values) needs the entrywise check
+            with np.errstate(over="ignore", invalid="ignore"):  # NumPy would warn on overflow
+                finite = bool(xp.isfinite(xp.sum(X))) or bool(xp.all(xp.isfinite(X)))
+            if not finite:
                 raise _nonfinite_error(to_numpy(X))
             return X
         host = np.asarray(to_numpy(X))
@@ -264,7 +269,7 @@ class NN:
             host.dtype, np.complexfloating
         ):
             raise ValueError(f"X must be real numbers, got dtype {host.dtype}.")
-        if not np.all(np.isfinite(host)):
+        if not _all_finite(host):
             raise _nonfinite_error(host)
         return self.backend.asarray(host)
 
@@ -518,6 +523,16 @@ class NN:
         from .io import save
 
         save(self, path, include_optimizer=include_optimizer)
+
+
+def _all_finite(host: np.ndarray) -> bool:
+    """True if no entry is NaN or inf. A finite float64 sum proves it in one pass without a
+    temporary as large as the data (NaN/inf always poison the sum); only when the sum is not
+    finite, which huge finite values can also cause, are the entries checked one by one."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        if np.isfinite(np.add.reduce(host, axis=None, dtype=np.float64)):
+            return True
+    return bool(np.all(np.isfinite(host)))
 
 
 def _nonfinite_error(host: np.ndarray) -> ValueError:

@@ -249,3 +249,16 @@ def test_pickle_round_trip_continues_identically(backend, iris):
     twin.fit(X, y, epochs=1)
     for a, b in zip(net.get_weights(), twin.get_weights(), strict=True):
         np.testing.assert_array_equal(a, b)
+
+
+def test_huge_but_finite_inputs_are_accepted(backend):
+    """The fast finiteness check (a sum) overflows on huge values; the fallback must accept."""
+    net = _net(backend, sizes=(4, 3, 2))
+    X = np.full((3, 4), 1e308)
+    with np.errstate(over="ignore"):
+        assert np.isinf(X.sum())
+    assert ann.to_numpy(net._inputs(X)).shape == (3, 4)  # accepted: no ValueError
+    assert ann.to_numpy(net._inputs(net.backend.asarray(X))).shape == (3, 4)  # device path too
+    X[2, 1] = -np.inf
+    with pytest.raises(ValueError, match=r"row 2, column 1"):
+        net.predict(X)
