@@ -115,3 +115,13 @@ def test_cross_entropy_matches_sklearn_log_loss(rng):
     net = ann.NN([5, 8, 3], backend="numpy", dtype="float64", seed=3)
     X, y = rng.normal(size=(40, 5)), rng.integers(0, 3, size=40)
     assert net.loss(X, y) == pytest.approx(log_loss(y, net.predict(X), labels=[0, 1, 2]), 1e-12)
+
+
+def test_select_equals_where_bit_for_bit(backend, rng):
+    be = ann.resolve(backend.name, backend.device, "float32")
+    z, a, b = (rng.normal(size=(64, 33)) for _ in range(3))
+    z[0, :5] = 0.0
+    b[1, :3] = 0.0
+    got = activations.select(be.xp, be.asarray(z) > 0, be.asarray(a), be.asarray(b))
+    want = np.where(z > 0, a.astype(np.float32), b.astype(np.float32))
+    np.testing.assert_array_equal(ann.to_numpy(got), want)
