@@ -40,6 +40,12 @@ __all__ = [
 ]
 
 
+#: Every this many steps, state entries below ``FLUSH_BELOW`` times the smallest normal number
+#: are set to zero (see :meth:`Optimizer._flush_tiny_state`).
+FLUSH_EVERY = 64
+FLUSH_BELOW = 2.0**26
+
+
 def _real(
     name: str,
     value: Any,
@@ -156,6 +162,24 @@ class Optimizer:
         lr = self.lr
         for i, (p, g) in enumerate(zip(params, grads, strict=True)):
             self._update(self._xp, i, p, g, lr)
+        if self.t % FLUSH_EVERY == 0 and self._state:
+            self._flush_tiny_state()
+
+    def _flush_tiny_state(self) -> None:
+        """Set state entries with ``|x| < FLUSH_BELOW * smallest_normal`` to zero.
+
+        Why: running averages of units whose gradient is zero (dead ReLUs, saturated sigmoids)
+        decay geometrically into the *subnormal* range, where x86 CPUs compute 10-100x slower;
+        a few thousand such entries made an epoch of a 784-128-64-10 net 6x slower in our
+        measurements. Entries that small move a parameter by less than ~1e-20 of its value, so
+        zeroing them is invisible in float32 and float64, and every ``FLUSH_EVERY`` steps is
+        often enough that a decaying entry (by 0.9 per step) never reaches the subnormal range.
+        """
+        xp = self._xp
+        for arrays in self._state.values():
+            for a in arrays:
+                floor = FLUSH_BELOW * float(xp.finfo(a.dtype).smallest_normal)
+                a *= xp.astype(xp.abs(a) >= floor, a.dtype)
 
     def state_arrays(self) -> dict[str, list[Array]]:
         """The live state arrays by name, one list entry per parameter (``{}`` if stateless)."""
