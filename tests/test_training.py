@@ -363,3 +363,30 @@ def test_bad_fit_arguments(iris):
         net.fit(X, y, lr=float("nan"))
     with pytest.raises(ValueError, match="expects"):
         net.fit(X, y, validation_data=(X[:, :2], y))
+
+
+def test_float32_end_to_end_and_in_place_updates(backend, iris):
+    """No silent float64 promotion anywhere in a training run, and parameters and optimizer
+    state are updated in place (the same device arrays before and after fit)."""
+    import array_api_compat
+
+    X, y = iris  # float64 host data: converted once to float32 on the way in
+    net = _net(backend, dtype="float32", dropout=0.2, l1=1e-4, l2=1e-4)
+    net.fit(X, y, epochs=1, optimizer="adam", lr=0.01)
+    before = [layer.params[n] for layer, n in net.parameters()]
+    state_before = {k: list(v) for k, v in net.optimizer.state_arrays().items()}
+    history = net.fit(X, y, epochs=2, clip_norm=1.0, validation_data=(X, y))
+    after = [layer.params[n] for layer, n in net.parameters()]
+    assert all(a is b for a, b in zip(before, after, strict=True))
+    for key, arrays in net.optimizer.state_arrays().items():
+        assert all(a is b for a, b in zip(state_before[key], arrays, strict=True))
+    xp = net.xp
+    every = after + [a for v in net.optimizer.state_arrays().values() for a in v]
+    every += [layer.grads[n] for layer, n in net.parameters()]
+    Xd = net._inputs(X)
+    loss, out = net._loss_and_grad(Xd, net._targets(y, len(y)), training=True)
+    every += [loss, out] + [layer._z for layer in net.layers if hasattr(layer, "_z")]
+    for arr in every:
+        assert arr.dtype == xp.float32, arr.dtype
+        assert array_api_compat.array_namespace(arr) is xp
+    assert all(isinstance(v, float) for v in history["loss"])
