@@ -837,15 +837,6 @@ def _cmd_default(args: argparse.Namespace) -> int:
 # -- the demo (the README's main job) --------------------------------------------------------
 
 
-def _load_digits(seed: int) -> tuple[np.ndarray, ...]:
-    from sklearn.datasets import load_digits
-    from sklearn.model_selection import train_test_split
-
-    X, y = load_digits(return_X_y=True)
-    X = X / 16.0  # pixel intensities 0..16 -> 0..1
-    return tuple(train_test_split(X, y, test_size=0.2, random_state=seed, stratify=y))
-
-
 def demo(
     backend: str = "auto",
     epochs: int = 30,
@@ -855,9 +846,10 @@ def demo(
 ) -> float:
     """Train a 64-64-32-10 ReLU MLP with Adam on scikit-learn's digits (10% of the training
     images held out for validation); print progress; return the test accuracy."""
+    from .datasets import load_digits
     from .network import NN
 
-    X_train, X_test, y_train, y_test = _load_digits(seed)
+    X_train, X_test, y_train, y_test = load_digits(split=True, seed=seed)
     net = NN([64, 64, 32, 10], activation="relu", backend=backend, dtype=dtype, seed=seed)
     print(f"anyarray_nn digits demo on {net.backend}")
     print(f"data: {len(X_train)} train / {len(X_test)} test images of 8x8 digits; model: {net}")
