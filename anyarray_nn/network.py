@@ -394,14 +394,24 @@ class NN:
     def predict(self, X: Any, batch_size: int | None = None) -> np.ndarray:
         """Outputs as a NumPy array: class probabilities for softmax/sigmoid, values otherwise.
 
-        ``batch_size`` bounds device memory for large inputs (default: all at once).
+        ``batch_size`` bounds device memory for large inputs (default: all at once). Host data
+        (NumPy, ``np.memmap``) is then moved to the device one batch at a time, so inputs larger
+        than device memory can be predicted.
         """
-        Xd = self._inputs(X)
-        n = Xd.shape[0]
-        step = n if not batch_size else int(batch_size)
-        parts = [
-            to_numpy(self.forward(Xd[i : min(i + step, n), :])) for i in range(0, n, max(step, 1))
-        ] or [np.zeros((0, self.n_outputs))]
+        if batch_size is not None and (not isinstance(batch_size, int) or batch_size < 1):
+            raise ValueError(f"batch_size must be a positive int or None, got {batch_size!r}.")
+        on_device = self.backend.owns(X)
+        rows = X if on_device else np.asarray(X) if not isinstance(X, np.ndarray) else X
+        n = rows.shape[0] if getattr(rows, "ndim", 0) >= 1 else 0
+        step = max(batch_size or n, 1)
+        parts = []
+        for i in range(0, n, step):
+            stop = min(i + step, n)
+            chunk = rows if (i, stop) == (0, n) else rows[i:stop, ...]
+            parts.append(to_numpy(self.forward(self._inputs(chunk))))
+        if not parts:
+            self._inputs(rows)  # the usual shape errors for empty or malformed input
+            parts = [np.zeros((0, self.n_outputs), dtype=self.backend.dtype_name)]
         self._clear()
         return np.concatenate(parts, axis=0)
 

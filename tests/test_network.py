@@ -262,3 +262,29 @@ def test_huge_but_finite_inputs_are_accepted(backend):
     X[2, 1] = -np.inf
     with pytest.raises(ValueError, match=r"row 2, column 1"):
         net.predict(X)
+
+
+def test_predict_in_batches_streams_host_data(backend, tmp_path, iris, monkeypatch):
+    X, _ = iris
+    net = _net(backend)
+    whole = net.predict(X)
+    mm = np.lib.format.open_memmap(tmp_path / "X.npy", mode="w+", dtype=np.float64, shape=X.shape)
+    mm[:] = X
+    calls = []
+    real = type(net.backend).asarray
+    monkeypatch.setattr(
+        type(net.backend),
+        "asarray",
+        lambda self, x, *a, **k: calls.append(len(x)) or real(self, x, *a, **k),
+    )
+    batched = net.predict(np.load(tmp_path / "X.npy", mmap_mode="r"), batch_size=64)
+    monkeypatch.undo()
+    np.testing.assert_allclose(batched, whole, rtol=1e-12)
+    # one transfer per batch, never the whole array (the NumPy backend needs none at all: its
+    # device is host memory, and each memmap slice is read and cast as it is used)
+    assert calls == ([] if backend.name == "numpy" else [64, 64, 22])
+    with pytest.raises(ValueError, match="batch_size"):
+        net.predict(X, batch_size=0)
+    assert net.predict(np.zeros((0, 4))).shape == (0, 3)
+    with pytest.raises(ValueError, match="expects"):
+        net.predict(np.zeros((0, 5)))
