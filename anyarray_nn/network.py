@@ -486,7 +486,8 @@ class NN:
                 epoch number, so it is the same on every backend).
             validation_data: ``(X_val, y_val)`` evaluated after each epoch (``val_*`` logs).
             validation_split: fraction of ``(X, y)`` held out for validation instead (a
-                stratified split for class labels, seeded by ``seed``).
+                stratified split for class labels, seeded by ``seed``). This copies ``X``
+                into memory; with a memmap, pass ``validation_data`` instead.
             metrics: ``["accuracy"]`` (classifiers) or ``["r2"]`` (regressors) by default;
                 ``[]`` for none. Accumulated on the device during the epoch.
             callbacks: objects with ``on_epoch_end(net, epoch, logs)``, e.g.
