@@ -205,13 +205,16 @@ class NN:
         for layer in self.layers:
             layer.move(target)
         if self.optimizer is not None and self.optimizer.state_arrays():
-            state = {
-                key: [target.asarray(to_numpy(a), copy=True) for a in arrays]
-                for key, arrays in self.optimizer.state_arrays().items()
-            }
-            self.optimizer.load_state_arrays(state, self.optimizer.t)
+            self.optimizer.load_state_arrays(self._optimizer_state_on(target), self.optimizer.t)
         self.backend = target
         return self
+
+    def _optimizer_state_on(self, target: Backend) -> dict[str, list[Array]]:
+        """Fresh copies of the optimizer's state arrays on ``target`` (through the host)."""
+        return {
+            key: [target.asarray(to_numpy(a), copy=True) for a in arrays]
+            for key, arrays in self.optimizer.state_arrays().items()
+        }
 
     def copy(self, backend: str | Any | None = None, device: Any = None, dtype: Any = None) -> NN:
         """A deep copy, optionally on another backend/device/dtype (default: this one)."""
@@ -232,10 +235,7 @@ class NN:
         clone.optimizer = None
         if self.optimizer is not None:
             clone.optimizer = _optimizers.from_config(self.optimizer.config())
-            state = {
-                key: [target.asarray(to_numpy(a), copy=True) for a in arrays]
-                for key, arrays in self.optimizer.state_arrays().items()
-            }
+            state = self._optimizer_state_on(target)
             if state:
                 clone.optimizer.build(
                     target.xp, [layer.params[n] for layer, n in clone.parameters()]
@@ -249,6 +249,8 @@ class NN:
     def _inputs(self, X: Any) -> Array:
         """Validate ``X`` and move it onto the device in the model's dtype."""
         if self.backend.owns(X):
+            if X.ndim == 1 and self.n_features == 1:
+                X = self.xp.reshape(X, (-1, 1))
             if X.ndim != 2 or X.shape[1] != self.n_features:
                 raise ValueError(self._shape_message(tuple(X.shape)))
             X = self.xp.astype(X, self.backend.dtype) if X.dtype != self.backend.dtype else X
