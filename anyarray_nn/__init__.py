@@ -1,22 +1,25 @@
 """anyarray_nn: dense neural networks with from-scratch backprop, written once against the
 Python Array API standard, running on NumPy, CuPy, PyTorch or array-api-strict."""
 
-from . import callbacks, datasets, initializers, metrics, optimizers, schedules
+from . import callbacks, datasets, initializers, metrics, optimizers, registry, schedules
+from ._version import __version__
 from .activations import Activation
 from .backend import (
     Backend,
+    BackendInfo,
     BackendUnavailableError,
     available_backends,
     backend_status,
+    register_backend,
     resolve,
     to_numpy,
 )
 from .callbacks import Callback, EarlyStopping, ModelCheckpoint
-from .gradcheck import GradcheckReport, gradcheck, numerical_gradients
-from .io import ModelFileError, load
-from .layers import Dense, Dropout, Layer
+from .gradcheck import GradcheckReport, check_layer_backward, gradcheck, numerical_gradients
+from .io import ModelFileError
+from .layers import Dense, Dropout, Layer, Pass
 from .losses import Loss
-from .network import NN
+from .network import NN, load
 from .optimizers import SGD, AdaGrad, Adam, AdamW, Optimizer, RMSProp
 from .schedules import (
     Constant,
@@ -28,8 +31,6 @@ from .schedules import (
     StepDecay,
 )
 from .training import History, TrainingDivergedError
-
-__version__ = "0.1.0"
 
 
 def __getattr__(name: str) -> object:
@@ -49,6 +50,7 @@ __all__ = [
     "Adam",
     "AdamW",
     "Backend",
+    "BackendInfo",
     "BackendUnavailableError",
     "Callback",
     "Constant",
@@ -68,6 +70,7 @@ __all__ = [
     "NNClassifier",
     "NNRegressor",
     "Optimizer",
+    "Pass",
     "RMSProp",
     "ReduceLROnPlateau",
     "StepDecay",
@@ -76,6 +79,7 @@ __all__ = [
     "available_backends",
     "backend_status",
     "callbacks",
+    "check_layer_backward",
     "datasets",
     "gradcheck",
     "initializers",
@@ -83,6 +87,8 @@ __all__ = [
     "metrics",
     "numerical_gradients",
     "optimizers",
+    "register_backend",
+    "registry",
     "resolve",
     "schedules",
     "to_numpy",

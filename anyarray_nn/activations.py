@@ -8,9 +8,15 @@ Each activation maps pre-activations ``z`` to ``a = f(z)``. Backpropagation need
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
+
+from . import registry as _registry
+from .registry import Component, Registry
 
 Array = Any
+
+#: Every activation, by name (a subclass that sets ``name`` is added automatically).
+registry: Registry = _registry.activations
 
 
 def select(xp: Any, cond: Array, if_true: Array, if_false: Array) -> Array:
@@ -30,12 +36,17 @@ def select(xp: Any, cond: Array, if_true: Array, if_false: Array) -> Array:
     return out
 
 
-class Activation:
-    """Base class. Subclasses implement :meth:`forward` and :meth:`derivative` (elementwise)."""
+class Activation(Component):
+    """Base class. Subclasses implement :meth:`forward` and :meth:`derivative` (elementwise), or
+    :meth:`backward` (the vector-Jacobian product) for a function that is not elementwise.
 
-    name: str = "activation"
+    Setting ``name`` registers a subclass (see :mod:`anyarray_nn.registry`); constructor
+    arguments stored under their own names (like ``alpha``) are saved and loaded with it.
+    """
+
+    registry: ClassVar[Registry] = registry
     #: Default weight initializer for layers using this activation.
-    default_init: str = "glorot_uniform"
+    default_init: ClassVar[str] = "glorot_uniform"
 
     def forward(self, xp: Any, z: Array) -> Array:
         raise NotImplementedError
@@ -47,14 +58,6 @@ class Activation:
     def backward(self, xp: Any, z: Array, a: Array, grad_a: Array) -> Array:
         """Vector-Jacobian product ``dL/dz`` from ``dL/da``."""
         return self.derivative(xp, z, a) * grad_a
-
-    def config(self) -> dict[str, Any]:
-        """Constructor arguments, for saving and for :func:`get`."""
-        return {}
-
-    def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in self.config().items())
-        return f"{type(self).__name__}({args})"
 
 
 class Identity(Activation):
@@ -133,9 +136,6 @@ class LeakyReLU(Activation):
     def backward(self, xp: Any, z: Array, a: Array, grad_a: Array) -> Array:
         return select(xp, z > 0, grad_a, self.alpha * grad_a)
 
-    def config(self) -> dict[str, Any]:
-        return {"alpha": self.alpha}
-
 
 class ELU(Activation):
     """``z`` for ``z > 0``, ``alpha * (exp(z) - 1)`` otherwise (``expm1`` of ``min(z, 0)``)."""
@@ -158,9 +158,6 @@ class ELU(Activation):
     def backward(self, xp: Any, z: Array, a: Array, grad_a: Array) -> Array:
         return select(xp, z > 0, grad_a, (a + self.alpha) * grad_a)
 
-    def config(self) -> dict[str, Any]:
-        return {"alpha": self.alpha}
-
 
 class Softmax(Activation):
     """Row-wise ``exp(z - max z) / sum exp(z - max z)``."""
@@ -179,31 +176,18 @@ class Softmax(Activation):
         return a * (grad_a - xp.sum(grad_a * a, axis=-1, keepdims=True))
 
 
-ACTIVATIONS: dict[str, type[Activation]] = {
-    "identity": Identity,
-    "linear": Identity,
-    "sigmoid": Sigmoid,
-    "logistic": Sigmoid,
-    "tanh": Tanh,
-    "relu": ReLU,
-    "leaky_relu": LeakyReLU,
-    "elu": ELU,
-    "softmax": Softmax,
-}
+#: The registry itself, under the name this module always exported (a read-only mapping).
+ACTIVATIONS = registry
+registry.alias("linear", "identity")
+registry.alias("logistic", "sigmoid")  # scikit-learn's name
 
 
-def get(spec: str | Activation | None, **kwargs: Any) -> Activation:
-    """Return an :class:`Activation` from a name (``"relu"``, ``"leaky_relu"``, ...) or instance.
+def get(spec: str | dict[str, Any] | Activation | None, **kwargs: Any) -> Activation:
+    """An :class:`Activation` from a name (``"relu"``, ``"leaky_relu"``, ...), a config dict
+    (``{"name": "elu", "alpha": 0.5}``) or an instance.
 
     ``None`` means identity. Extra keyword arguments (e.g. ``alpha``) go to the constructor.
+    The aliases ``"linear"`` (identity) and ``"logistic"`` (sigmoid, scikit-learn's name) are
+    accepted too.
     """
-    if spec is None:
-        return Identity()
-    if isinstance(spec, Activation):
-        return spec
-    if isinstance(spec, str):
-        key = spec.lower().replace("-", "_")
-        if key in ACTIVATIONS:
-            return ACTIVATIONS[key](**kwargs)
-    names = ", ".join(sorted(set(ACTIVATIONS)))
-    raise ValueError(f"Unknown activation {spec!r}. Valid names: {names}.")
+    return registry.get(spec, **kwargs)

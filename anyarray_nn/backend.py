@@ -5,6 +5,11 @@ namespace ``xp`` (through array-api-compat, so NumPy, CuPy and PyTorch all look 
 the device and the floating dtype. There is no global state: two models on two backends live side
 by side in one process.
 
+Everything that differs between array libraries lives here, as **one** :class:`BackendInfo`
+record per library in :data:`BACKENDS`: how to probe that it is usable, how to parse a device
+argument, whether its memory is host memory, whether it has wrapping ``uint32`` arithmetic, and
+how to copy its arrays to NumPy. Adding a backend is one entry there (plus its tests).
+
 This module is also the **only** place where data crosses the host/device boundary:
 :meth:`Backend.asarray` (host -> device) and :func:`to_numpy` (device -> host).
 """
@@ -13,12 +18,13 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import array_api_compat
 import numpy as np
 
-BACKEND_NAMES: tuple[str, ...] = ("numpy", "cupy", "torch", "array_api_strict")
 DTYPE_NAMES: tuple[str, ...] = ("float32", "float64")
 
 
@@ -30,44 +36,232 @@ def _installed(module: str) -> bool:
     return importlib.util.find_spec(module) is not None
 
 
-def _cupy_status() -> str | None:
-    if not _installed("cupy"):
-        return "not installed (pip install 'anyarray_nn[cuda12]' or '[cuda13]')"
+# -- the per-library pieces ------------------------------------------------------------------------
+def _cupy_probe() -> str | None:
+    import cupy  # optional: imported only when asked about
+
+    if not cupy.is_available():
+        return "installed, but no CUDA device is available"
+    return None
+
+
+def _numpy_device(device: Any) -> Any:
+    if device not in (None, "cpu", "CPU"):
+        raise ValueError(f"The numpy backend runs on the CPU only; got device={device!r}.")
+    return "cpu"
+
+
+def _torch_device(device: Any) -> Any:
+    import torch  # optional
+
     try:
-        import cupy
+        dev = torch.device("cpu" if device is None else device)
+    except (RuntimeError, TypeError) as exc:
+        raise ValueError(
+            f"Invalid torch device {device!r}: use 'cpu', 'cuda' or 'cuda:N'. ({exc})"
+        ) from None
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise BackendUnavailableError(
+                f"torch device {device!r} requested, but torch sees no CUDA device "
+                f"(torch {torch.__version__}). Use device='cpu'.\n{_availability_report()}"
+            )
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise BackendUnavailableError(
+                f"torch device {device!r} requested, but only {torch.cuda.device_count()} "
+                "CUDA device(s) exist."
+            )
+    return dev
 
-        if not cupy.is_available():
-            return "installed, but no CUDA device is available"
-    except Exception as exc:  # a broken CUDA install raises on import or query
-        return f"installed, but CUDA failed to initialise ({type(exc).__name__}: {exc})"
-    return None
+
+def _cupy_device(device: Any) -> Any:
+    import cupy  # optional
+
+    index = 0 if device in (None, "cuda", "gpu") else device
+    if isinstance(index, str) and index.startswith("cuda:"):
+        index = index.split(":", 1)[1]
+    try:
+        index = int(index)
+    except (TypeError, ValueError):
+        raise ValueError(f"Invalid cupy device {device!r}: use an integer device id.") from None
+    count = cupy.cuda.runtime.getDeviceCount()
+    if not 0 <= index < count:
+        raise BackendUnavailableError(
+            f"cupy device {index} requested, but only {count} CUDA device(s) exist."
+        )
+    return cupy.cuda.Device(index)
 
 
-def _torch_status() -> str | None:
-    if not _installed("torch"):
-        return "not installed (pip install 'anyarray_nn[torch]')"
-    return None
+def _strict_device(device: Any) -> Any:
+    import array_api_strict as xp  # optional (a test extra)
+
+    name = "CPU_DEVICE" if device in (None, "cpu") else str(device)
+    valid = [_strict_device_name(d) for d in xp.__array_namespace_info__().devices()]
+    if name not in valid:
+        raise ValueError(
+            f"Invalid array_api_strict device {device!r}: use one of {', '.join(valid)}."
+        )
+    return xp.Device(name)
 
 
-def _strict_status() -> str | None:
-    if not _installed("array_api_strict"):
-        return "not installed (pip install array-api-strict)"
-    return None
+def _strict_device_name(device: Any) -> str:
+    text = str(device)  # "Device('CPU_DEVICE')"
+    return text.split("'")[1] if "'" in text else text
+
+
+def _strict_to_numpy(x: Any) -> np.ndarray:
+    import array_api_strict  # only reached for its arrays, so it is installed
+
+    cpu = array_api_strict.Device("CPU_DEVICE")
+    if x.device != cpu:
+        x = x.to_device(cpu)
+    return np.asarray(x)
+
+
+@dataclass(frozen=True)
+class BackendInfo:
+    """Everything specific to one array library.
+
+    Attributes:
+        name: the backend's name, as :func:`resolve` takes it.
+        package: the import name of the library (probed to tell if it is installed, and the
+            top-level module of its array type).
+        namespace: the module giving its Array API namespace (array-api-compat's wrapper).
+        install: how to install it, for error messages.
+        make_device: turns a user's ``device=`` argument into a device object (ValueError for
+            a bad one, :class:`BackendUnavailableError` for a missing one).
+        device_name: turns a device object back into a string that ``make_device`` accepts.
+        to_numpy: copies one of its arrays into a NumPy array.
+        is_host: True when arrays on that device live in host memory, so reading a value back
+            costs no transfer (the progress bar then shows a live loss).
+        native_uint32: True when ``uint32`` arithmetic wraps modulo 2**32 (the dropout hash
+            then runs in ``uint32``; otherwise in an exact ``int64`` emulation).
+        probe: returns ``None`` when the library is usable here beyond being installed, else
+            why not (e.g. no GPU).
+        aliases: other names :func:`resolve` accepts.
+        auto: ``backend="auto"`` picks this backend when it is usable (a GPU library).
+    """
+
+    name: str
+    package: str
+    namespace: str
+    install: str
+    make_device: Callable[[Any], Any]
+    device_name: Callable[[Any], str] = str
+    to_numpy: Callable[[Any], np.ndarray] = np.asarray
+    is_host: Callable[[Any], bool] = lambda device: True
+    native_uint32: bool = True
+    probe: Callable[[], str | None] = lambda: None
+    aliases: tuple[str, ...] = ()
+    auto: bool = False
+
+    def status(self) -> str | None:
+        """``None`` if this backend is usable here, else the reason it is not."""
+        if not _installed(self.package):
+            return f"not installed ({self.install})"
+        try:
+            return self.probe()
+        except Exception as exc:  # a broken install (e.g. CUDA) raises on import or query
+            return f"installed, but failed to initialise ({type(exc).__name__}: {exc})"
+
+
+#: One record per backend.
+BACKENDS: dict[str, BackendInfo] = {
+    info.name: info
+    for info in (
+        BackendInfo(
+            "numpy",
+            package="numpy",
+            namespace="array_api_compat.numpy",
+            install="pip install numpy",
+            make_device=_numpy_device,
+            device_name=lambda device: "cpu",
+        ),
+        BackendInfo(
+            "cupy",
+            package="cupy",
+            namespace="array_api_compat.cupy",
+            install="pip install 'anyarray_nn[cuda12]' or '[cuda13]'",
+            make_device=_cupy_device,
+            device_name=lambda device: str(getattr(device, "id", device)),
+            to_numpy=lambda x: x.get(),
+            is_host=lambda device: False,
+            probe=_cupy_probe,
+            auto=True,
+        ),
+        BackendInfo(
+            "torch",
+            package="torch",
+            namespace="array_api_compat.torch",
+            install="pip install 'anyarray_nn[torch]'",
+            make_device=_torch_device,
+            to_numpy=lambda x: x.detach().cpu().numpy(),
+            is_host=lambda device: str(device) == "cpu",
+            native_uint32=False,  # torch lacks uint32 shifts and multiplies
+        ),
+        BackendInfo(
+            "array_api_strict",
+            package="array_api_strict",
+            namespace="array_api_strict",
+            install="pip install array-api-strict",
+            make_device=_strict_device,
+            device_name=_strict_device_name,
+            to_numpy=_strict_to_numpy,
+            is_host=lambda device: _strict_device_name(device) == "CPU_DEVICE",
+            aliases=("strict",),
+        ),
+    )
+}
+#: The built-in backends' names (:func:`backend_names` includes registered ones).
+BACKEND_NAMES: tuple[str, ...] = tuple(BACKENDS)
+
+
+def register_backend(info: BackendInfo) -> BackendInfo:
+    """Add a backend: after this, ``resolve(info.name)``, ``NN(backend=info.name)``, model
+    files saved from it, ``anyarray-nn backends`` and ``--backend`` know it. A name that is
+    taken (by a name or an alias) is an error."""
+    taken = {n for i in BACKENDS.values() for n in (i.name, *i.aliases)} | {"auto", "custom"}
+    clash = sorted(taken & {info.name, *info.aliases})
+    if clash:
+        raise ValueError(f"Backend name(s) {', '.join(clash)} already taken.")
+    BACKENDS[info.name] = info
+    return info
+
+
+def backend_names() -> tuple[str, ...]:
+    """Every backend's name, built-in and registered."""
+    return tuple(BACKENDS)
+
+
+#: For a namespace that is none of the above: nothing assumed (no live reads, no uint32 path).
+_CUSTOM = BackendInfo(
+    "custom",
+    package="",
+    namespace="",
+    install="",
+    make_device=lambda device: device,
+    is_host=lambda device: False,
+    native_uint32=False,
+)
 
 
 def backend_status() -> dict[str, str | None]:
     """Map each backend name to ``None`` if usable here, else to the reason it is not."""
-    return {
-        "numpy": None,
-        "cupy": _cupy_status(),
-        "torch": _torch_status(),
-        "array_api_strict": _strict_status(),
-    }
+    return {name: info.status() for name, info in BACKENDS.items()}
 
 
 def available_backends() -> list[str]:
     """Names of the backends usable on this machine."""
     return [name for name, why in backend_status().items() if why is None]
+
+
+def auto_backend() -> str:
+    """What ``backend="auto"`` picks here: the first usable backend marked ``auto`` (CuPy, when
+    a GPU is usable), else NumPy."""
+    for info in BACKENDS.values():
+        if info.auto and info.status() is None:
+            return info.name
+    return "numpy"
 
 
 def _availability_report() -> str:
@@ -84,8 +278,9 @@ class Backend:
     Attributes:
         name: ``"numpy"``, ``"cupy"``, ``"torch"``, ``"array_api_strict"`` or ``"custom"``.
         xp: the Array API namespace (array-api-compat wrapped where needed).
-        device: the device object arrays are created on (``None`` for NumPy).
+        device: the device object arrays are created on (``"cpu"`` for NumPy).
         dtype: the floating dtype of parameters and activations, an ``xp`` dtype.
+        info: the library's :class:`BackendInfo` record.
     """
 
     name: str
@@ -93,6 +288,7 @@ class Backend:
     device: Any
     dtype: Any
     _native: Any = field(default=None, repr=False)
+    info: BackendInfo = field(default=_CUSTOM, repr=False)
 
     @property
     def dtype_name(self) -> str:
@@ -101,13 +297,17 @@ class Backend:
     @property
     def device_name(self) -> str:
         """A string form of the device that :func:`resolve` accepts back."""
-        if self.name == "numpy":
-            return "cpu"
-        if self.name == "cupy":
-            return str(getattr(self.device, "id", self.device))
-        if self.name == "array_api_strict":
-            return str(self.device).split("'")[1] if "'" in str(self.device) else str(self.device)
-        return str(self.device)
+        return self.info.device_name(self.device)
+
+    @property
+    def is_host(self) -> bool:
+        """True when the arrays live in host memory (reading a value back is free)."""
+        return self.info.is_host(self.device)
+
+    @property
+    def native_uint32(self) -> bool:
+        """True when ``uint32`` arithmetic wraps modulo 2**32 on this backend."""
+        return self.info.native_uint32
 
     def __repr__(self) -> str:
         return f"Backend({self.name!r}, device={self.device_name!r}, dtype={self.dtype_name!r})"
@@ -135,8 +335,6 @@ class Backend:
     def owns(self, x: Any) -> bool:
         """True if ``x`` is an array of this backend's namespace and device."""
         try:
-            import array_api_compat
-
             if array_api_compat.array_namespace(x) is not self.xp:
                 return False
             return self.device is None or array_api_compat.device(x) == self.device
@@ -151,8 +349,23 @@ class Backend:
         """Read a 0-d device array as a Python float (a host sync: public API only)."""
         return float(to_numpy(x))
 
-    def int_dtype(self) -> Any:
-        return self.xp.int64
+
+def _info_for_array(x: Any) -> BackendInfo | None:
+    package = type(x).__module__.split(".")[0]
+    for info in BACKENDS.values():
+        if info.package == package:
+            return info
+    return None
+
+
+def info_for_namespace(xp: Any) -> BackendInfo:
+    """The record of the library behind the Array API namespace ``xp`` (a neutral record, with
+    nothing assumed, for a namespace that is none of :data:`BACKENDS`)."""
+    module = getattr(xp, "__name__", "")
+    for info in BACKENDS.values():
+        if module == info.namespace:
+            return info
+    return _CUSTOM
 
 
 def to_numpy(x: Any) -> np.ndarray:
@@ -162,19 +375,8 @@ def to_numpy(x: Any) -> np.ndarray:
     """
     if isinstance(x, np.ndarray):
         return x
-    module = type(x).__module__.split(".")[0]
-    if module == "torch":
-        return x.detach().cpu().numpy()
-    if module == "cupy":
-        return x.get()
-    if module == "array_api_strict":
-        import array_api_strict
-
-        cpu = array_api_strict.Device("CPU_DEVICE")
-        if x.device != cpu:
-            x = x.to_device(cpu)
-        return np.asarray(x)
-    return np.asarray(x)
+    info = _info_for_array(x)
+    return np.asarray(x) if info is None else info.to_numpy(x)
 
 
 def _dtype_name(dtype: Any) -> str:
@@ -185,6 +387,19 @@ def _dtype_name(dtype: Any) -> str:
         if name.endswith(candidate):
             return candidate
     raise ValueError(f"Unsupported dtype {dtype!r}: use one of {', '.join(DTYPE_NAMES)}.")
+
+
+def _lookup(name: str) -> BackendInfo:
+    key = name.lower().replace("-", "_")
+    if key == "auto":
+        key = auto_backend()
+    for info in BACKENDS.values():
+        if key == info.name or key in info.aliases:
+            return info
+    raise ValueError(
+        f"Unknown backend {name!r}. Valid names: {', '.join((*backend_names(), 'auto'))}, "
+        "or an Array API namespace module.\n" + _availability_report()
+    )
 
 
 def resolve(
@@ -214,110 +429,27 @@ def resolve(
         backend = backend.name if backend.name != "custom" else backend._native
     if not isinstance(backend, str):
         return _from_namespace(backend, device, dtype_name)
-    name = backend.lower().replace("-", "_")
-    if name in ("strict", "array_api_strict"):
-        name = "array_api_strict"
-    if name == "auto":
-        name = "cupy" if _cupy_status() is None else "numpy"
-    if name not in BACKEND_NAMES:
-        raise ValueError(
-            f"Unknown backend {backend!r}. Valid names: {', '.join((*BACKEND_NAMES, 'auto'))}, "
-            "or an Array API namespace module.\n" + _availability_report()
-        )
-    why = backend_status()[name]
+    info = _lookup(backend)
+    why = info.status()
     if why is not None:
         raise BackendUnavailableError(
-            f"Backend {name!r} is not usable here: {why}.\n{_availability_report()}\n"
+            f"Backend {info.name!r} is not usable here: {why}.\n{_availability_report()}\n"
             "Pick an available backend, e.g. backend='numpy', or backend='auto'."
         )
-    return _BUILDERS[name](device, dtype_name)
-
-
-def _build_numpy(device: Any, dtype_name: str) -> Backend:
-    import array_api_compat.numpy as xp
-
-    if device not in (None, "cpu", "CPU"):
-        raise ValueError(f"The numpy backend runs on the CPU only; got device={device!r}.")
-    return Backend("numpy", xp, "cpu", getattr(xp, dtype_name))
-
-
-def _build_torch(device: Any, dtype_name: str) -> Backend:
-    import array_api_compat.torch as xp
-    import torch
-
-    try:
-        dev = torch.device("cpu" if device is None else device)
-    except (RuntimeError, TypeError) as exc:
-        raise ValueError(
-            f"Invalid torch device {device!r}: use 'cpu', 'cuda' or 'cuda:N'. ({exc})"
-        ) from None
-    if dev.type == "cuda":
-        if not torch.cuda.is_available():
-            raise BackendUnavailableError(
-                f"torch device {device!r} requested, but torch sees no CUDA device "
-                f"(torch {torch.__version__}). Use device='cpu'.\n{_availability_report()}"
-            )
-        if dev.index is not None and dev.index >= torch.cuda.device_count():
-            raise BackendUnavailableError(
-                f"torch device {device!r} requested, but only {torch.cuda.device_count()} "
-                "CUDA device(s) exist."
-            )
-    return Backend("torch", xp, dev, getattr(xp, dtype_name))
-
-
-def _build_cupy(device: Any, dtype_name: str) -> Backend:
-    import array_api_compat.cupy as xp
-    import cupy
-
-    index = 0 if device in (None, "cuda", "gpu") else device
-    if isinstance(index, str) and index.startswith("cuda:"):
-        index = index.split(":", 1)[1]
-    try:
-        index = int(index)
-    except (TypeError, ValueError):
-        raise ValueError(f"Invalid cupy device {device!r}: use an integer device id.") from None
-    count = cupy.cuda.runtime.getDeviceCount()
-    if not 0 <= index < count:
-        raise BackendUnavailableError(
-            f"cupy device {index} requested, but only {count} CUDA device(s) exist."
-        )
-    return Backend("cupy", xp, cupy.cuda.Device(index), getattr(xp, dtype_name))
-
-
-def _build_strict(device: Any, dtype_name: str) -> Backend:
-    import array_api_strict as xp
-
-    name = "CPU_DEVICE" if device in (None, "cpu") else str(device)
-    valid = [str(d).split("'")[1] for d in xp.__array_namespace_info__().devices()]
-    if name not in valid:
-        raise ValueError(
-            f"Invalid array_api_strict device {device!r}: use one of {', '.join(valid)}."
-        )
-    return Backend("array_api_strict", xp, xp.Device(name), getattr(xp, dtype_name))
-
-
-_BUILDERS = {
-    "numpy": _build_numpy,
-    "torch": _build_torch,
-    "cupy": _build_cupy,
-    "array_api_strict": _build_strict,
-}
+    xp = importlib.import_module(info.namespace)
+    return Backend(info.name, xp, info.make_device(device), getattr(xp, dtype_name), info=info)
 
 
 def _from_namespace(namespace: Any, device: Any, dtype_name: str) -> Backend:
     """Accept an Array API namespace module (e.g. ``numpy``, ``torch``, ``array_api_strict``)."""
     module = getattr(namespace, "__name__", "")
-    for key, name in (
-        ("array_api_strict", "array_api_strict"),
-        ("torch", "torch"),
-        ("cupy", "cupy"),
-        ("numpy", "numpy"),
-    ):
-        if key in module:
-            return resolve(name, device, dtype_name)
+    # most specific first: array_api_compat.numpy contains "numpy" but is array-api-compat's
+    for info in sorted(BACKENDS.values(), key=lambda i: -len(i.package)):
+        if info.package in module:
+            return resolve(info.name, device, dtype_name)
     if not hasattr(namespace, "asarray") or not hasattr(namespace, "float32"):
         raise ValueError(
             f"backend={namespace!r} is neither a backend name nor an Array API namespace. "
-            f"Valid names: {', '.join((*BACKEND_NAMES, 'auto'))}."
+            f"Valid names: {', '.join((*backend_names(), 'auto'))}."
         )
     return Backend("custom", namespace, device, getattr(namespace, dtype_name), namespace)

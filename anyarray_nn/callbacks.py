@@ -12,11 +12,24 @@ from __future__ import annotations
 import math
 import os
 import warnings
-from typing import Any
+from typing import Any, ClassVar
+
+from . import registry as _registry
+from .registry import Component, Registry
+from .validation import Interval, check_bool, check_choice
+
+#: Every callback class, by name (a subclass that sets ``name`` is added automatically).
+registry: Registry = _registry.callbacks
+
+NON_NEGATIVE = Interval("real", 0.0)
+PATIENCE = Interval("int", 0)
 
 
-class Callback:
-    """Base class with no-op hooks."""
+class Callback(Component):
+    """Base class with no-op hooks. Setting ``name`` registers a subclass, so that
+    ``callbacks.get("name", ...)`` builds it."""
+
+    registry: ClassVar[Registry] = registry
 
     def on_train_begin(self, net: Any, logs: dict[str, float]) -> None:
         """Called once before the first epoch."""
@@ -33,15 +46,12 @@ class _Monitor(Callback):
     """Shared logic: which value to watch and whether a new value is an improvement."""
 
     def __init__(self, monitor: str, mode: str, min_delta: float) -> None:
-        if mode not in ("auto", "min", "max"):
-            raise ValueError(f"mode must be 'auto', 'min' or 'max', got {mode!r}.")
-        if min_delta < 0:
-            raise ValueError(f"min_delta must be >= 0, got {min_delta!r}.")
+        check_choice("mode", mode, ("auto", "min", "max"))
         self.monitor = monitor
         if mode == "auto":
             mode = "max" if monitor.split("val_")[-1] in ("accuracy", "r2") else "min"
         self.mode = mode
-        self.min_delta = float(min_delta)
+        self.min_delta = NON_NEGATIVE.check("min_delta", min_delta)
         self.best = math.inf if mode == "min" else -math.inf
         self._warned = False
 
@@ -82,6 +92,8 @@ class EarlyStopping(_Monitor):
         mode: ``"min"``, ``"max"`` or ``"auto"`` (max for accuracy/r2, min otherwise).
     """
 
+    name = "early_stopping"
+
     def __init__(
         self,
         monitor: str = "val_loss",
@@ -91,10 +103,8 @@ class EarlyStopping(_Monitor):
         mode: str = "auto",
     ) -> None:
         super().__init__(monitor, mode, min_delta)
-        if not isinstance(patience, int) or patience < 0:
-            raise ValueError(f"patience must be a non-negative int, got {patience!r}.")
-        self.patience = patience
-        self.restore_best_weights = restore_best_weights
+        self.patience = PATIENCE.check("patience", patience)
+        self.restore_best_weights = check_bool("restore_best_weights", restore_best_weights)
         self.best_weights: list[Any] | None = None
         self.best_epoch = 0
         self.stopped_epoch = 0
@@ -132,6 +142,8 @@ class ModelCheckpoint(_Monitor):
     ``path`` may contain ``{epoch}`` to keep one file per epoch.
     """
 
+    name = "model_checkpoint"
+
     def __init__(
         self,
         path: str | os.PathLike[str],
@@ -158,3 +170,9 @@ class ModelCheckpoint(_Monitor):
         net.save(target, include_optimizer=self.include_optimizer)
         self.saved.append(target)
         return None
+
+
+def get(spec: str | dict[str, Any] | Callback, **kwargs: Any) -> Callback:
+    """A callback from a name (``"early_stopping"``, ``"model_checkpoint"``), a config dict or
+    an instance, e.g. ``get("early_stopping", patience=3)``."""
+    return registry.get(spec, **kwargs)

@@ -23,6 +23,9 @@ Exit status (scripts can rely on it):
     130  interrupted (Ctrl-C)
     141  the output was closed early (e.g. piped into head)
 
+Components of your own (see the README's Extending section) become valid choices when their
+module is imported first: ``ANYARRAY_NN_PLUGINS=mypackage.components anyarray-nn train ...``.
+
 Errors are one line on stderr, ``anyarray-nn [COMMAND]: error: <what> (<hint>)``, never a
 traceback.
 """
@@ -30,6 +33,7 @@ traceback.
 from __future__ import annotations
 
 import argparse
+import importlib
 import importlib.util
 import math
 import os
@@ -42,7 +46,26 @@ from typing import Any, NoReturn
 
 import numpy as np
 
-from .backend import BackendUnavailableError, backend_status, resolve
+from . import activations as _activations
+from . import datasets, metrics
+from . import initializers as _initializers
+from . import losses as _losses
+from . import optimizers as _optimizers
+from .backend import (
+    DTYPE_NAMES,
+    BackendUnavailableError,
+    auto_backend,
+    backend_names,
+    backend_status,
+    resolve,
+)
+from .datasets import DatasetNotFoundError
+from .gradcheck import gradcheck
+from .io import ModelFileError
+from .network import NN, load
+from .plotting import plot_history
+from .training import TrainingDivergedError
+from .validation import Interval
 
 PROG = "anyarray-nn"
 EXIT_OK, EXIT_CHECK_FAILED, EXIT_USAGE, EXIT_INTERRUPTED, EXIT_BROKEN_PIPE = 0, 1, 2, 130, 141
@@ -81,7 +104,6 @@ _FASHION_CLASSES = (
     "Bag",
     "Ankle boot",
 )
-_OPTIMIZER_NAMES = ("sgd", "adagrad", "rmsprop", "adam", "adamw")
 _BACKENDS_HINT = f"run '{PROG} backends' to see which backends are usable here"
 
 
@@ -104,38 +126,11 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message}{hint}\n")
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return value
-
-
-def _float_in(lo: float, hi: float, lo_open: bool, hi_open: bool) -> Callable[[str], float]:
-    """An argparse type for a finite float in an interval (``inf`` allowed as ``hi``)."""
-    interval = f"{'(' if lo_open else '['}{lo:g}, {hi:g}{')' if hi_open else ']'}"
-
-    def parse(text: str) -> float:
-        try:
-            value = float(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-        ok = (value > lo if lo_open else value >= lo) and (value < hi if hi_open else value <= hi)
-        if not (ok and math.isfinite(value)):
-            raise argparse.ArgumentTypeError(f"expected a number in {interval}, got {text!r}")
-        return value
-
-    parse.__name__ = f"number in {interval}"
-    return parse
-
-
-_non_negative = _float_in(0.0, math.inf, False, True)
-_positive = _float_in(0.0, math.inf, True, True)
-_fraction = _float_in(0.0, 1.0, True, True)  # (0, 1)
-_rate = _float_in(0.0, 1.0, False, True)  # [0, 1)
+_positive_int = Interval("int", 1).parser()
+_non_negative = Interval("real", 0.0).parser()
+_positive = Interval("real", 0.0, closed="neither").parser()
+_fraction = Interval("real", 0.0, 1.0, closed="neither").parser()  # (0, 1)
+_rate = Interval("real", 0.0, 1.0, closed="left").parser()  # [0, 1)
 
 
 def _layer_sizes(text: str) -> tuple[int, ...]:
@@ -154,14 +149,15 @@ def _layer_sizes(text: str) -> tuple[int, ...]:
 
 
 def _activation_names(text: str) -> str | list[str]:
-    """One activation for all hidden layers, or a comma-separated name per hidden layer."""
-    from .activations import ACTIVATIONS
-
-    names = [part.strip().lower().replace("-", "_") for part in text.split(",")]
+    """One activation for all hidden layers, or a comma-separated name per hidden layer (any
+    registered activation, aliases included)."""
+    registry = _activations.registry
+    names = [part.strip() for part in text.split(",")]
     for name in names:
-        if name not in ACTIVATIONS:
-            valid = ", ".join(sorted(ACTIVATIONS))
+        if name not in registry:
+            valid = ", ".join(registry.names())
             raise argparse.ArgumentTypeError(f"unknown activation {name!r} (choose from {valid})")
+    names = [registry.canonical(name) for name in names]
     return names[0] if len(names) == 1 else names
 
 
@@ -229,16 +225,25 @@ def _add_backend_options(p: argparse.ArgumentParser, dtype_default: str | None) 
     g.add_argument(
         "--backend",
         default="auto",
-        help="numpy, torch, cupy, array_api_strict or auto (default: CuPy if a GPU is usable, "
-        "else NumPy)",
+        help=f"{', '.join(backend_names())} or auto (default: CuPy if a GPU is usable, else NumPy)",
     )
     g.add_argument("--device", default=None, help="device on that backend, e.g. cuda:1, 0, device1")
     g.add_argument(
         "--dtype",
         default=dtype_default,
-        choices=["float32", "float64"],
+        choices=DTYPE_NAMES,
         help=f"parameter dtype (default {dtype_default or 'the saved one'})",
     )
+
+
+#: The demo's options and their defaults (the main job: ``anyarray-nn`` with no command).
+DEMO_DEFAULTS: dict[str, Any] = {
+    "backend": "auto",
+    "epochs": 30,
+    "seed": 0,
+    "dtype": "float32",
+    "quiet": False,
+}
 
 
 def _add_demo_options(p: argparse.ArgumentParser, top_level: bool) -> None:
@@ -246,44 +251,20 @@ def _add_demo_options(p: argparse.ArgumentParser, top_level: bool) -> None:
     before another command can be detected (they would be silently ignored otherwise)."""
     prefix = "demo_" if top_level else ""
     g = p.add_argument_group("demo options") if top_level else p
-    g.add_argument(
-        "--backend",
-        dest=prefix + "backend",
-        metavar="BACKEND",
-        default=None if top_level else "auto",
-        help="numpy, torch, cupy, array_api_strict, auto (default auto)",
-    )
-    g.add_argument(
-        "--epochs",
-        dest=prefix + "epochs",
-        metavar="EPOCHS",
-        type=_positive_int,
-        default=None if top_level else 30,
-        help="default 30",
-    )
-    g.add_argument(
-        "--seed",
-        dest=prefix + "seed",
-        metavar="SEED",
-        type=int,
-        default=None if top_level else 0,
-        help="default 0",
-    )
-    g.add_argument(
-        "--dtype",
-        dest=prefix + "dtype",
-        default=None if top_level else "float32",
-        choices=["float32", "float64"],
-        help="default float32",
-    )
-    g.add_argument(
-        "-q",
-        "--quiet",
-        dest=prefix + "quiet",
-        action="store_true",
-        default=None if top_level else False,
-        help="no progress bar",
-    )
+    options: dict[str, dict[str, Any]] = {
+        "backend": {"metavar": "BACKEND", "help": f"{', '.join(backend_names())} or auto"},
+        "epochs": {"metavar": "EPOCHS", "type": _positive_int},
+        "seed": {"metavar": "SEED", "type": int},
+        "dtype": {"choices": DTYPE_NAMES},
+        "quiet": {"action": "store_true", "help": "no progress bar"},
+    }
+    for name, kwargs in options.items():
+        flags = ("-q", "--quiet") if name == "quiet" else (f"--{name}",)
+        default = DEMO_DEFAULTS[name]
+        kwargs.setdefault("help", "")
+        if name != "quiet":
+            kwargs["help"] = f"{kwargs['help']} (default {default})".lstrip()
+        g.add_argument(*flags, dest=prefix + name, default=None if top_level else default, **kwargs)
 
 
 def _add_progress_options(p: argparse.ArgumentParser) -> None:
@@ -314,6 +295,26 @@ def _add_progress_options(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _registered(registry: Any) -> Callable[[str], str]:
+    """An argparse type accepting any name in ``registry`` (aliases and spelling variants too),
+    giving its registered spelling."""
+
+    def parse(text: str) -> str:
+        if text not in registry:
+            raise argparse.ArgumentTypeError(
+                f"unknown {registry.kind} {text!r} (choose from {', '.join(registry.names())})"
+            )
+        return registry.canonical(text)
+
+    parse.__name__ = registry.kind
+    return parse
+
+
+def _add_penalty_options(g: Any) -> None:
+    g.add_argument("--l1", type=_non_negative, default=0.0, help="L1 penalty (default 0)")
+    g.add_argument("--l2", type=_non_negative, default=0.0, help="L2 penalty (default 0)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     formatter = argparse.RawDescriptionHelpFormatter
     parser = _Parser(
@@ -334,7 +335,27 @@ def build_parser() -> argparse.ArgumentParser:
         p.set_defaults(handler=handler)
         return p
 
-    t = command("train", "train an MLP on a dataset, report test metrics, save it", _cmd_train)
+    _add_train_options(
+        command("train", "train an MLP on a dataset, report test metrics, save it", _cmd_train)
+    )
+    e = command("evaluate", "evaluate a saved model on a dataset's test split", _cmd_evaluate)
+    e.add_argument("model", metavar="MODEL", help="a file written by 'train --save' or net.save")
+    _add_data_options(e)
+    _add_backend_options(e, None)
+    _add_gradcheck_options(
+        command(
+            "gradcheck",
+            "compare backprop with central differences on a random float64 net",
+            _cmd_gradcheck,
+        )
+    )
+    command("backends", "list backends and whether they are usable here", _cmd_backends)
+    d = command("demo", "train an MLP on scikit-learn's digits (the default)", _cmd_demo)
+    _add_demo_options(d, top_level=False)
+    return parser
+
+
+def _add_train_options(t: argparse.ArgumentParser) -> None:
     _add_data_options(t)
     m = t.add_argument_group("model and training")
     m.add_argument(
@@ -348,10 +369,21 @@ def build_parser() -> argparse.ArgumentParser:
         "--activation",
         type=_activation_names,
         default="relu",
-        help="hidden activation, or one per hidden layer: relu,tanh (default relu)",
+        help="hidden activation, or one per hidden layer: relu,tanh (default relu; any of "
+        f"{', '.join(_activations.registry.names())})",
     )
     m.add_argument(
-        "--optimizer", type=str.lower, choices=_OPTIMIZER_NAMES, default="adam", help="default adam"
+        "--init",
+        type=_registered(_initializers.registry),
+        default=None,
+        help=f"weight initializer, one of {', '.join(_initializers.registry.names())} "
+        "(default: He for the ReLU family, Glorot otherwise)",
+    )
+    m.add_argument(
+        "--optimizer",
+        type=_registered(_optimizers.registry),
+        default="adam",
+        help=f"one of {', '.join(_optimizers.registry.names())} (default adam)",
     )
     m.add_argument("--lr", type=_positive, default=1e-3, help="learning rate (default 1e-3)")
     m.add_argument("--epochs", type=_positive_int, default=20, help="default 20")
@@ -362,8 +394,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=0.0,
         help="dropout rate after each hidden layer, in [0, 1) (default 0)",
     )
-    m.add_argument("--l1", type=_non_negative, default=0.0, help="L1 penalty (default 0)")
-    m.add_argument("--l2", type=_non_negative, default=0.0, help="L2 penalty (default 0)")
+    _add_penalty_options(m)
     m.add_argument(
         "--seed", type=int, default=0, help="seed of weights, shuffling, dropout (default 0)"
     )
@@ -386,16 +417,8 @@ def build_parser() -> argparse.ArgumentParser:
     o.add_argument("--plot", metavar="PNG", help="plot the training curves (needs matplotlib)")
     _add_progress_options(o)
 
-    e = command("evaluate", "evaluate a saved model on a dataset's test split", _cmd_evaluate)
-    e.add_argument("model", metavar="MODEL", help="a file written by 'train --save' or net.save")
-    _add_data_options(e)
-    _add_backend_options(e, None)
 
-    g = command(
-        "gradcheck",
-        "compare backprop with central differences on a random float64 net",
-        _cmd_gradcheck,
-    )
+def _add_gradcheck_options(g: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--layers",
         type=_layer_sizes,
@@ -411,21 +434,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     g.add_argument(
         "--output",
+        type=_registered(_activations.registry),
         default="softmax",
-        choices=["softmax", "sigmoid", "identity"],
-        help="output activation (default softmax)",
+        help="output activation: softmax, sigmoid, identity, ... (default softmax)",
     )
     g.add_argument(
         "--loss",
+        type=_registered(_losses.registry),
         default=None,
-        choices=["cross_entropy", "binary_cross_entropy", "mse"],
-        help="default: the natural loss of --output",
+        help=f"one of {', '.join(_losses.registry.names())} (default: the natural loss of "
+        "--output)",
     )
     g.add_argument("--inputs", type=_positive_int, default=4, help="input features (default 4)")
     g.add_argument("--outputs", type=_positive_int, default=3, help="output units (default 3)")
     g.add_argument("--samples", type=_positive_int, default=16, help="random samples (default 16)")
-    g.add_argument("--l1", type=_non_negative, default=0.0, help="L1 penalty (default 0)")
-    g.add_argument("--l2", type=_non_negative, default=0.0, help="L2 penalty (default 0)")
+    _add_penalty_options(g)
     g.add_argument("--eps", type=_positive, default=1e-5, help="finite-difference step")
     g.add_argument(
         "--tol",
@@ -434,11 +457,6 @@ def build_parser() -> argparse.ArgumentParser:
         help="pass if the max relative error is below this (default 1e-6)",
     )
     g.add_argument("--seed", type=int, default=0, help="seed of weights and data (default 0)")
-
-    command("backends", "list backends and whether they are usable here", _cmd_backends)
-    d = command("demo", "train an MLP on scikit-learn's digits (the default)", _cmd_demo)
-    _add_demo_options(d, top_level=False)
-    return parser
 
 
 # -- data ------------------------------------------------------------------------------------
@@ -493,7 +511,6 @@ def _idx_hint(name: str) -> str:
 
 def load_data(spec: DataSpec, test_size: float = 0.2, seed: int = 0, n_samples: int = 1000) -> Data:
     """Load, scale and split the dataset ``spec`` (see the module docstring)."""
-    from . import datasets
 
     name = spec.name
     if name in _IDX_SETS:
@@ -525,6 +542,7 @@ def load_data(spec: DataSpec, test_size: float = 0.2, seed: int = 0, n_samples: 
 def _split(
     X: np.ndarray, y: np.ndarray, test_size: float, seed: int, regression: bool
 ) -> list[np.ndarray]:
+    # deferred: scikit-learn's model_selection takes ~2 s to import
     from sklearn.model_selection import train_test_split
 
     n_test = math.ceil(test_size * len(X))
@@ -545,7 +563,7 @@ def _split(
 def _class_names(name: str, *labels: np.ndarray) -> list[str]:
     k = int(max(int(np.max(y, initial=0)) for y in labels)) + 1
     if name == "iris":
-        from sklearn.datasets import load_iris
+        from sklearn.datasets import load_iris  # deferred, like model_selection
 
         return [str(n) for n in load_iris().target_names]
     if name == "fashion-mnist" and k == len(_FASHION_CLASSES):
@@ -566,7 +584,6 @@ def _subsample(data: Data, limit: int | None, seed: int) -> Data:
 
 def scores(net: Any, X: np.ndarray, y: np.ndarray, regression: bool) -> dict[str, float]:
     """The metrics the CLI reports, in display order (host-side, from ``anyarray_nn.metrics``)."""
-    from . import metrics
 
     loss = net.evaluate(X, y, batch_size=4096)["loss"]
     if regression:
@@ -642,7 +659,6 @@ def _check_output_path(path: str, option: str) -> None:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from .network import NN
 
     if args.plot is not None:
         if not _has_module("matplotlib"):
@@ -660,6 +676,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     net = NN(
         [data.n_features, *args.layers, n_out],
         activation=args.activation,
+        init=args.init,
         output="identity" if data.regression else "softmax",
         loss="mse" if data.regression else "cross_entropy",
         backend=backend,
@@ -693,8 +710,6 @@ def _cmd_train(args: argparse.Namespace) -> int:
         net.save(args.save)
         print(f"saved the model to {args.save}")
     if args.plot is not None:
-        from .plotting import plot_history
-
         families = [f for f in ("loss", "accuracy", "r2") if f in history]
         sizes = ",".join(map(str, [data.n_features, *args.layers, n_out]))
         title = f"{data.name}: MLP {sizes}, {args.optimizer} lr {args.lr:g}"
@@ -724,8 +739,6 @@ def _check_compatible(net: Any, data: Data, model: str) -> None:
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
-    from . import metrics
-    from .io import load
 
     _resolve_backend(args.backend, args.device, args.dtype)  # clear errors before reading
     net = load(args.model, backend=args.backend, device=args.device, dtype=args.dtype)
@@ -768,9 +781,6 @@ def gradcheck_data(net: Any, samples: int, seed: int) -> tuple[np.ndarray, np.nd
 
 
 def _cmd_gradcheck(args: argparse.Namespace) -> int:
-    from .gradcheck import gradcheck
-    from .network import NN
-
     net = NN(
         [args.inputs, *args.layers, args.outputs],
         activation=args.activation,
@@ -804,7 +814,7 @@ def _cmd_backends(args: argparse.Namespace) -> int:
     status = backend_status()
     for name, why in status.items():
         print(f"{name:<18}{'available' if why is None else 'unavailable: ' + why}")
-    print(f"{'auto':<18}-> {'cupy' if status['cupy'] is None else 'numpy'}")
+    print(f"{'auto':<18}-> {auto_backend()}")
     return EXIT_OK
 
 
@@ -820,18 +830,9 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 def _cmd_default(args: argparse.Namespace) -> int:
     """No command: the demo, with the options given before any command."""
-
-    def pick(name: str, default: Any) -> Any:
-        value = getattr(args, "demo_" + name)
-        return default if value is None else value
-
-    return _run_demo(
-        pick("backend", "auto"),
-        pick("epochs", 30),
-        pick("seed", 0),
-        pick("dtype", "float32"),
-        pick("quiet", False),
-    )
+    given = {name: getattr(args, "demo_" + name) for name in DEMO_DEFAULTS}
+    values = {n: DEMO_DEFAULTS[n] if v is None else v for n, v in given.items()}
+    return _run_demo(**values)
 
 
 # -- the demo (the README's main job) --------------------------------------------------------
@@ -846,10 +847,7 @@ def demo(
 ) -> float:
     """Train a 64-64-32-10 ReLU MLP with Adam on scikit-learn's digits (10% of the training
     images held out for validation); print progress; return the test accuracy."""
-    from .datasets import load_digits
-    from .network import NN
-
-    X_train, X_test, y_train, y_test = load_digits(split=True, seed=seed)
+    X_train, X_test, y_train, y_test = datasets.load_digits(split=True, seed=seed)
     net = NN([64, 64, 32, 10], activation="relu", backend=backend, dtype=dtype, seed=seed)
     print(f"anyarray_nn digits demo on {net.backend}")
     print(f"data: {len(X_train)} train / {len(X_test)} test images of 8x8 digits; model: {net}")
@@ -889,10 +887,6 @@ def _fail(
 
 
 def _run(args: argparse.Namespace) -> int:
-    from .datasets import DatasetNotFoundError
-    from .io import ModelFileError
-    from .training import TrainingDivergedError
-
     def fail(exc: BaseException, hint: str | None = None, status: int = EXIT_USAGE) -> int:
         return _fail(str(exc), hint, status, args.command)
 
@@ -916,19 +910,36 @@ def _run(args: argparse.Namespace) -> int:
         return fail(exc)
 
 
+#: Modules imported before the arguments are parsed (comma-separated), so that the components
+#: they register (activations, optimizers, losses, backends, ...) are valid choices.
+PLUGINS_ENV = "ANYARRAY_NN_PLUGINS"
+
+
+def _import_plugins() -> None:
+    for module in filter(None, (m.strip() for m in os.environ.get(PLUGINS_ENV, "").split(","))):
+        try:
+            importlib.import_module(module)
+        except Exception as exc:  # any failure in a user's module: one line, exit 2
+            raise UsageError(
+                f"{PLUGINS_ENV} names {module!r}, which failed to import "
+                f"({type(exc).__name__}: {_first_line(exc)})",
+                "check the module name and PYTHONPATH",
+            ) from exc
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line with ``argv`` (default ``sys.argv[1:]``); return the exit status."""
+    try:
+        _import_plugins()
+    except UsageError as exc:
+        return _fail(str(exc), exc.hint)
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # --help (0) or a usage error (2), already printed
         return exc.code if isinstance(exc.code, int) else EXIT_USAGE
     if args.command is not None:
-        given = [
-            n
-            for n in ("backend", "epochs", "seed", "dtype", "quiet")
-            if getattr(args, "demo_" + n) is not None
-        ]
+        given = [n for n in DEMO_DEFAULTS if getattr(args, "demo_" + n) is not None]
         if given:
             options = ", ".join(f"--{n}" for n in given)
             return _fail(

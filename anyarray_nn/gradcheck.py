@@ -1,4 +1,11 @@
-"""Central-difference gradient check: the ground truth that backprop is tested against."""
+"""Central-difference gradient checks: the ground truth that backprop is tested against.
+
+- :func:`gradcheck` compares a whole network's backprop with central differences, entry by entry,
+  on a float64 NumPy copy.
+- :func:`check_layer_backward` checks one layer's ``backward`` along one random direction
+  (Chainer's ``check_backward``): cheap enough for any layer size and any backend, and the test
+  to write for a new layer or activation.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +13,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+
+from .backend import to_numpy
+from .layers import Layer, Pass
 
 
 @dataclass
@@ -88,3 +98,95 @@ def gradcheck(
         report.relative_error[name] = float(np.linalg.norm(a - n)) / scale
         report.abs_error[name] = float(np.max(np.abs(a - n), initial=0.0))
     return report if per_parameter else report.max_relative_error
+
+
+@dataclass
+class DirectionalCheck:
+    """One directional-derivative comparison: ``analytic`` is ``<backward's gradients,
+    direction>``, ``numeric`` the central difference of ``<forward, grad_out>`` along the
+    direction; ``error`` is their absolute difference."""
+
+    analytic: float
+    numeric: float
+    tolerance: float
+
+    @property
+    def error(self) -> float:
+        return abs(self.analytic - self.numeric)
+
+    @property
+    def ok(self) -> bool:
+        return self.error <= self.tolerance  # False for NaN
+
+
+def check_layer_backward(
+    layer: Layer,
+    x: Any,
+    grad_out: Any,
+    eps: float = 1e-6,
+    atol: float = 1e-8,
+    rtol: float = 1e-6,
+    seed: int = 0,
+    training: bool = False,
+    step: int = 0,
+) -> DirectionalCheck:
+    """Check ``layer.backward`` against central differences along one random direction.
+
+    With ``f(x, params) = sum(layer.forward(x) * grad_out)``, backward must give ``df``: the
+    check draws one random direction ``d`` for the input and every parameter and compares
+    ``<backward's gradients, d>`` with ``(f(. + eps d) - f(. - eps d)) / (2 eps)``. One random
+    direction exercises every entry at once (Chainer's ``check_backward``), so it is cheap for
+    large layers; a wrong entry would have to be orthogonal to a random vector to pass.
+
+    Args:
+        layer: a built layer (e.g. one of ``net.layers``, or ``layer.build(backend, rng, fan_in)``);
+            use a float64 backend for tight tolerances.
+        x: an input batch; grad_out: an upstream gradient of the output's shape (any arrays).
+        eps: the finite-difference step; atol, rtol: the tolerance
+            ``atol + rtol * |numeric|``.
+        seed: seed of the random direction.
+        training, step: the :class:`~anyarray_nn.layers.Pass` mode and dropout step to check
+            (dropout masks depend on them only, so every evaluation sees the same mask).
+
+    Returns:
+        The :class:`DirectionalCheck`.
+
+    Raises:
+        AssertionError: the two numbers differ by more than the tolerance.
+    """
+    be = layer.backend
+    if be is None:
+        raise ValueError(f"{layer!r} is not built: build it (or add it to an NN) first.")
+    xp = be.xp
+    x, g = be.asarray(x), be.asarray(grad_out)
+    ctx = Pass(training=training, step=step)
+    layer.forward(x, ctx)
+    dx = layer.backward(g, ctx, need_input_grad=True)
+    grads = ctx.grads.get(layer, {})
+    rng = np.random.default_rng(seed)
+    d_x = be.asarray(rng.standard_normal(tuple(x.shape)))
+    d_params = {k: be.asarray(rng.standard_normal(tuple(p.shape))) for k, p in layer.params.items()}
+    analytic = float(to_numpy(xp.sum(dx * d_x)))
+    for k, d in d_params.items():
+        analytic += float(to_numpy(xp.sum(grads[k] * d)))
+    original = dict(layer.params)
+
+    def f(sign: float) -> float:
+        layer.params = {k: p + (sign * eps) * d_params[k] for k, p in original.items()}
+        out = layer.forward(
+            x + (sign * eps) * d_x, Pass(training=training, step=step, record=False)
+        )
+        return float(to_numpy(xp.sum(out * g)))
+
+    try:
+        numeric = (f(1.0) - f(-1.0)) / (2.0 * eps)
+    finally:
+        layer.params = original
+    check = DirectionalCheck(analytic, numeric, atol + rtol * abs(numeric))
+    if not check.ok:
+        raise AssertionError(
+            f"{layer!r}.backward disagrees with central differences along a random direction: "
+            f"analytic {analytic!r}, numeric {numeric!r} (|difference| {check.error:.3e} > "
+            f"tolerance {check.tolerance:.3e})."
+        )
+    return check

@@ -29,7 +29,13 @@ from typing import Any
 
 import numpy as np
 
+from . import registry as _registry
+from .registry import Registry
+
 Initializer = Callable[[np.random.Generator, int, int], np.ndarray]
+
+#: Every initializer, by name.
+registry: Registry = _registry.initializers
 
 
 def zeros(rng: np.random.Generator, fan_in: int, fan_out: int) -> np.ndarray:
@@ -68,21 +74,28 @@ def lecun_uniform(rng: np.random.Generator, fan_in: int, fan_out: int) -> np.nda
     return uniform(rng, fan_in, fan_out, limit=math.sqrt(3.0 / fan_in))
 
 
-INITIALIZERS: dict[str, Initializer] = {
-    "zeros": zeros,
-    "normal": normal,
-    "uniform": uniform,
-    "glorot_normal": glorot_normal,
-    "glorot_uniform": glorot_uniform,
-    "xavier_normal": glorot_normal,
-    "xavier_uniform": glorot_uniform,
-    "he_normal": he_normal,
-    "he_uniform": he_uniform,
-    "kaiming_normal": he_normal,
-    "kaiming_uniform": he_uniform,
-    "lecun_normal": lecun_normal,
-    "lecun_uniform": lecun_uniform,
-}
+for _name, _function, _aliases in (
+    ("zeros", zeros, ()),
+    ("normal", normal, ()),
+    ("uniform", uniform, ()),
+    ("glorot_normal", glorot_normal, ("xavier_normal",)),
+    ("glorot_uniform", glorot_uniform, ("xavier_uniform",)),
+    ("he_normal", he_normal, ("kaiming_normal",)),
+    ("he_uniform", he_uniform, ("kaiming_uniform",)),
+    ("lecun_normal", lecun_normal, ()),
+    ("lecun_uniform", lecun_uniform, ()),
+):
+    registry.register(_name, _function, aliases=_aliases)
+
+#: The registry itself, under the name this module always exported (a read-only mapping).
+INITIALIZERS = registry
+
+
+def register(name: str, function: Initializer | None = None) -> Any:
+    """Register an initializer ``(rng, fan_in, fan_out, **kwargs) -> np.ndarray`` by name, so
+    that layers using it save and load. Use as ``register("orthogonal", fn)`` or as a decorator
+    ``@register("orthogonal")``."""
+    return registry.register(name, function)
 
 
 def get(spec: str | dict[str, Any] | Initializer, **kwargs: float) -> Initializer:
@@ -91,29 +104,18 @@ def get(spec: str | dict[str, Any] | Initializer, **kwargs: float) -> Initialize
 
     Keyword arguments (``std=`` for normal, ``limit=`` for uniform) are bound to it.
     """
-    if isinstance(spec, dict):
-        spec = dict(spec)
-        return get(spec.pop("name"), **spec, **kwargs)
-    if callable(spec):
-        return partial(spec, **kwargs) if kwargs else spec
-    if isinstance(spec, str):
-        key = spec.lower().replace("-", "_")
-        if key in INITIALIZERS:
-            fn = INITIALIZERS[key]
-            return partial(fn, **kwargs) if kwargs else fn
-    names = ", ".join(sorted(INITIALIZERS))
-    raise ValueError(f"Unknown initializer {spec!r}. Valid names: {names}.")
+    return registry.get(spec, **kwargs)
 
 
 def spec(init: str | Initializer) -> str | dict[str, Any] | None:
     """A JSON-able description of ``init`` that :func:`get` accepts back: its name, or
     ``{"name": ..., **kwargs}`` for a registered initializer with bound arguments (as returned
-    by ``get("normal", std=0.1)``). ``None`` for a user's own function, which cannot be saved
-    by name."""
-    if isinstance(init, str):
+    by ``get("normal", std=0.1)``). ``None`` for a function that is not registered, which cannot
+    be saved by name."""
+    if isinstance(init, str | dict):
         return init
     func, kwargs = (init.func, dict(init.keywords)) if isinstance(init, partial) else (init, {})
-    for name, registered in INITIALIZERS.items():
-        if registered is func:
-            return {"name": name, **kwargs} if kwargs else name
-    return None
+    name = registry.name_of(func)
+    if name is None:
+        return None
+    return {"name": name, **kwargs} if kwargs else name

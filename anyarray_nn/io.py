@@ -1,22 +1,27 @@
-"""Save and load networks: tensors plus JSON metadata, never pickle.
+"""The model file format: named tensors plus a JSON document, never pickle.
+
+This module only reads and writes files; :meth:`anyarray_nn.NN.save` and
+:meth:`anyarray_nn.NN.load` decide what goes in and rebuild the network from what comes out.
 
 The file is `safetensors <https://github.com/huggingface/safetensors>`_ when that package is
 installed (``pip install 'anyarray_nn[io]'``), else NumPy ``.npz`` written and read with
 ``allow_pickle=False``. Either way it holds:
 
 - ``W1, b1, W2, b2, ...`` in the model's dtype;
-- optionally the optimizer state as ``optimizer.<name>.<index>`` (e.g. ``optimizer.m.0``);
+- optionally the optimizer state as ``optimizer.<state name>.<parameter index>`` (e.g.
+  ``optimizer.exp_avg.0`` for Adam's first moment of ``W1``);
 - a JSON document (safetensors metadata, or the ``__metadata__`` uint8 array of the npz) with
-  ``format_version``, the architecture (a list of ``{"type", "config"}`` layers, the output
-  activation, the loss, ``l1``/``l2``, seed, dtype), the training counters (optimizer steps and
-  epochs, which key shuffling and dropout), the optimizer's config and step count ``t``, and a
-  SHA-256 of all tensors, checked on load, so corruption inside tensor data is caught too.
+  ``format`` (``"anyarray_nn"``), ``format_version``, ``library_version``, the architecture
+  (``model``: a list of ``{"type", "config"}`` layers, the output activation, the loss,
+  ``l1``/``l2``, seed, dtype, backend, device), the training counters (``training``: optimizer
+  steps and epochs, which key shuffling and dropout), the optimizer's config, step count ``t``
+  and number of state arrays (``optimizer``), the tensor names, and a SHA-256 of all tensors
+  (``sha256``), checked on read, so corruption inside tensor data is caught too.
 
-Loading reads data and rebuilds objects from a fixed registry of layer, optimizer and schedule
-names: no code in the file is ever executed. The format is detected from the content, not the
-extension, and ``save(path)`` writes exactly to ``path``. Saving is atomic: the file is written to
-a temporary name in the same directory, flushed to disk, then renamed over ``path``, so a crash
-mid-save leaves any previous file intact.
+Reading never executes code: the JSON names registered components only. The format is detected
+from the content, not the extension, and writing goes to exactly the path given. Writing is
+atomic: the file is written to a temporary name in the same directory, flushed to disk, then
+renamed over the path, so a crash mid-save leaves any previous file intact.
 """
 
 from __future__ import annotations
@@ -26,14 +31,13 @@ import io as _io
 import json
 import os
 import tempfile
-import warnings
 import zipfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .backend import backend_status, to_numpy
+from ._version import __version__
 
 if TYPE_CHECKING:
     from .network import NN
@@ -54,54 +58,24 @@ def _has_safetensors() -> bool:
     return True
 
 
-def _metadata(net: NN, include_optimizer: bool) -> dict[str, Any]:
-    from . import __version__
-    from .losses import LOSSES
+def write(
+    path: str | os.PathLike[str], tensors: dict[str, np.ndarray], meta: dict[str, Any]
+) -> None:
+    """Write ``tensors`` and the JSON-able ``meta`` to exactly ``path``, atomically.
 
-    if net.loss_fn.name not in LOSSES:
-        raise ValueError(f"Cannot save a custom loss object ({net.loss_fn!r}); use a named loss.")
-    opt = net.optimizer
-    return {
+    ``meta`` gets the format's envelope (``format``, ``format_version``, ``library_version``
+    and the tensors' ``sha256``) added.
+    """
+    meta = {
         "format": "anyarray_nn",
         "format_version": FORMAT_VERSION,
         "library_version": __version__,
-        "model": {
-            "layers": [
-                {"type": type(layer).__name__, "config": layer.config()} for layer in net.layers
-            ],
-            "output": net.output.name,
-            "loss": net.loss_fn.name,
-            "l1": net.l1,
-            "l2": net.l2,
-            "seed": net.seed,
-            "dtype": net.backend.dtype_name,
-            "backend": net.backend.name,
-            "device": net.backend.device_name,
-        },
-        "training": {"step": net.step_, "epochs_trained": net.epochs_trained_},
-        "optimizer": None
-        if (opt is None or not include_optimizer)
-        else {
-            "config": opt.config(),
-            "t": opt.t,
-            "state": {k: len(v) for k, v in opt.state_arrays().items()},
-        },
-        "tensors": net.parameter_names(),
+        **meta,
+        "sha256": _digest(tensors),
     }
-
-
-def save(net: NN, path: str | os.PathLike[str], include_optimizer: bool = True) -> None:
-    """Write ``net`` to exactly ``path`` (atomically; see the module docstring)."""
-    meta = _metadata(net, include_optimizer)
-    tensors = dict(zip(meta["tensors"], net.get_weights(), strict=True))
-    if meta["optimizer"] is not None:
-        for key, arrays in net.optimizer.state_arrays().items():
-            for i, array in enumerate(arrays):
-                tensors[f"optimizer.{key}.{i}"] = np.array(to_numpy(array))
-    meta["sha256"] = _digest(tensors)
     text = json.dumps(meta)
     if _has_safetensors():
-        import safetensors.numpy
+        import safetensors.numpy  # optional (the io extra)
 
         payload = safetensors.numpy.save(
             {k: np.ascontiguousarray(v) for k, v in tensors.items()},
@@ -152,8 +126,10 @@ def _atomic_write(path: Path, payload: bytes) -> None:
         raise
 
 
-def _read(path: Path) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-    """Parse either format into (metadata, tensors), turning every failure into one error."""
+def read(path: str | os.PathLike[str]) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """Parse either format into ``(metadata, tensors)``, checking the envelope and the hash;
+    every failure becomes one :class:`ModelFileError` (a missing file: ``FileNotFoundError``)."""
+    path = Path(path)
     try:
         data = path.read_bytes()
     except FileNotFoundError:
@@ -170,7 +146,7 @@ def _read(path: Path) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
                     f"{bad}: it is not an .npz file, and reading safetensors needs "
                     "`pip install 'anyarray_nn[io]'` (or safetensors)."
                 )
-            import safetensors.numpy
+            import safetensors.numpy  # optional (the io extra)
 
             text = _safetensors_metadata(data).get("anyarray_nn")
             tensors = safetensors.numpy.load(data)
@@ -205,79 +181,19 @@ def _safetensors_metadata(data: bytes) -> dict[str, str]:
     return json.loads(data[8 : 8 + size]).get("__metadata__") or {}
 
 
+def save(net: NN, path: str | os.PathLike[str], include_optimizer: bool = True) -> None:
+    """``net.save(path, include_optimizer)``: see :meth:`anyarray_nn.NN.save`."""
+    net.save(path, include_optimizer=include_optimizer)
+
+
 def load(
     path: str | os.PathLike[str],
     backend: str | Any | None = None,
     device: Any = None,
     dtype: Any = None,
 ) -> NN:
-    """Rebuild a network saved by :func:`save` (on any backend) onto any backend.
-
-    Args:
-        path: the file.
-        backend: where to put it; ``None`` means the backend it was saved from when that is
-            usable here, else ``"auto"`` (with a warning).
-        device: device on that backend (default: the saved one when the backend is the same).
-        dtype: ``"float32"``/``"float64"``; default the saved dtype.
-
-    Raises:
-        ModelFileError: truncated, corrupted, foreign or newer-version files.
-    """
-    from . import optimizers as _optimizers
-    from .layers import from_config
+    """``NN.load(path, ...)``: see :meth:`anyarray_nn.NN.load`."""
+    # network imports this module at load time, so NN is looked up when called
     from .network import NN
 
-    path = Path(path)
-    meta, tensors = _read(path)
-    try:
-        model = meta["model"]
-        if backend is None:
-            saved = model["backend"]
-            if backend_status().get(saved, "unknown") is None:
-                backend = saved
-                device = model.get("device") if device is None else device
-            else:
-                warnings.warn(
-                    f"{str(path)!r} was saved from backend {saved!r}, which is not usable here; "
-                    "loading it with backend='auto'.",
-                    RuntimeWarning,
-                    stacklevel=2,
-                )
-                backend = "auto"
-        layers = [from_config(spec["type"], dict(spec["config"])) for spec in model["layers"]]
-        net = NN(
-            layers,
-            output=model["output"],
-            loss=model["loss"],
-            backend=backend,
-            device=device,
-            dtype=dtype or model["dtype"],
-            seed=model["seed"],
-            l1=model["l1"],
-            l2=model["l2"],
-        )
-        names = net.parameter_names()
-        if names != meta["tensors"] or any(name not in tensors for name in names):
-            raise ModelFileError(f"{str(path)!r}: its tensors do not match its architecture.")
-        net.set_weights([tensors[name] for name in names])
-        net.step_ = int(meta["training"]["step"])
-        net.epochs_trained_ = int(meta["training"]["epochs_trained"])
-        opt_meta = meta.get("optimizer")
-        if opt_meta:
-            opt = _optimizers.from_config(opt_meta["config"])
-            opt.build(net.xp, [layer.params[n] for layer, n in net.parameters()])
-            state = {
-                key: [net.backend.asarray(tensors[f"optimizer.{key}.{i}"]) for i in range(count)]
-                for key, count in opt_meta["state"].items()
-            }
-            if state:
-                opt.load_state_arrays(state, int(opt_meta["t"]))
-            opt.t = int(opt_meta["t"])
-            net.optimizer = opt
-    except ModelFileError:
-        raise
-    except (KeyError, TypeError, ValueError) as e:
-        raise ModelFileError(
-            f"{str(path)!r} has inconsistent metadata or tensors ({type(e).__name__}: {e})."
-        ) from e
-    return net
+    return NN.load(path, backend, device, dtype)

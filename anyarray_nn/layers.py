@@ -1,34 +1,98 @@
-"""Layers. ``forward`` caches what ``backward`` needs; ``backward`` returns the input gradient and
-fills ``self.grads``. Neither mutates parameters: that happens only in the optimizer step.
+"""Layers. ``forward`` saves what ``backward`` needs in the pass's context; ``backward`` returns
+the input gradient and records the parameter gradients there. Neither mutates parameters: that
+happens only in the optimizer step.
 
 A layer is *built* on a :class:`~anyarray_nn.backend.Backend` (which gives it ``xp``, the device and
 the dtype) before use; :class:`~anyarray_nn.network.NN` does this for you.
+
+Every forward/backward pass has its own :class:`Pass` (torch's ``ctx.save_for_backward`` idiom):
+the training flag, the dropout key (optimizer step and row offset), the arrays the layers saved
+and the gradients they produced all live there, never on the layers. Two passes through the same
+network, even on two threads, therefore never see each other's intermediate arrays.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
 from . import activations as _activations
 from . import initializers as _initializers
+from . import registry as _registry
 from .backend import Backend
 from .random import dropout_mask
+from .registry import Component, Registry
+from .validation import Interval
 
 Array = Any
 
+#: A dropout rate: in [0, 1).
+RATE = Interval("real", 0.0, 1.0, closed="left")
 
-class Layer:
-    """Base class: a layer with (possibly no) parameters."""
+#: Every layer type, by name (a subclass that sets ``name`` is added automatically).
+registry: Registry = _registry.layers
 
+
+class Pass:
+    """One forward (and possibly backward) pass through a stack of layers.
+
+    Attributes:
+        training: dropout is active (and what backward needs is saved).
+        step: the optimizer step, the dropout masks' key.
+        row_offset: position of this batch's first row in the global batch (data-parallel
+            ranks each pass a slice; dropout masks follow the global row).
+        record: keep what backward needs (a pass for inference alone saves nothing).
+        grads: ``{layer: {param name: gradient}}``, filled by ``backward``.
+    """
+
+    __slots__ = ("_saved", "grads", "record", "row_offset", "step", "training")
+
+    def __init__(
+        self, training: bool = False, step: int = 0, row_offset: int = 0, record: bool = True
+    ) -> None:
+        self.training = training
+        self.step = step
+        self.row_offset = row_offset
+        self.record = record
+        self._saved: dict[Layer, tuple[Array, ...]] = {}
+        self.grads: dict[Layer, dict[str, Array]] = {}
+
+    def save_for_backward(self, layer: Layer, *arrays: Array) -> None:
+        """Keep ``arrays`` for ``layer.backward`` (nothing is kept when not recording)."""
+        if self.record:
+            self._saved[layer] = arrays
+
+    def saved(self, layer: Layer) -> tuple[Array, ...]:
+        """What ``layer`` saved in this pass's forward."""
+        try:
+            return self._saved[layer]
+        except KeyError:
+            raise RuntimeError(
+                f"{layer!r}.backward called without a recorded forward in this pass: run "
+                "forward with the same Pass (record=True) first."
+            ) from None
+
+
+#: The context of a plain inference call (``layer.forward(x)``): saves nothing.
+INFERENCE = Pass(record=False)
+
+
+class Layer(Component):
+    """Base class: a layer with (possibly no) parameters.
+
+    Subclasses implement :meth:`forward` and :meth:`backward`, and :meth:`build` when they have
+    parameters. Setting ``name`` registers a subclass, so networks using it save and load (its
+    :meth:`config` must then be JSON-able).
+    """
+
+    registry: ClassVar[Registry] = registry
     #: Parameter names in the order used by ``get_weights``.
-    param_names: tuple[str, ...] = ()
+    param_names: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self) -> None:
         self.backend: Backend | None = None
         self.params: dict[str, Array] = {}
-        self.grads: dict[str, Array] = {}
 
     @property
     def xp(self) -> Any:
@@ -41,27 +105,24 @@ class Layer:
         self.backend = backend
         return fan_in
 
-    def forward(self, x: Array, training: bool = False) -> Array:
+    def forward(self, x: Array, ctx: Pass = INFERENCE) -> Array:
+        """The layer's output for input ``x``; saves what backward needs in ``ctx``."""
         raise NotImplementedError
 
-    def backward(self, grad_out: Array, need_input_grad: bool = True) -> Array | None:
+    def backward(self, grad_out: Array, ctx: Pass, need_input_grad: bool = True) -> Array | None:
+        """From ``dL/d output``: records ``dL/d param`` in ``ctx.grads[self]`` and returns
+        ``dL/d input`` (``None`` when ``need_input_grad`` is False)."""
         raise NotImplementedError
-
-    def clear_cache(self) -> None:
-        """Drop arrays cached by ``forward`` (frees device memory between calls)."""
-
-    def config(self) -> dict[str, Any]:
-        """JSON-able constructor arguments (used by save/load and ``copy``)."""
-        return {}
 
     def move(self, backend: Backend) -> None:
         """Re-home parameters on ``backend`` (bit-exact through the host)."""
-        self.clear_cache()
         self.params = {
             k: backend.asarray(backend.to_numpy(v), copy=True) for k, v in self.params.items()
         }
-        self.grads = {}
         self.backend = backend
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}()"
 
 
 class Dense(Layer):
@@ -73,26 +134,29 @@ class Dense(Layer):
 
     Args:
         units: output width (``fan_out``).
-        activation: name or :class:`~anyarray_nn.activations.Activation` (default identity).
-        init: weight initializer name or callable; default is the activation's own
+        activation: name, config dict or :class:`~anyarray_nn.activations.Activation` (default
+            identity).
+        init: weight initializer name, spec or callable; default is the activation's own
             (He for the ReLU family, Glorot otherwise).
         bias_init: initializer for ``b`` (default zeros).
         fan_in: input width; optional, inferred from the previous layer when built in an NN.
+        activation_kwargs: arguments of the activation, e.g. ``alpha=0.1`` for leaky_relu.
     """
 
+    name = "dense"
     param_names = ("W", "b")
 
     def __init__(
         self,
         units: int,
-        activation: str | _activations.Activation | None = None,
+        activation: str | dict[str, Any] | _activations.Activation | None = None,
         init: str | dict[str, Any] | _initializers.Initializer | None = None,
         bias_init: str | dict[str, Any] | _initializers.Initializer | None = "zeros",
         fan_in: int | None = None,
         **activation_kwargs: float,
     ) -> None:
         super().__init__()
-        if not isinstance(units, int | np.integer) or units < 1:
+        if not isinstance(units, int | np.integer) or isinstance(units, bool) or units < 1:
             raise ValueError(f"Dense units must be a positive integer, got {units!r}.")
         self.units = int(units)
         self.fan_in = fan_in
@@ -112,34 +176,31 @@ class Dense(Layer):
         w = _initializers.get(self.init)(rng, fan_in, self.units)
         b = _initializers.get(self.bias_init)(rng, 1, self.units)[0]
         self.params = {"W": backend.asarray(w), "b": backend.asarray(b)}
-        self.grads = {}
         return self.units
 
-    def forward(self, x: Array, training: bool = False) -> Array:
+    def forward(self, x: Array, ctx: Pass = INFERENCE) -> Array:
         z = x @ self.params["W"]
         z += self.params["b"]  # in place on the fresh product: one allocation, not two
         a = self.activation.forward(self.xp, z)
-        self._x, self._z, self._a = x, z, a
+        ctx.save_for_backward(self, x, z, a)
         return a
 
-    def backward(self, grad_out: Array, need_input_grad: bool = True) -> Array | None:
+    def backward(self, grad_out: Array, ctx: Pass, need_input_grad: bool = True) -> Array | None:
         xp = self.xp
-        dz = self.activation.backward(xp, self._z, self._a, grad_out)
-        self.grads["W"] = xp.matrix_transpose(self._x) @ dz
-        self.grads["b"] = xp.sum(dz, axis=0)
+        x, z, a = ctx.saved(self)
+        dz = self.activation.backward(xp, z, a, grad_out)
+        ctx.grads[self] = {"W": xp.matrix_transpose(x) @ dz, "b": xp.sum(dz, axis=0)}
         if not need_input_grad:
             return None
         return dz @ xp.matrix_transpose(self.params["W"])
 
-    def clear_cache(self) -> None:
-        self._x = self._z = self._a = None
-
     def config(self) -> dict[str, Any]:
         return {
+            "name": self.name,
             "units": self.units,
-            "activation": self.activation.name,
-            **self.activation.config(),
-            # None (a user's own function) rebuilds with the default; saved weights win anyway
+            "activation": self.activation.spec(),
+            # None (a function that is not registered) rebuilds with the default; saved
+            # weights win anyway
             "init": _initializers.spec(self.init),
             "bias_init": _initializers.spec(self.bias_init),
             "fan_in": self.fan_in,
@@ -154,57 +215,49 @@ class Dropout(Layer):
 
     The mask is drawn on the device by :func:`anyarray_nn.random.dropout_mask`, a counter-based
     hash of ``(seed, step, layer, element)``: bit-identical on every backend, with no host round
-    trip. The network sets ``seed``, ``layer_index`` and, before every training step, ``step``.
-    Backward reuses the forward pass's mask. Outside training (``predict``, ``evaluate``,
-    ``loss``, ``gradients``) the layer is the identity.
+    trip. The network sets ``seed`` and ``layer_index`` when it builds the layer; the step and
+    the row offset come with each training :class:`Pass`. Backward reuses the forward pass's
+    mask. Outside training (``predict``, ``evaluate``, ``loss``, ``gradients``) the layer is the
+    identity.
     """
+
+    name = "dropout"
 
     def __init__(self, rate: float) -> None:
         super().__init__()
-        if not isinstance(rate, float | int) or not 0.0 <= rate < 1.0:
-            raise ValueError(f"Dropout rate must be in [0, 1), got {rate!r}.")
-        self.rate = float(rate)
+        self.rate = RATE.check("Dropout rate", rate)
         self.seed = 0
         self.layer_index = 0
-        self.step = 0
-        self._mask: Array | None = None
 
-    def forward(self, x: Array, training: bool = False) -> Array:
-        if not training or self.rate == 0.0:
-            self._mask = None
+    def forward(self, x: Array, ctx: Pass = INFERENCE) -> Array:
+        if not ctx.training or self.rate == 0.0:
+            ctx.save_for_backward(self, None)
             return x
-        self._mask = dropout_mask(
+        mask = dropout_mask(
             self.xp,
             tuple(x.shape),
             self.rate,
             self.seed,
-            self.step,
+            ctx.step,
             self.layer_index,
             x.dtype,
             self.backend.device,
+            row_offset=ctx.row_offset,
         )
-        return x * self._mask
+        ctx.save_for_backward(self, mask)
+        return x * mask
 
-    def backward(self, grad_out: Array, need_input_grad: bool = True) -> Array | None:
+    def backward(self, grad_out: Array, ctx: Pass, need_input_grad: bool = True) -> Array | None:
         if not need_input_grad:
             return None
-        return grad_out if self._mask is None else grad_out * self._mask
-
-    def clear_cache(self) -> None:
-        self._mask = None
-
-    def config(self) -> dict[str, Any]:
-        return {"rate": self.rate}
+        (mask,) = ctx.saved(self)
+        return grad_out if mask is None else grad_out * mask
 
     def __repr__(self) -> str:
         return f"Dropout({self.rate})"
 
 
-LAYERS: dict[str, type[Layer]] = {"Dense": Dense, "Dropout": Dropout}
-
-
 def from_config(kind: str, config: dict[str, Any]) -> Layer:
-    """Rebuild a layer from :meth:`Layer.config` output (no code execution: a fixed registry)."""
-    if kind not in LAYERS:
-        raise ValueError(f"Unknown layer type {kind!r}. Known: {', '.join(LAYERS)}.")
-    return LAYERS[kind](**config)
+    """Rebuild a layer from its type name and :meth:`Layer.config` output (no code execution:
+    only registered layer types are built)."""
+    return registry.from_config({**config, "name": kind})

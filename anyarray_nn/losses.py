@@ -15,17 +15,28 @@ vector-Jacobian product.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
-from .activations import Sigmoid, Softmax
+from . import registry as _registry
+from .activations import Activation, Sigmoid, Softmax
+from .registry import Component, Registry
 
 Array = Any
 
+#: Every loss, by name (a subclass that sets ``name`` is added automatically).
+registry: Registry = _registry.losses
 
-class Loss:
-    name: str = "loss"
+
+class Loss(Component):
+    """Base class: :meth:`value` and :meth:`grad` on the output activations ``a``.
+
+    A loss fused with an output activation (``fused_with``) also implements the ``*_from_logits``
+    methods. Setting ``name`` registers a subclass, so networks using it save and load.
+    """
+
+    registry: ClassVar[Registry] = registry
     #: Name of the output activation this loss is fused with, if any.
-    fused_with: str | None = None
+    fused_with: ClassVar[str | None] = None
 
     def value(self, xp: Any, a: Array, t: Array) -> Array:
         """Mean loss (0-d array) of outputs ``a`` against targets ``t``."""
@@ -50,11 +61,8 @@ class Loss:
         a = self.output_activation().forward(xp, z)
         return self.value_from_logits(xp, z, t), self.grad_from_logits(xp, z, a, t), a
 
-    def output_activation(self) -> Any:
+    def output_activation(self) -> Activation:
         raise NotImplementedError
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}()"
 
 
 def _count(x: Array) -> float:
@@ -112,7 +120,7 @@ class CrossEntropy(Loss):
         grad *= 1.0 / n
         return loss, grad, a
 
-    def output_activation(self) -> Any:
+    def output_activation(self) -> Activation:
         return Softmax()
 
 
@@ -139,35 +147,25 @@ class BinaryCrossEntropy(Loss):
     def grad_from_logits(self, xp: Any, z: Array, a: Array, t: Array) -> Array:
         return (a - t) * (1.0 / _count(z))
 
-    def output_activation(self) -> Any:
+    def output_activation(self) -> Activation:
         return Sigmoid()
 
 
-LOSSES: dict[str, type[Loss]] = {
-    "mse": MSE,
-    "mean_squared_error": MSE,
-    "squared_error": MSE,
-    "cross_entropy": CrossEntropy,
-    "categorical_cross_entropy": CrossEntropy,
-    "log_loss": CrossEntropy,
-    "binary_cross_entropy": BinaryCrossEntropy,
-    "bce": BinaryCrossEntropy,
-}
+#: The registry itself, under the name this module always exported (a read-only mapping).
+LOSSES = registry
+registry.alias("mean_squared_error", "mse")
+registry.alias("squared_error", "mse")  # scikit-learn's name
+registry.alias("categorical_cross_entropy", "cross_entropy")
+registry.alias("log_loss", "cross_entropy")  # scikit-learn's name
+registry.alias("bce", "binary_cross_entropy")
 
 #: The loss chosen when ``loss=None``, by output activation.
 DEFAULT_LOSS_FOR_OUTPUT = {"softmax": "cross_entropy", "sigmoid": "binary_cross_entropy"}
 
 
-def get(spec: str | Loss | None, output: str = "identity") -> Loss:
-    """Return a :class:`Loss` from a name or instance; ``None`` picks the natural loss for
-    ``output`` (cross-entropy for softmax, binary cross-entropy for sigmoid, else MSE)."""
+def get(spec: str | dict[str, Any] | Loss | None, output: str = "identity") -> Loss:
+    """A :class:`Loss` from a name, a config dict or an instance; ``None`` picks the natural
+    loss for ``output`` (cross-entropy for softmax, binary cross-entropy for sigmoid, else MSE)."""
     if spec is None:
         spec = DEFAULT_LOSS_FOR_OUTPUT.get(output, "mse")
-    if isinstance(spec, Loss):
-        return spec
-    if isinstance(spec, str):
-        key = spec.lower().replace("-", "_")
-        if key in LOSSES:
-            return LOSSES[key]()
-    names = ", ".join(sorted(LOSSES))
-    raise ValueError(f"Unknown loss {spec!r}. Valid names: {names}.")
+    return registry.get(spec)

@@ -1,21 +1,43 @@
-"""The network: a stack of layers, an output activation and a loss, on one backend."""
+"""The network: a stack of layers, an output activation and a loss, on one backend.
+
+:class:`NN` has two faces:
+
+- the **public API** (NumPy or any array library in, NumPy out): ``fit``, ``predict``,
+  ``evaluate``, ``loss``, ``gradients``, ``get_weights``/``set_weights``, ``to``, ``copy``,
+  ``save``/``load``, ``config``/``from_config``;
+- a small **device-level interface** for the training loop (:mod:`anyarray_nn.training`) and
+  data-parallel training (:mod:`anyarray_nn.distributed`): :meth:`NN.check_inputs` and
+  :meth:`NN.check_targets` validate data and move it to the device once; :meth:`NN.backprop`
+  is one forward and backward pass on device arrays (no host sync), returning the objective,
+  the outputs and the gradients; :meth:`NN.objective` is the same without gradients. Like
+  Thinc's ``begin_update``, each call has its own :class:`~anyarray_nn.layers.Pass`, so the
+  network holds no intermediate arrays between calls.
+"""
 
 from __future__ import annotations
 
 import copy as _copy
+import os
+import warnings
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from . import activations as _activations
+from . import io as _io
 from . import losses as _losses
 from . import optimizers as _optimizers
-from .backend import Backend, resolve, to_numpy
-from .layers import Dense, Dropout, Layer
+from . import training as _training
+from .backend import Backend, backend_status, resolve, to_numpy
+from .layers import Dense, Dropout, Layer, Pass
+from .layers import registry as _layer_registry
 from .random import STREAM_INIT, host_rng, new_seed
+from .validation import Interval
 
 Array = Any
+PENALTY = Interval("real", 0.0)
 
 
 class NN:
@@ -25,10 +47,11 @@ class NN:
         layers: either a list of sizes ``[n_inputs, hidden..., n_outputs]`` or a list of
             :class:`~anyarray_nn.layers.Layer` objects (the first ``Dense`` needs ``fan_in=``).
         activation: hidden-layer activation when ``layers`` is a list of sizes: one name for all,
-            or one per hidden layer.
+            or one per hidden layer (any registered activation, or an Activation object).
         output: output activation: ``"softmax"`` (default), ``"sigmoid"`` or ``"identity"``.
-        loss: ``"cross_entropy"``, ``"binary_cross_entropy"``, ``"mse"`` or ``None`` to pick the
-            natural loss for ``output``. Softmax + cross-entropy and sigmoid + BCE are fused.
+        loss: ``"cross_entropy"``, ``"binary_cross_entropy"``, ``"mse"`` (or any registered
+            loss) or ``None`` to pick the natural loss for ``output``. Softmax + cross-entropy
+            and sigmoid + BCE are fused.
         init: weight initializer for all layers (default: per activation, He or Glorot).
         backend: ``"numpy"``, ``"cupy"``, ``"torch"``, ``"array_api_strict"``, ``"auto"``, an
             Array API namespace, or a :class:`~anyarray_nn.backend.Backend`.
@@ -37,8 +60,8 @@ class NN:
             is then kept) or ``"float64"``.
         seed: seed of the host RNG streams (weights, shuffling). ``None`` draws one and stores it
             in ``self.seed`` so the run can be repeated.
-        alpha: negative-side slope of ``leaky_relu`` / ``elu`` hidden layers (their defaults if
-            ``None``: 0.01 and 1.0).
+        alpha: negative-side slope of hidden activations that take one (``leaky_relu``,
+            ``elu``; their defaults if ``None``: 0.01 and 1.0).
         dropout: inverted-dropout rate after each hidden layer (one rate, or one per hidden
             layer; 0 disables). Active in ``fit`` only.
         l1, l2: penalties ``l1 * sum|W|`` and ``l2 * sum W**2`` over the weights (never the
@@ -64,15 +87,12 @@ class NN:
         l1: float = 0.0,
         l2: float = 0.0,
     ) -> None:
-        for name, value in (("l1", l1), ("l2", l2)):
-            if not (isinstance(value, float | int) and value >= 0):
-                raise ValueError(f"{name} must be a number >= 0, got {value!r}.")
+        self.l1, self.l2 = PENALTY.check("l1", l1), PENALTY.check("l2", l2)
         self.backend: Backend = resolve(backend, device, dtype)
         self.seed = int(seed) if seed is not None else new_seed()
         self.output = _activations.get(output)
         self.loss_fn = _losses.get(loss, self.output.name)
-        self.l1, self.l2 = float(l1), float(l2)
-        self.layers: list[Layer] = self._make_layers(layers, activation, init, alpha, dropout)
+        self.layers: list[Layer] = _make_layers(layers, activation, init, alpha, dropout)
         self._build()
         self._fused = self.loss_fn.fused_with == self.output.name
         #: Optimizer used by the last ``fit`` (kept so that a later ``fit`` continues it).
@@ -85,46 +105,6 @@ class NN:
         self.stop_training = False
 
     # -- construction ------------------------------------------------------------------------
-    @staticmethod
-    def _make_layers(
-        spec: Sequence[int] | Sequence[Layer],
-        activation: str | Sequence[str],
-        init: str | None,
-        alpha: float | None,
-        dropout: float | Sequence[float] = 0.0,
-    ) -> list[Layer]:
-        spec = list(spec)
-        if spec and all(isinstance(s, Layer) for s in spec):
-            return spec
-        if len(spec) < 2 or not all(isinstance(s, int | np.integer) and s > 0 for s in spec):
-            raise ValueError(
-                "layers must be a list of at least two positive ints, e.g. [784, 128, 10] "
-                f"(inputs, hidden..., outputs), or a list of Layer objects; got {spec!r}."
-            )
-        n_hidden = len(spec) - 2
-        acts = [activation] * n_hidden if isinstance(activation, str) else list(activation)
-        if len(acts) != n_hidden:
-            raise ValueError(
-                f"activation lists {len(acts)} names but the network has {n_hidden} hidden layers."
-            )
-        rates = [dropout] * n_hidden if isinstance(dropout, float | int) else list(dropout)
-        if len(rates) != n_hidden:
-            raise ValueError(
-                f"dropout lists {len(rates)} rates but the network has {n_hidden} hidden layers."
-            )
-        kwargs = {} if alpha is None else {"alpha": alpha}
-        layers: list[Layer] = []
-        for i, (act, rate) in enumerate(zip(acts, rates, strict=True)):
-            act_kwargs = kwargs if str(act).lower() in ("leaky_relu", "elu") else {}
-            layers.append(Dense(int(spec[i + 1]), act, init=init, **act_kwargs))
-            if rate:
-                layers.append(Dropout(rate))
-        # The last Dense is linear: the output activation is applied by the network (so that
-        # softmax/sigmoid can be fused with their loss).
-        layers.append(Dense(int(spec[-1]), None, init=init or "glorot_uniform"))
-        layers[0].fan_in = int(spec[0])
-        return layers
-
     def _build(self) -> None:
         first = self.layers[0]
         fan_in = getattr(first, "fan_in", None)
@@ -164,6 +144,10 @@ class NN:
         """``(layer, name)`` pairs in the order W1, b1, W2, b2, ..."""
         return [(layer, name) for layer in self.layers for name in layer.param_names]
 
+    def parameter_arrays(self) -> list[Array]:
+        """The live parameter arrays (device), in the order of :meth:`parameters`."""
+        return [layer.params[name] for layer, name in self.parameters()]
+
     def parameter_names(self) -> list[str]:
         """``["W1", "b1", "W2", "b2", ...]`` numbered by parametrised layer."""
         names, k = [], 0
@@ -175,7 +159,7 @@ class NN:
 
     def get_weights(self) -> list[np.ndarray]:
         """Copies of all parameters as NumPy arrays, in the order W1, b1, W2, b2, ..."""
-        return [np.array(to_numpy(layer.params[name])) for layer, name in self.parameters()]
+        return [np.array(to_numpy(p)) for p in self.parameter_arrays()]
 
     def set_weights(self, weights: Sequence[Any]) -> None:
         """Replace all parameters (NumPy or any array library), checking count and shapes."""
@@ -204,17 +188,10 @@ class NN:
         target = resolve(backend, device, dtype or self.backend.dtype_name)
         for layer in self.layers:
             layer.move(target)
-        if self.optimizer is not None and self.optimizer.state_arrays():
-            self.optimizer.load_state_arrays(self._optimizer_state_on(target), self.optimizer.t)
+        if self.optimizer is not None:
+            self.optimizer.load_state_dict(self.optimizer.state_dict(), target)
         self.backend = target
         return self
-
-    def _optimizer_state_on(self, target: Backend) -> dict[str, list[Array]]:
-        """Fresh copies of the optimizer's state arrays on ``target`` (through the host)."""
-        return {
-            key: [target.asarray(to_numpy(a), copy=True) for a in arrays]
-            for key, arrays in self.optimizer.state_arrays().items()
-        }
 
     def copy(self, backend: str | Any | None = None, device: Any = None, dtype: Any = None) -> NN:
         """A deep copy, optionally on another backend/device/dtype (default: this one)."""
@@ -226,42 +203,21 @@ class NN:
                 device,
                 dtype or self.backend.dtype_name,
             )
-        self._clear()
         clone = _copy.copy(self)
         clone.layers = [_copy.copy(layer) for layer in self.layers]
         for twin in clone.layers:
             twin.move(target)  # fresh arrays, never shared with the original
         clone.backend = target
-        clone.optimizer = None
-        if self.optimizer is not None:
-            clone.optimizer = _optimizers.from_config(self.optimizer.config())
-            state = self._optimizer_state_on(target)
-            if state:
-                clone.optimizer.build(
-                    target.xp, [layer.params[n] for layer, n in clone.parameters()]
-                )
-                clone.optimizer.load_state_arrays(state, self.optimizer.t)
-            clone.optimizer.t = self.optimizer.t
+        clone.optimizer = None if self.optimizer is None else self.optimizer.clone(target)
         clone.history_ = _copy.deepcopy(self.history_)
         return clone
 
-    # -- input checking (public API only: host syncs allowed here) ----------------------------
-    def _inputs(self, X: Any) -> Array:
-        """Validate ``X`` and move it onto the device in the model's dtype."""
+    # -- the device-level interface (see the module docstring) ----------------------------------
+    def check_inputs(self, X: Any) -> Array:
+        """Validate ``X`` and move it onto the device in the model's dtype (a public-API
+        boundary: host syncs are allowed here)."""
         if self.backend.owns(X):
-            if X.ndim == 1 and self.n_features == 1:
-                X = self.xp.reshape(X, (-1, 1))
-            if X.ndim != 2 or X.shape[1] != self.n_features:
-                raise ValueError(self._shape_message(tuple(X.shape)))
-            X = self.xp.astype(X, self.backend.dtype) if X.dtype != self.backend.dtype else X
-            xp = self.xp
-            # a finite sum proves every entry finite in one pass with no temporary; only an
-            # inf/NaN sum (or an overflow of huge values) needs the entrywise check
-            with np.errstate(over="ignore", invalid="ignore"):  # NumPy would warn on overflow
-                finite = bool(xp.isfinite(xp.sum(X))) or bool(xp.all(xp.isfinite(X)))
-            if not finite:
-                raise _nonfinite_error(to_numpy(X))
-            return X
+            return self._check_device_inputs(X)
         host = np.asarray(to_numpy(X))
         if host.ndim == 1 and self.n_features == 1:
             host = host.reshape(-1, 1)
@@ -275,20 +231,39 @@ class NN:
             raise _nonfinite_error(host)
         return self.backend.asarray(host)
 
+    def _check_device_inputs(self, X: Array) -> Array:
+        xp = self.xp
+        if X.ndim == 1 and self.n_features == 1:
+            X = xp.reshape(X, (-1, 1))
+        if X.ndim != 2 or X.shape[1] != self.n_features:
+            raise ValueError(self._shape_message(tuple(X.shape)))
+        X = xp.astype(X, self.backend.dtype) if X.dtype != self.backend.dtype else X
+        # a finite sum proves every entry finite in one pass with no temporary; only an
+        # inf/NaN sum (or an overflow of huge values) needs the entrywise check
+        with np.errstate(over="ignore", invalid="ignore"):  # NumPy would warn on overflow
+            finite = bool(xp.isfinite(xp.sum(X))) or bool(xp.all(xp.isfinite(X)))
+        if not finite:
+            raise _nonfinite_error(to_numpy(X))
+        return X
+
+    def check_shape(self, shape: tuple[int, ...]) -> None:
+        """Raise the usual error unless ``shape`` is ``(n_samples, n_features)``."""
+        if len(shape) != 2 or shape[1] != self.n_features:
+            raise ValueError(self._shape_message(tuple(shape)))
+
     def _shape_message(self, shape: tuple[int, ...]) -> str:
         return (
             f"X has shape {shape}, but this network expects (n_samples, {self.n_features}). "
             "Reshape X or build the network with a matching input size."
         )
 
-    def _targets(self, y: Any, n_samples: int) -> Array:
+    def check_targets(self, y: Any, n_samples: int) -> Array:
         """Validate ``y`` and return the ``(n, n_outputs)`` float target matrix on the device.
 
         Softmax/cross-entropy accepts integer labels ``(n,)`` in ``[0, n_outputs)`` (turned into
         one-hot rows on the device) or one-hot/probability rows ``(n, n_outputs)``.
         """
         host = np.asarray(to_numpy(y))
-        k = self.n_outputs
         if host.shape[:1] != (n_samples,):
             raise ValueError(
                 f"y has {host.shape[0] if host.ndim else 0} rows but X has {n_samples}."
@@ -300,20 +275,9 @@ class NN:
             )
         if not np.all(np.isfinite(host)):
             raise ValueError("y contains NaN or inf.")
-        xp = self.xp
         if self.output.name == "softmax" and host.ndim == 1:
-            if not np.all(host == np.round(host)):
-                raise ValueError("Class labels must be integers 0..n_classes-1.")
-            lo, hi = host.min(initial=0), host.max(initial=0)
-            if lo < 0 or hi >= k:
-                raise ValueError(
-                    f"Labels out of range: found {int(lo)}..{int(hi)}, but the output layer has "
-                    f"{k} units (valid labels 0..{k - 1}). Widen the output layer or re-encode y."
-                )
-            labels = self.backend.asarray(host.astype(np.int64), dtype=xp.int64)
-            classes = xp.arange(k, dtype=xp.int64, device=self.backend.device)
-            one_hot = xp.reshape(labels, (-1, 1)) == xp.reshape(classes, (1, -1))
-            return xp.astype(one_hot, self.backend.dtype)
+            return self._one_hot(host)
+        k = self.n_outputs
         if host.ndim == 1:
             host = host.reshape(-1, 1)
         if host.ndim != 2 or host.shape[1] != k:
@@ -328,18 +292,35 @@ class NN:
             raise ValueError(f"Targets for {self.loss_fn.name} must lie in [0, 1].")
         return self.backend.asarray(host.astype(np.float64))
 
-    # -- the math ------------------------------------------------------------------------------
-    def _logits(self, X: Array, training: bool = False) -> Array:
+    def _one_hot(self, labels: np.ndarray) -> Array:
+        """Integer labels (host) -> one-hot rows on the device (built there by broadcasting)."""
+        k, xp = self.n_outputs, self.xp
+        if not np.all(labels == np.round(labels)):
+            raise ValueError("Class labels must be integers 0..n_classes-1.")
+        lo, hi = labels.min(initial=0), labels.max(initial=0)
+        if lo < 0 or hi >= k:
+            raise ValueError(
+                f"Labels out of range: found {int(lo)}..{int(hi)}, but the output layer has "
+                f"{k} units (valid labels 0..{k - 1}). Widen the output layer or re-encode y."
+            )
+        device_labels = self.backend.asarray(labels.astype(np.int64), dtype=xp.int64)
+        classes = xp.arange(k, dtype=xp.int64, device=self.backend.device)
+        one_hot = xp.reshape(device_labels, (-1, 1)) == xp.reshape(classes, (1, -1))
+        return xp.astype(one_hot, self.backend.dtype)
+
+    def logits(self, X: Array, ctx: Pass | None = None) -> Array:
+        """Pre-activations of the output layer for a device array ``X``."""
+        ctx = Pass(record=False) if ctx is None else ctx
         h = X
         for layer in self.layers:
-            h = layer.forward(h, training)
+            h = layer.forward(h, ctx)
         return h
 
-    def forward(self, X: Array, training: bool = False) -> Array:
+    def forward(self, X: Array, ctx: Pass | None = None) -> Array:
         """Output activations for a device array ``X`` (no checks, no conversion)."""
-        return self.output.forward(self.xp, self._logits(X, training))
+        return self.output.forward(self.xp, self.logits(X, ctx))
 
-    def _penalty(self, with_grad: bool) -> Array | float:
+    def penalty(self, grads: dict[Layer, dict[str, Array]] | None = None) -> Array | float:
         """``l1 * sum|W| + l2 * sum W**2`` over Dense weights; adds its gradient to ``grads``."""
         if not (self.l1 or self.l2):
             return 0.0
@@ -350,22 +331,26 @@ class NN:
             W = layer.params["W"]
             if self.l2:
                 total = total + self.l2 * xp.sum(W * W)
-                if with_grad:
-                    layer.grads["W"] = layer.grads["W"] + (2.0 * self.l2) * W
+                if grads is not None:
+                    grads[layer]["W"] = grads[layer]["W"] + (2.0 * self.l2) * W
             if self.l1:
                 total = total + self.l1 * xp.sum(xp.abs(W))
-                if with_grad:
-                    layer.grads["W"] = layer.grads["W"] + self.l1 * xp.sign(W)
+                if grads is not None:
+                    grads[layer]["W"] = grads[layer]["W"] + self.l1 * xp.sign(W)
         return total
 
-    def _loss_and_grad(self, X: Array, T: Array, training: bool = False) -> tuple[Array, Array]:
-        """Forward + backward on device arrays; fills ``layer.grads``.
+    def backprop(
+        self, X: Array, T: Array, ctx: Pass | None = None
+    ) -> tuple[Array, Array, list[Array]]:
+        """One forward and backward pass on device arrays, with no host sync.
 
-        Returns the objective (0-d device array: mean loss plus penalties) and the output
-        activations. No host sync.
+        ``ctx`` carries the training flag and the dropout key (default: a fresh inference-mode
+        pass). Returns the objective (a 0-d device array: mean loss plus penalties), the output
+        activations and the gradients of the objective in the order of :meth:`parameters`.
         """
+        ctx = Pass() if ctx is None else ctx
         xp, loss_fn, out = self.xp, self.loss_fn, self.output
-        z = self._logits(X, training)
+        z = self.logits(X, ctx)
         if self._fused:
             loss, grad, a = loss_fn.fused(xp, z, T)
         else:
@@ -374,23 +359,21 @@ class NN:
             grad = out.backward(xp, z, a, loss_fn.grad(xp, a, T))
         last = len(self.layers) - 1
         for i in range(last, -1, -1):
-            grad = self.layers[i].backward(grad, need_input_grad=i > 0)
-        return loss + self._penalty(with_grad=True), a
+            grad = self.layers[i].backward(grad, ctx, need_input_grad=i > 0)
+        objective = loss + self.penalty(ctx.grads)
+        return objective, a, [ctx.grads[layer][name] for layer, name in self.parameters()]
 
-    def _loss_value(self, X: Array, T: Array) -> tuple[Array, Array]:
-        """Objective (mean loss plus penalties) and output activations, inference mode."""
+    def objective(self, X: Array, T: Array) -> tuple[Array, Array]:
+        """The objective (mean loss plus penalties, a 0-d device array) and the output
+        activations, in inference mode."""
         xp = self.xp
-        z = self._logits(X)
+        z = self.logits(X)
         a = self.output.forward(xp, z)
         if self._fused:
             loss = self.loss_fn.value_from_logits(xp, z, T)
         else:
             loss = self.loss_fn.value(xp, a, T)
-        return loss + self._penalty(with_grad=False), a
-
-    def _clear(self) -> None:
-        for layer in self.layers:
-            layer.clear_cache()
+        return loss + self.penalty(), a
 
     # -- public API (NumPy in, NumPy out) -------------------------------------------------------
     def predict(self, X: Any, batch_size: int | None = None) -> np.ndarray:
@@ -410,11 +393,10 @@ class NN:
         for i in range(0, n, step):
             stop = min(i + step, n)
             chunk = rows if (i, stop) == (0, n) else rows[i:stop, ...]
-            parts.append(to_numpy(self.forward(self._inputs(chunk))))
+            parts.append(to_numpy(self.forward(self.check_inputs(chunk))))
         if not parts:
-            self._inputs(rows)  # the usual shape errors for empty or malformed input
+            self.check_inputs(rows)  # the usual shape errors for empty or malformed input
             parts = [np.zeros((0, self.n_outputs), dtype=self.backend.dtype_name)]
-        self._clear()
         return np.concatenate(parts, axis=0)
 
     def predict_classes(self, X: Any, batch_size: int | None = None) -> np.ndarray:
@@ -428,114 +410,228 @@ class NN:
     def loss(self, X: Any, y: Any) -> float:
         """The objective on ``(X, y)`` as a Python float: the mean loss plus any L1/L2 penalty
         (dropout off)."""
-        Xd = self._inputs(X)
-        value, _ = self._loss_value(Xd, self._targets(y, Xd.shape[0]))
-        self._clear()
+        Xd = self.check_inputs(X)
+        value, _ = self.objective(Xd, self.check_targets(y, Xd.shape[0]))
         return self.backend.float(value)
 
     def gradients(self, X: Any, y: Any) -> list[np.ndarray]:
         """Gradients of :meth:`loss` as NumPy arrays, in the order of :meth:`get_weights`
-        (penalties included, dropout off)."""
-        Xd = self._inputs(X)
-        self._loss_and_grad(Xd, self._targets(y, Xd.shape[0]))
-        grads = [np.array(to_numpy(layer.grads[name])) for layer, name in self.parameters()]
-        self._clear()
-        return grads
+        (penalties included, dropout off). A pure function of the weights and the data."""
+        Xd = self.check_inputs(X)
+        _, _, grads = self.backprop(Xd, self.check_targets(y, Xd.shape[0]))
+        return [np.array(to_numpy(g)) for g in grads]
 
     def evaluate(self, X: Any, y: Any, batch_size: int | None = None) -> dict[str, float]:
         """``{"loss": ..., "accuracy": ...}`` for classifiers, ``{"loss": ..., "r2": ...}`` else.
 
         ``loss`` is the same objective as :meth:`loss` (penalties included).
         """
-        from .training import evaluate_arrays
+        Xd = self.check_inputs(X)
+        return _training.evaluate_arrays(self, Xd, self.check_targets(y, Xd.shape[0]), batch_size)
 
-        Xd = self._inputs(X)
-        result = evaluate_arrays(self, Xd, self._targets(y, Xd.shape[0]), batch_size)
-        self._clear()
-        return result
+    #: Training: see :func:`anyarray_nn.training.fit` (its signature and docs are this method's).
+    fit = _training.fit
 
-    def fit(
-        self,
-        X: Any,
-        y: Any,
-        epochs: int = 10,
-        batch_size: int = 32,
-        lr: float | None = None,
-        optimizer: str | _optimizers.Optimizer | None = None,
-        shuffle: bool = True,
-        validation_data: tuple[Any, Any] | None = None,
-        validation_split: float = 0.0,
-        metrics: Sequence[str] | None = None,
-        callbacks: Sequence[Any] = (),
-        verbose: int = 0,
-        schedule: Any = None,
-        clip_norm: float | None = None,
-        stream: bool | None = None,
-    ) -> Any:
-        """Train with shuffled mini-batches; returns a :class:`~anyarray_nn.training.History`
-        (also kept as ``self.history_``).
+    # -- description, saving and loading ------------------------------------------------------
+    def config(self) -> dict[str, Any]:
+        """The architecture as JSON-able data: layers (type and config), output activation,
+        loss, penalties, seed, dtype, backend and device. :meth:`from_config` rebuilds it."""
+        for part, obj in (("output activation", self.output), ("loss", self.loss_fn)):
+            _require_registered(part, obj)
+        for layer in self.layers:
+            _require_registered("layer", layer)
+            if isinstance(layer, Dense):
+                _require_registered("activation", layer.activation)
+        return {
+            "layers": [
+                {"type": layer.name, "config": _without_name(layer.config())}
+                for layer in self.layers
+            ],
+            "output": self.output.spec(),
+            "loss": self.loss_fn.spec(),
+            "l1": self.l1,
+            "l2": self.l2,
+            "seed": self.seed,
+            "dtype": self.backend.dtype_name,
+            "backend": self.backend.name,
+            "device": self.backend.device_name,
+        }
 
-        Args:
-            X, y: training data (NumPy, lists, or arrays of any backend; see :meth:`loss`).
-            epochs: passes over the data. A later ``fit`` continues where this one stopped
-                (same optimizer and state, next shuffle orders and dropout masks).
-            batch_size: rows per step (the last batch may be smaller).
-            lr: learning rate; sets it on whatever optimizer is in use.
-            optimizer: ``"sgd"``, ``"adagrad"``, ``"rmsprop"``, ``"adam"``, ``"adamw"`` or an
-                :mod:`~anyarray_nn.optimizers` object. ``None`` keeps the previous one (plain SGD
-                with lr 0.01 the first time).
-            shuffle: reshuffle every epoch (the order is drawn from the host RNG by seed and
-                epoch number, so it is the same on every backend).
-            validation_data: ``(X_val, y_val)`` evaluated after each epoch (``val_*`` logs).
-            validation_split: fraction of ``(X, y)`` held out for validation instead (a
-                stratified split for class labels, seeded by ``seed``). This copies ``X``
-                into memory; with a memmap, pass ``validation_data`` instead.
-            metrics: ``["accuracy"]`` (classifiers) or ``["r2"]`` (regressors) by default;
-                ``[]`` for none. Accumulated on the device during the epoch.
-            callbacks: objects with ``on_epoch_end(net, epoch, logs)``, e.g.
-                :class:`~anyarray_nn.callbacks.EarlyStopping`,
-                :class:`~anyarray_nn.callbacks.ModelCheckpoint`.
-            verbose: 0 silent, 1 a tqdm progress bar per epoch (one line per epoch without
-                tqdm), 2 one line per epoch.
-            schedule: learning-rate schedule (name or :mod:`~anyarray_nn.schedules` object),
-                stepped after every epoch.
-            clip_norm: clip gradients to this global 2-norm (on the device, no host sync).
-            stream: keep ``X`` on the host and copy each batch to the device (default: only
-                when ``X`` is a :class:`numpy.memmap`). Same numbers either way.
+    @classmethod
+    def from_config(
+        cls, config: dict[str, Any], backend: Any = None, device: Any = None, dtype: Any = None
+    ) -> NN:
+        """A fresh network from :meth:`config` output (only registered components are built).
 
-        Raises:
-            TrainingDivergedError: the loss became NaN/inf; the epoch is named and the net keeps
-                the weights of the last finite epoch.
+        ``backend``, ``device`` and ``dtype`` default to the ones in ``config``.
         """
-        from .training import fit
-
-        return fit(
-            self,
-            X,
-            y,
-            epochs=epochs,
-            batch_size=batch_size,
-            lr=lr,
-            optimizer=optimizer,
-            shuffle=shuffle,
-            validation_data=validation_data,
-            validation_split=validation_split,
-            metrics=metrics,
-            callbacks=callbacks,
-            verbose=verbose,
-            schedule=schedule,
-            clip_norm=clip_norm,
-            stream=stream,
+        layers = [
+            _layer_registry.from_config({**spec["config"], "name": spec["type"]})
+            for spec in config["layers"]
+        ]
+        return cls(
+            layers,
+            output=config["output"],
+            loss=config["loss"],
+            backend=config["backend"] if backend is None else backend,
+            device=config.get("device") if backend is None and device is None else device,
+            dtype=dtype or config["dtype"],
+            seed=config["seed"],
+            l1=config["l1"],
+            l2=config["l2"],
         )
 
-    def save(self, path: Any, include_optimizer: bool = True) -> None:
-        """Write architecture, weights and (optionally) optimizer state to ``path`` atomically.
+    def save(self, path: str | os.PathLike[str], include_optimizer: bool = True) -> None:
+        """Write architecture, weights and (optionally) optimizer state to exactly ``path``,
+        atomically (see :mod:`anyarray_nn.io` for the format)."""
+        tensors = dict(zip(self.parameter_names(), self.get_weights(), strict=True))
+        opt = self.optimizer if include_optimizer else None
+        opt_meta = None
+        if opt is not None:
+            _require_registered("optimizer", opt)
+            state = opt.state_dict()
+            for key, arrays in state["state"].items():
+                for i, array in enumerate(arrays):
+                    tensors[f"optimizer.{key}.{i}"] = np.array(to_numpy(array))
+            opt_meta = {
+                "config": opt.config(),
+                "t": state["t"],
+                "state": {k: len(v) for k, v in state["state"].items()},
+            }
+        meta = {
+            "model": self.config(),
+            "training": {"step": self.step_, "epochs_trained": self.epochs_trained_},
+            "optimizer": opt_meta,
+            "tensors": self.parameter_names(),
+        }
+        _io.write(path, tensors, meta)
 
-        See :func:`anyarray_nn.io.save`.
+    @classmethod
+    def load(
+        cls,
+        path: str | os.PathLike[str],
+        backend: str | Any | None = None,
+        device: Any = None,
+        dtype: Any = None,
+    ) -> NN:
+        """Rebuild a network saved by :meth:`save` (on any backend) onto any backend.
+
+        Args:
+            path: the file.
+            backend: where to put it; ``None`` means the backend it was saved from when that is
+                usable here, else ``"auto"`` (with a warning).
+            device: device on that backend (default: the saved one when the backend is the same).
+            dtype: ``"float32"``/``"float64"``; default the saved dtype.
+
+        Raises:
+            ModelFileError: truncated, corrupted, foreign or newer-version files.
         """
-        from .io import save
+        path = Path(path)
+        meta, tensors = _io.read(path)
+        try:
+            model = meta["model"]
+            if backend is None and backend_status().get(model["backend"], "unknown") is not None:
+                warnings.warn(
+                    f"{str(path)!r} was saved from backend {model['backend']!r}, which is not "
+                    "usable here; loading it with backend='auto'.",
+                    RuntimeWarning,
+                    stacklevel=2,
+                )
+                backend = "auto"
+            net = cls.from_config(model, backend, device, dtype)
+            net._load_state(meta, tensors, str(path))
+        except _io.ModelFileError:
+            raise
+        except (KeyError, TypeError, ValueError) as e:
+            raise _io.ModelFileError(
+                f"{str(path)!r} has inconsistent metadata or tensors ({type(e).__name__}: {e})."
+            ) from e
+        return net
 
-        save(self, path, include_optimizer=include_optimizer)
+    def _load_state(self, meta: dict[str, Any], tensors: dict[str, np.ndarray], path: str) -> None:
+        """Weights, counters and optimizer state read from a model file."""
+        names = self.parameter_names()
+        if names != meta["tensors"] or any(name not in tensors for name in names):
+            raise _io.ModelFileError(f"{path!r}: its tensors do not match its architecture.")
+        self.set_weights([tensors[name] for name in names])
+        self.step_ = int(meta["training"]["step"])
+        self.epochs_trained_ = int(meta["training"]["epochs_trained"])
+        opt_meta = meta.get("optimizer")
+        if opt_meta:
+            opt = _optimizers.from_config(opt_meta["config"])
+            opt.build(self.xp, self.parameter_arrays())
+            state = {
+                key: [tensors[f"optimizer.{key}.{i}"] for i in range(count)]
+                for key, count in opt_meta["state"].items()
+            }
+            opt.load_state_dict({"t": int(opt_meta["t"]), "state": state}, self.backend)
+            self.optimizer = opt
+
+
+def _make_layers(
+    spec: Sequence[int] | Sequence[Layer],
+    activation: str | Sequence[str],
+    init: str | None,
+    alpha: float | None,
+    dropout: float | Sequence[float] = 0.0,
+) -> list[Layer]:
+    """The layers of ``NN(sizes, ...)``: Dense (and Dropout) per hidden layer, a linear output."""
+    spec = list(spec)
+    if spec and all(isinstance(s, Layer) for s in spec):
+        return spec
+    if len(spec) < 2 or not all(
+        isinstance(s, int | np.integer) and not isinstance(s, bool) and s > 0 for s in spec
+    ):
+        raise ValueError(
+            "layers must be a list of at least two positive ints, e.g. [784, 128, 10] "
+            f"(inputs, hidden..., outputs), or a list of Layer objects; got {spec!r}."
+        )
+    n_hidden = len(spec) - 2
+    acts = [activation] * n_hidden if _is_single(activation) else list(activation)
+    if len(acts) != n_hidden:
+        raise ValueError(
+            f"activation lists {len(acts)} names but the network has {n_hidden} hidden layers."
+        )
+    rates = [dropout] * n_hidden if isinstance(dropout, float | int) else list(dropout)
+    if len(rates) != n_hidden:
+        raise ValueError(
+            f"dropout lists {len(rates)} rates but the network has {n_hidden} hidden layers."
+        )
+    layers: list[Layer] = []
+    for i, (act, rate) in enumerate(zip(acts, rates, strict=True)):
+        layers.append(Dense(int(spec[i + 1]), _hidden_activation(act, alpha), init=init))
+        if rate:
+            layers.append(Dropout(rate))
+    # The last Dense is linear: the output activation is applied by the network (so that
+    # softmax/sigmoid can be fused with their loss).
+    layers.append(Dense(int(spec[-1]), None, init=init or "glorot_uniform"))
+    layers[0].fan_in = int(spec[0])
+    return layers
+
+
+def _is_single(activation: Any) -> bool:
+    return isinstance(activation, str | dict | _activations.Activation)
+
+
+def _hidden_activation(spec: Any, alpha: float | None) -> _activations.Activation:
+    """An activation from ``spec``, given ``alpha`` when its constructor takes one."""
+    takes_alpha = isinstance(spec, str) and "alpha" in _activations.registry.parameters(spec)
+    if alpha is not None and takes_alpha:
+        return _activations.get(spec, alpha=alpha)
+    return _activations.get(spec)
+
+
+def _require_registered(part: str, obj: Any) -> None:
+    if not type(obj).is_registered():
+        raise ValueError(
+            f"Cannot describe the {part} {obj!r} by name: its class {type(obj).__name__} is not "
+            f"registered. Give it a class attribute name = '...' (see the README's Extending "
+            "section)."
+        )
+
+
+def _without_name(config: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in config.items() if k != "name"}
 
 
 def _all_finite(host: np.ndarray) -> bool:
@@ -553,3 +649,7 @@ def _nonfinite_error(host: np.ndarray) -> ValueError:
     return ValueError(
         f"X contains NaN or inf (first at row {row}, column {col}). Clean or impute the data first."
     )
+
+
+#: ``anyarray_nn.load(path, backend=None, device=None, dtype=None)``: :meth:`NN.load`.
+load = NN.load

@@ -18,13 +18,15 @@ counter ``t``). ``g`` below is the gradient, ``t`` counts steps from 1, ``lr`` i
 
 from __future__ import annotations
 
-import inspect
-import math
-import numbers
+import copy
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
 import array_api_compat
+
+from . import registry as _registry
+from .registry import Component, Registry
+from .validation import Interval, check_bool
 
 Array = Any
 
@@ -37,7 +39,11 @@ __all__ = [
     "RMSProp",
     "from_config",
     "get",
+    "registry",
 ]
+
+#: Every optimizer, by name (a subclass that sets ``name`` is added automatically).
+registry: Registry = _registry.optimizers
 
 
 #: Every this many steps, state entries below ``FLUSH_BELOW`` times the smallest normal number
@@ -46,40 +52,26 @@ FLUSH_EVERY = 64
 FLUSH_BELOW = 2.0**26
 
 
-def _real(
-    name: str,
-    value: Any,
-    low: float = 0.0,
-    high: float = math.inf,
-    *,
-    high_open: bool = False,
-) -> float:
-    """``value`` as a finite Python float in ``[low, high]`` (``[low, high)``), else ValueError."""
-    closing = ")" if high_open else "]"
-    interval = f">= {low}" if high == math.inf else f"in [{low}, {high}{closing}"
-    # Python and NumPy scalars only: a device array as a hyperparameter would force host syncs.
-    is_scalar = isinstance(value, numbers.Real) and not isinstance(value, bool)
-    x = float(value) if is_scalar else math.nan
-    if math.isfinite(x) and x >= low and (x < high if high_open else x <= high):
-        return x
-    raise ValueError(f"{name} must be a finite number {interval}, got {value!r}.")
+NON_NEGATIVE = Interval("real", 0.0)
+DECAY_RATE = Interval("real", 0.0, 1.0, closed="left")  # momentum and moment decay: [0, 1)
+FRACTION = Interval("real", 0.0, 1.0)
+NON_NEGATIVE_INT = Interval("int", 0)
 
 
-def _flag(name: str, value: Any) -> bool:
-    if not isinstance(value, bool):
-        raise ValueError(f"{name} must be True or False, got {value!r}.")
-    return value
-
-
-class Optimizer:
+class Optimizer(Component):
     """Base class: holds ``lr``, the step counter ``t`` and per-parameter state arrays.
 
     Subclasses list their state names in ``_state_names()`` and implement ``_update`` for one
     parameter. The state is allocated by :meth:`build` with ``xp.zeros_like(p)`` (same shape,
-    dtype and device as the parameter) and updated in place.
+    dtype and device as the parameter) and updated in place. Setting ``name`` registers a
+    subclass; its constructor arguments, stored under their own names, are its :meth:`config`.
+
+    The state round trip lives here, in the style of ``torch.optim``: :meth:`state_dict`,
+    :meth:`load_state_dict` (optionally onto another backend) and :meth:`clone`. Moving a
+    network, copying it, saving and loading it, and the training loop's snapshots all use them.
     """
 
-    name: ClassVar[str] = ""
+    registry: ClassVar[Registry] = registry
 
     def __init__(self, lr: float) -> None:
         self.lr = lr
@@ -96,13 +88,9 @@ class Optimizer:
 
     @lr.setter
     def lr(self, value: float) -> None:
-        self._lr = _real("lr", value)
+        self._lr = NON_NEGATIVE.check("lr", value)
 
     # -- what subclasses provide ------------------------------------------------------------------
-    def _hyper(self) -> dict[str, Any]:
-        """Constructor kwargs other than ``lr``."""
-        return {}
-
     def _state_names(self) -> tuple[str, ...]:
         return ()
 
@@ -195,14 +183,10 @@ class Optimizer:
         """
         names = self._state_names()
         if set(arrays) != set(names):
-            raise ValueError(
-                f"{type(self).__name__}{self._describe()} keeps state {sorted(names)}, "
-                f"got {sorted(arrays)}."
-            )
-        if isinstance(t, bool) or not isinstance(t, numbers.Integral) or t < 0:
-            raise ValueError(f"t must be an int >= 0, got {t!r}.")
+            raise ValueError(f"{self!r} keeps state {sorted(names)}, got {sorted(arrays)}.")
+        t = NON_NEGATIVE_INT.check("t", t)
         if not names:
-            self.t = int(t)
+            self.t = t
             return
         given = {name: list(arrays[name]) for name in names}
         count = len(self._meta) if self._xp is not None else len(given[names[0]])
@@ -240,16 +224,49 @@ class Optimizer:
         }
         self._xp, self._meta, self.t = xp, meta, int(t)
 
-    def config(self) -> dict[str, Any]:
-        """JSON-able constructor kwargs, including ``lr`` and ``name``."""
-        return {"name": self.name, "lr": self.lr, **self._hyper()}
+    # -- the state round trip (torch.optim style) -------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        """``{"t": steps taken, "state": {name: [array per parameter]}}``.
 
-    def _describe(self) -> str:
-        return "(" + ", ".join(f"{k}={v!r}" for k, v in self._hyper().items()) + ")"
+        The arrays are the live ones, on the parameters' device (nothing is copied): pass the
+        dict to :meth:`load_state_dict`, which copies, or to a writer that reads them once.
+        """
+        return {"t": self.t, "state": self.state_arrays()}
 
-    def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in {"lr": self.lr, **self._hyper()}.items())
-        return f"{type(self).__name__}({args})"
+    def load_state_dict(self, state: dict[str, Any], backend: Any = None) -> None:
+        """Take ``t`` and copies of the state arrays from ``state`` (see :meth:`state_dict`).
+
+        ``backend`` (a :class:`~anyarray_nn.backend.Backend`) first moves each array onto its
+        device and dtype, e.g. host arrays read from a file or another model's state. An empty
+        state leaves the allocation to the first :meth:`step`.
+        """
+        arrays = state["state"]
+        if backend is not None:
+            arrays = {k: [backend.asarray(a) for a in v] for k, v in arrays.items()}
+        if arrays or not self._state_names():
+            self.load_state_arrays(arrays, state["t"])
+        else:
+            self.t = NON_NEGATIVE_INT.check("t", state["t"])
+
+    def clone(self, backend: Any = None) -> Optimizer:
+        """An independent copy: same hyperparameters, step count and state (copied, on
+        ``backend`` if given). Works for any subclass, registered or not."""
+        twin = copy.copy(self)
+        for key, value in self.__dict__.items():
+            if key not in ("_state", "_xp", "_meta") and not isinstance(value, _IMMUTABLE):
+                setattr(twin, key, copy.deepcopy(value))  # a subclass's own mutable attributes
+        if backend is None and self._xp is not None:  # same device: plain copies (every epoch)
+            twin._state = {
+                k: [self._xp.asarray(a, copy=True) for a in v] for k, v in self._state.items()
+            }
+            twin._meta = list(self._meta)
+            return twin
+        twin._state, twin._xp, twin._meta = {}, None, []
+        twin.load_state_dict(self.state_dict(), backend)
+        return twin
+
+
+_IMMUTABLE = (int, float, bool, str, bytes, tuple, frozenset, type(None))
 
 
 class SGD(Optimizer):
@@ -275,23 +292,15 @@ class SGD(Optimizer):
         weight_decay: float = 0.0,
     ) -> None:
         super().__init__(lr)
-        self.momentum = _real("momentum", momentum, 0.0, 1.0, high_open=True)
-        self.dampening = _real("dampening", dampening, 0.0, 1.0)
-        self.nesterov = _flag("nesterov", nesterov)
-        self.weight_decay = _real("weight_decay", weight_decay)
+        self.momentum = DECAY_RATE.check("momentum", momentum)
+        self.dampening = FRACTION.check("dampening", dampening)
+        self.nesterov = check_bool("nesterov", nesterov)
+        self.weight_decay = NON_NEGATIVE.check("weight_decay", weight_decay)
         if self.nesterov and (self.momentum == 0.0 or self.dampening != 0.0):
             raise ValueError(
                 "nesterov=True requires momentum > 0 and dampening == 0 (as in torch.optim.SGD); "
                 f"got momentum={momentum!r}, dampening={dampening!r}."
             )
-
-    def _hyper(self) -> dict[str, Any]:
-        return {
-            "momentum": self.momentum,
-            "dampening": self.dampening,
-            "nesterov": self.nesterov,
-            "weight_decay": self.weight_decay,
-        }
 
     def _state_names(self) -> tuple[str, ...]:
         return ("momentum_buffer",) if self.momentum != 0.0 else ()
@@ -331,20 +340,12 @@ class AdaGrad(Optimizer):
         eps: float = 1e-10,
     ) -> None:
         super().__init__(lr)
-        self.lr_decay = _real("lr_decay", lr_decay)
-        self.weight_decay = _real("weight_decay", weight_decay)
-        self.initial_accumulator_value = _real(
+        self.lr_decay = NON_NEGATIVE.check("lr_decay", lr_decay)
+        self.weight_decay = NON_NEGATIVE.check("weight_decay", weight_decay)
+        self.initial_accumulator_value = NON_NEGATIVE.check(
             "initial_accumulator_value", initial_accumulator_value
         )
-        self.eps = _real("eps", eps)
-
-    def _hyper(self) -> dict[str, Any]:
-        return {
-            "lr_decay": self.lr_decay,
-            "weight_decay": self.weight_decay,
-            "initial_accumulator_value": self.initial_accumulator_value,
-            "eps": self.eps,
-        }
+        self.eps = NON_NEGATIVE.check("eps", eps)
 
     def _state_names(self) -> tuple[str, ...]:
         return ("sum",)
@@ -386,20 +387,11 @@ class RMSProp(Optimizer):
         centered: bool = False,
     ) -> None:
         super().__init__(lr)
-        self.alpha = _real("alpha", alpha, 0.0, 1.0, high_open=True)
-        self.eps = _real("eps", eps)
-        self.weight_decay = _real("weight_decay", weight_decay)
-        self.momentum = _real("momentum", momentum, 0.0, 1.0, high_open=True)
-        self.centered = _flag("centered", centered)
-
-    def _hyper(self) -> dict[str, Any]:
-        return {
-            "alpha": self.alpha,
-            "eps": self.eps,
-            "weight_decay": self.weight_decay,
-            "momentum": self.momentum,
-            "centered": self.centered,
-        }
+        self.alpha = DECAY_RATE.check("alpha", alpha)
+        self.eps = NON_NEGATIVE.check("eps", eps)
+        self.weight_decay = NON_NEGATIVE.check("weight_decay", weight_decay)
+        self.momentum = DECAY_RATE.check("momentum", momentum)
+        self.centered = check_bool("centered", centered)
 
     def _state_names(self) -> tuple[str, ...]:
         names = ("square_avg",)
@@ -464,20 +456,11 @@ class Adam(Optimizer):
             if (beta1, beta2) not in ((0.9, 0.999), tuple(betas)):
                 raise ValueError("Pass either betas=(beta1, beta2) or beta1/beta2, not both.")
             beta1, beta2 = betas
-        self.beta1 = _real("beta1", beta1, 0.0, 1.0, high_open=True)
-        self.beta2 = _real("beta2", beta2, 0.0, 1.0, high_open=True)
-        self.eps = _real("eps", eps)
-        self.weight_decay = _real("weight_decay", weight_decay)
-        self.amsgrad = _flag("amsgrad", amsgrad)
-
-    def _hyper(self) -> dict[str, Any]:
-        return {
-            "beta1": self.beta1,
-            "beta2": self.beta2,
-            "eps": self.eps,
-            "weight_decay": self.weight_decay,
-            "amsgrad": self.amsgrad,
-        }
+        self.beta1 = DECAY_RATE.check("beta1", beta1)
+        self.beta2 = DECAY_RATE.check("beta2", beta2)
+        self.eps = NON_NEGATIVE.check("eps", eps)
+        self.weight_decay = NON_NEGATIVE.check("weight_decay", weight_decay)
+        self.amsgrad = check_bool("amsgrad", amsgrad)
 
     def _state_names(self) -> tuple[str, ...]:
         return (
@@ -540,54 +523,18 @@ class AdamW(Adam):
         super().__init__(lr, beta1, beta2, eps, weight_decay, amsgrad, betas)
 
 
-_OPTIMIZERS: dict[str, type[Optimizer]] = {
-    cls.name: cls for cls in (SGD, AdaGrad, RMSProp, Adam, AdamW)
-}
-
-
-def _key(name: str) -> str:
-    return name.lower().replace("_", "").replace("-", "").replace(" ", "")
-
-
-def get(spec: str | Optimizer | type[Optimizer] | None = None, **kwargs: Any) -> Optimizer:
-    """An optimizer from a name (case, ``_`` and ``-`` ignored), a class, or an instance.
+def get(
+    spec: str | dict[str, Any] | Optimizer | type[Optimizer] | None = None, **kwargs: Any
+) -> Optimizer:
+    """An optimizer from a name (case, ``_`` and ``-`` ignored), a config dict, a class, or an
+    instance (returned as is).
 
     ``None`` gives :class:`SGD`. ``kwargs`` are hyperparameters, e.g.
     ``get("adam", lr=1e-3, amsgrad=True)``.
     """
-    if isinstance(spec, Optimizer):
-        if kwargs:
-            raise ValueError(
-                f"Got an optimizer instance {spec!r} and hyperparameters {sorted(kwargs)}: "
-                "pass hyperparameters to its constructor instead."
-            )
-        return spec
-    if spec is None:
-        cls: type[Optimizer] = SGD
-    elif isinstance(spec, type) and issubclass(spec, Optimizer):
-        cls = spec
-    elif isinstance(spec, str):
-        if _key(spec) not in _OPTIMIZERS:
-            raise ValueError(f"Unknown optimizer {spec!r}. Valid names: {', '.join(_OPTIMIZERS)}.")
-        cls = _OPTIMIZERS[_key(spec)]
-    else:
-        raise TypeError(
-            f"optimizer must be a name ({', '.join(_OPTIMIZERS)}), an Optimizer or None; "
-            f"got {type(spec).__name__}."
-        )
-    valid = [n for n in inspect.signature(cls.__init__).parameters if n != "self"]
-    unknown = sorted(set(kwargs) - set(valid))
-    if unknown:
-        raise ValueError(
-            f"{cls.__name__} got unknown hyperparameter(s) {', '.join(unknown)}. "
-            f"Valid: {', '.join(valid)}."
-        )
-    return cls(**kwargs)
+    return registry.get(spec, **kwargs)
 
 
 def from_config(config: dict[str, Any]) -> Optimizer:
     """Rebuild an optimizer from :meth:`Optimizer.config` output."""
-    if not isinstance(config, dict) or "name" not in config:
-        raise ValueError(f"An optimizer config is a dict with a 'name' key, got {config!r}.")
-    kwargs = dict(config)
-    return get(kwargs.pop("name"), **kwargs)
+    return registry.from_config(config)

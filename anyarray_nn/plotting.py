@@ -348,7 +348,7 @@ def plot_activations(
         slope = act.derivative(xp, z, a)
         ax.plot(z_host, np.asarray(to_numpy(a)), label="f(z)")
         ax.plot(z_host, np.asarray(to_numpy(slope)), "--", label="f'(z)")
-        config = ", ".join(f"{k}={v:g}" for k, v in act.config().items())
+        config = ", ".join(f"{k}={v:g}" for k, v in act.config().items() if k != "name")
         ax.set_title(f"{act.name} ({config})" if config else act.name)
         ax.set_xlabel("z")
         ax.grid(True, alpha=0.3)

@@ -11,6 +11,8 @@ from typing import Any
 
 import numpy as np
 
+from .backend import info_for_namespace
+
 #: Stream identifiers (``SeedSequence.spawn_key``) so that init and shuffling never share draws.
 STREAM_INIT = 0
 STREAM_SHUFFLE = 1
@@ -79,24 +81,37 @@ def _key32(seed: int, step: int, layer: int) -> tuple[int, int]:
 
 
 def random_bits(
-    xp: Any, shape: tuple[int, ...], seed: int, step: int, layer: int, device: Any = None
+    xp: Any,
+    shape: tuple[int, ...],
+    seed: int,
+    step: int,
+    layer: int,
+    device: Any = None,
+    offset: int = 0,
 ) -> Any:
     """Uniform 32-bit integers (values in [0, 2**32); dtype uint32, or int64 on torch) for each
     element of ``shape``, a pure function of ``(seed, step, layer, element index)``: identical
-    on every backend."""
+    on every backend.
+
+    Element ``i`` (in C order) is counter ``offset + i``. A slice of rows ``r0:r1`` of a
+    ``(rows, cols)`` block therefore gets the same bits as in the whole block when called with
+    ``offset=r0 * cols``, which is how data-parallel ranks reproduce one process's masks.
+    """
     n = 1
     for s in shape:
         n *= s
-    if n >= 2**32:
-        raise ValueError(f"random_bits supports fewer than 2**32 elements, got {n}.")
+    if offset < 0 or offset + n > 2**32:
+        raise ValueError(
+            f"random_bits counts elements below 2**32; got {n} elements from offset {offset}."
+        )
     k1, k2 = _key32(seed, step, layer)
     if _native_uint32(xp):  # fast path: wrapping uint32 arithmetic, same bits
-        x = xp.reshape(xp.arange(n, dtype=xp.uint32, device=device), shape)
+        x = xp.reshape(xp.arange(offset, offset + n, dtype=xp.uint32, device=device), shape)
         x ^= k1
         x = _mix32_uint32(x)
         x ^= k2
         return _mix32_uint32(x)
-    x = xp.reshape(xp.arange(n, dtype=xp.int64, device=device), shape)
+    x = xp.reshape(xp.arange(offset, offset + n, dtype=xp.int64, device=device), shape)
     x ^= k1
     x = _mix32(xp, x)
     x ^= k2
@@ -104,8 +119,8 @@ def random_bits(
 
 
 def _native_uint32(xp: Any) -> bool:
-    """torch lacks uint32 shifts and multiplies; NumPy, CuPy and array-api-strict wrap uint32."""
-    return "torch" not in getattr(xp, "__name__", "")
+    """Whether ``xp`` wraps ``uint32`` arithmetic (its backend record says; torch does not)."""
+    return info_for_namespace(xp).native_uint32
 
 
 def _mix32_uint32(x: Any) -> Any:
@@ -128,13 +143,20 @@ def dropout_mask(
     layer: int,
     dtype: Any,
     device: Any = None,
+    row_offset: int = 0,
 ) -> Any:
     """Inverted-dropout mask: ``1 / (1 - rate)`` where kept, ``0`` where dropped.
 
     An element is kept when its 32-bit hash is ``>= round(rate * 2**32)``, so the keep
     probability is ``1 - rate`` to within 2**-32, and the comparison is exact integer math.
+    ``row_offset`` is the position of the first row in the whole batch (see
+    :func:`random_bits`): a slice of a batch gets exactly its rows' part of the batch's mask.
     """
     threshold = min(round(rate * 2**32), 2**32 - 1)
-    mask = xp.astype(random_bits(xp, shape, seed, step, layer, device) >= threshold, dtype)
+    cols = 1
+    for s in shape[1:]:
+        cols *= s
+    bits = random_bits(xp, shape, seed, step, layer, device, offset=row_offset * cols)
+    mask = xp.astype(bits >= threshold, dtype)
     mask *= 1.0 / (1.0 - rate)
     return mask

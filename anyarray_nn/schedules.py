@@ -13,10 +13,12 @@ epoch gives the same values; :class:`ReduceLROnPlateau` reacts to the monitored 
 
 from __future__ import annotations
 
-import inspect
 import math
-import numbers
 from typing import Any, ClassVar
+
+from . import registry as _registry
+from .registry import Component, Registry
+from .validation import Interval, check_choice
 
 __all__ = [
     "Constant",
@@ -28,47 +30,40 @@ __all__ = [
     "StepDecay",
     "from_config",
     "get",
+    "registry",
 ]
 
+#: Every schedule, by name (a subclass that sets ``name`` is added automatically).
+registry: Registry = _registry.schedules
 
-def _real(name: str, value: Any, low: float, high: float = math.inf, *, open_: str = "") -> float:
-    """``value`` as a finite float within bounds; ``open_`` holds "l"/"h" for open ends."""
-    ok = isinstance(value, numbers.Real) and not isinstance(value, bool)
-    x = float(value) if ok else math.nan
-    above = x > low if "l" in open_ else x >= low
-    below = x < high if "h" in open_ else x <= high
-    if math.isfinite(x) and above and below:
-        return x
-    if high == math.inf:
-        interval = f"{'>' if 'l' in open_ else '>='} {low}"
-    else:
-        interval = f"in {'(' if 'l' in open_ else '['}{low}, {high}{')' if 'h' in open_ else ']'}"
-    raise ValueError(f"{name} must be a finite number {interval}, got {value!r}.")
+NON_NEGATIVE = Interval("real", 0.0)
+DECAY = Interval("real", 0.0, 1.0, closed="right")  # (0, 1]
+FACTOR = Interval("real", 0.0, 1.0, closed="neither")
+COUNT = Interval("int", 0)
+POSITIVE_COUNT = Interval("int", 1)
 
 
-def _int(name: str, value: Any, low: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
-        raise ValueError(f"{name} must be an int >= {low}, got {value!r}.")
-    return int(value)
+class LRSchedule(Component):
+    """Base class. Subclasses implement :meth:`lr_at` (closed form) or override :meth:`next`.
 
+    Setting ``name`` registers a subclass; its constructor arguments, stored under their own
+    names, are its :meth:`config`.
+    """
 
-class LRSchedule:
-    """Base class. Subclasses implement :meth:`lr_at` (closed form) or override :meth:`next`."""
-
-    name: ClassVar[str] = ""
+    registry: ClassVar[Registry] = registry
 
     def __init__(self) -> None:
         self.base_lr: float | None = None
 
     def start(self, base_lr: float) -> float:
         """Reset the schedule for a run starting at ``base_lr``; return the lr for epoch 0."""
-        self.base_lr = _real("base_lr", base_lr, 0.0)
+        self.base_lr = NON_NEGATIVE.check("base_lr", base_lr)
         return self.lr_at(0)
 
     def next(self, epoch: int, logs: dict[str, float]) -> float:
         """Called after 0-based ``epoch`` ends, with its ``logs``; return the lr for ``epoch+1``."""
         self._started()
-        return self.lr_at(_int("epoch", epoch, 0) + 1)
+        return self.lr_at(COUNT.check("epoch", epoch) + 1)
 
     def lr_at(self, epoch: int) -> float:
         """The lr for 0-based ``epoch`` (closed-form schedules)."""
@@ -78,14 +73,6 @@ class LRSchedule:
         if self.base_lr is None:
             raise RuntimeError(f"{type(self).__name__}: call start(base_lr) before next().")
         return self.base_lr
-
-    def config(self) -> dict[str, Any]:
-        """JSON-able constructor kwargs, including ``name``."""
-        return {"name": self.name}
-
-    def __repr__(self) -> str:
-        args = {k: v for k, v in self.config().items() if k != "name"}
-        return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in args.items())})"
 
 
 class Constant(LRSchedule):
@@ -104,14 +91,11 @@ class StepDecay(LRSchedule):
 
     def __init__(self, step_size: int, gamma: float = 0.1) -> None:
         super().__init__()
-        self.step_size = _int("step_size", step_size, 1)
-        self.gamma = _real("gamma", gamma, 0.0, 1.0, open_="l")
+        self.step_size = POSITIVE_COUNT.check("step_size", step_size)
+        self.gamma = DECAY.check("gamma", gamma)
 
     def lr_at(self, epoch: int) -> float:
         return self._started() * self.gamma ** (epoch // self.step_size)
-
-    def config(self) -> dict[str, Any]:
-        return {"name": self.name, "step_size": self.step_size, "gamma": self.gamma}
 
 
 class ExponentialDecay(LRSchedule):
@@ -121,13 +105,10 @@ class ExponentialDecay(LRSchedule):
 
     def __init__(self, gamma: float) -> None:
         super().__init__()
-        self.gamma = _real("gamma", gamma, 0.0, 1.0, open_="l")
+        self.gamma = DECAY.check("gamma", gamma)
 
     def lr_at(self, epoch: int) -> float:
         return self._started() * self.gamma**epoch
-
-    def config(self) -> dict[str, Any]:
-        return {"name": self.name, "gamma": self.gamma}
 
 
 class InverseScaling(LRSchedule):
@@ -142,13 +123,10 @@ class InverseScaling(LRSchedule):
 
     def __init__(self, power_t: float = 0.5) -> None:
         super().__init__()
-        self.power_t = _real("power_t", power_t, 0.0)
+        self.power_t = NON_NEGATIVE.check("power_t", power_t)
 
     def lr_at(self, epoch: int) -> float:
         return self._started() / (epoch + 1) ** self.power_t
-
-    def config(self) -> dict[str, Any]:
-        return {"name": self.name, "power_t": self.power_t}
 
 
 class CosineAnnealing(LRSchedule):
@@ -163,16 +141,13 @@ class CosineAnnealing(LRSchedule):
 
     def __init__(self, T_max: int, eta_min: float = 0.0) -> None:
         super().__init__()
-        self.T_max = _int("T_max", T_max, 1)
-        self.eta_min = _real("eta_min", eta_min, 0.0)
+        self.T_max = POSITIVE_COUNT.check("T_max", T_max)
+        self.eta_min = NON_NEGATIVE.check("eta_min", eta_min)
 
     def lr_at(self, epoch: int) -> float:
         base = self._started()
         cosine = 1.0 + math.cos(math.pi * epoch / self.T_max)
         return self.eta_min + (base - self.eta_min) * cosine / 2.0
-
-    def config(self) -> dict[str, Any]:
-        return {"name": self.name, "T_max": self.T_max, "eta_min": self.eta_min}
 
 
 class ReduceLROnPlateau(LRSchedule):
@@ -225,14 +200,12 @@ class ReduceLROnPlateau(LRSchedule):
             raise ValueError(
                 f"monitor must be a non-empty log key like 'val_loss', got {monitor!r}."
             )
-        if mode not in ("min", "max"):
-            raise ValueError(f"mode must be 'min' or 'max', got {mode!r}.")
         self.monitor = monitor
-        self.mode = mode
-        self.factor = _real("factor", factor, 0.0, 1.0, open_="lh")
-        self.patience = _int("patience", patience, 0)
-        self.min_delta = _real("min_delta", min_delta, 0.0)
-        self.min_lr = _real("min_lr", min_lr, 0.0)
+        self.mode = check_choice("mode", mode, ("min", "max"))
+        self.factor = FACTOR.check("factor", factor)
+        self.patience = COUNT.check("patience", patience)
+        self.min_delta = NON_NEGATIVE.check("min_delta", min_delta)
+        self.min_lr = NON_NEGATIVE.check("min_lr", min_lr)
         self._reset()
 
     def _reset(self) -> None:
@@ -241,7 +214,7 @@ class ReduceLROnPlateau(LRSchedule):
         self.wait = 0
 
     def start(self, base_lr: float) -> float:
-        self.base_lr = _real("base_lr", base_lr, 0.0)
+        self.base_lr = NON_NEGATIVE.check("base_lr", base_lr)
         self._reset()
         return self.base_lr
 
@@ -274,89 +247,35 @@ class ReduceLROnPlateau(LRSchedule):
         self.lr = lr
         return lr
 
-    def config(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "monitor": self.monitor,
-            "mode": self.mode,
-            "factor": self.factor,
-            "patience": self.patience,
-            "min_delta": self.min_delta,
-            "min_lr": self.min_lr,
-        }
+
+for _alias, _name in (
+    ("none", "constant"),
+    ("steplr", "step"),
+    ("stepdecay", "step"),
+    ("exponentiallr", "exponential"),
+    ("exponentialdecay", "exponential"),
+    ("exp", "exponential"),
+    ("inversescaling", "invscaling"),
+    ("cosineannealing", "cosine"),
+    ("cosineannealinglr", "cosine"),
+    ("reducelronplateau", "plateau"),
+    ("adaptive", "plateau"),  # scikit-learn's name
+):
+    registry.alias(_alias, _name)
 
 
-_SCHEDULES: dict[str, type[LRSchedule]] = {
-    cls.name: cls
-    for cls in (Constant, StepDecay, ExponentialDecay, InverseScaling, CosineAnnealing)
-}
-_SCHEDULES[ReduceLROnPlateau.name] = ReduceLROnPlateau
-_ALIASES: dict[str, str] = {
-    "none": "constant",
-    "steplr": "step",
-    "stepdecay": "step",
-    "exponentiallr": "exponential",
-    "exponentialdecay": "exponential",
-    "exp": "exponential",
-    "inversescaling": "invscaling",
-    "cosineannealing": "cosine",
-    "cosineannealinglr": "cosine",
-    "reducelronplateau": "plateau",
-    "adaptive": "plateau",
-}
-
-
-def _key(name: str) -> str:
-    key = name.lower().replace("_", "").replace("-", "").replace(" ", "")
-    return _ALIASES.get(key, key)
-
-
-def get(spec: str | LRSchedule | type[LRSchedule] | None = None, **kwargs: Any) -> LRSchedule:
-    """A schedule from a name (case, ``_`` and ``-`` ignored), a class, or an instance.
+def get(
+    spec: str | dict[str, Any] | LRSchedule | type[LRSchedule] | None = None, **kwargs: Any
+) -> LRSchedule:
+    """A schedule from a name (case, ``_`` and ``-`` ignored), a config dict, a class, or an
+    instance.
 
     ``None`` and ``"constant"`` give :class:`Constant`; ``"adaptive"`` (scikit-learn's name) is
     :class:`ReduceLROnPlateau`. ``kwargs`` go to the constructor.
     """
-    if isinstance(spec, LRSchedule):
-        if kwargs:
-            raise ValueError(
-                f"Got a schedule instance {spec!r} and arguments {sorted(kwargs)}: pass the "
-                "arguments to its constructor instead."
-            )
-        return spec
-    if spec is None:
-        cls: type[LRSchedule] = Constant
-    elif isinstance(spec, type) and issubclass(spec, LRSchedule):
-        cls = spec
-    elif isinstance(spec, str):
-        if _key(spec) not in _SCHEDULES:
-            raise ValueError(
-                f"Unknown lr schedule {spec!r}. Valid names: {', '.join(_SCHEDULES)} "
-                "(aliases: 'adaptive' = 'plateau')."
-            )
-        cls = _SCHEDULES[_key(spec)]
-    else:
-        raise TypeError(
-            f"lr schedule must be a name ({', '.join(_SCHEDULES)}), an LRSchedule or None; "
-            f"got {type(spec).__name__}."
-        )
-    params = inspect.signature(cls.__init__).parameters
-    valid = [n for n in params if n != "self"]
-    unknown = sorted(set(kwargs) - set(valid))
-    if unknown:
-        raise ValueError(
-            f"{cls.__name__} got unknown argument(s) {', '.join(unknown)}. "
-            f"Valid: {', '.join(valid) or '(none)'}."
-        )
-    missing = [n for n in valid if params[n].default is inspect.Parameter.empty and n not in kwargs]
-    if missing:
-        raise ValueError(f"{cls.__name__} needs {', '.join(missing)}, e.g. get({cls.name!r}, ...).")
-    return cls(**kwargs)
+    return registry.get(spec, **kwargs)
 
 
 def from_config(config: dict[str, Any]) -> LRSchedule:
     """Rebuild a schedule from :meth:`LRSchedule.config` output."""
-    if not isinstance(config, dict) or "name" not in config:
-        raise ValueError(f"A schedule config is a dict with a 'name' key, got {config!r}.")
-    kwargs = dict(config)
-    return get(kwargs.pop("name"), **kwargs)
+    return registry.from_config(config)

@@ -60,7 +60,6 @@ grid search gives the same numbers on every machine; pass ``backend="cupy"`` or
 
 from __future__ import annotations
 
-import math
 import numbers
 import warnings
 from collections.abc import Sequence
@@ -81,59 +80,34 @@ except ImportError as exc:  # pragma: no cover - depends on the installed scikit
         f"API): pip install -U 'scikit-learn>=1.6'. ({exc})"
     ) from exc
 
+from . import activations as _activations
 from . import optimizers as _optimizers
 from .network import NN
+from .validation import Interval, check_bool, check_choice
 
 __all__ = ["NNClassifier", "NNRegressor"]
 
-#: scikit-learn's activation names (and ours) -> the network's names.
-_ACTIVATIONS = {
-    "identity": "identity",
-    "logistic": "sigmoid",
-    "sigmoid": "sigmoid",
-    "tanh": "tanh",
-    "relu": "relu",
-    "leaky_relu": "leaky_relu",
-    "elu": "elu",
-}
-_SOLVERS = ("sgd", "adam", "adamw", "adagrad", "rmsprop")
 _LEARNING_RATES = ("constant", "invscaling", "adaptive")
 _GPU_BACKENDS = ("cupy", "auto")
 
-
-# -- hyperparameter checks (in fit, never in __init__/set_params, as scikit-learn requires) --------
-def _is_real(value: Any) -> bool:
-    return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
-
-
-def _check_real(
-    name: str, value: Any, low: float, high: float = math.inf, *, open_: str = ""
-) -> None:
-    """``value`` must be a finite real in the interval; ``open_`` names the open ends ("l"/"h")."""
-    if _is_real(value):
-        above = value > low if "l" in open_ else value >= low
-        below = value < high if "h" in open_ else value <= high
-        if above and below:
-            return
-    left = "(" if "l" in open_ else "["
-    right = ")" if "h" in open_ or high == math.inf else "]"
-    raise ValueError(f"{name} must be a real number in {left}{low}, {high}{right}; got {value!r}.")
+# hyperparameter ranges (checked in fit, never in __init__/set_params, as scikit-learn requires)
+_NON_NEGATIVE = Interval("real", 0.0)
+_POSITIVE = Interval("real", 0.0, closed="neither")
+_DECAY = Interval("real", 0.0, 1.0, closed="left")
+_OPEN_UNIT = Interval("real", 0.0, 1.0, closed="neither")
+_COUNT = Interval("int", 1)
 
 
-def _check_int(name: str, value: Any, low: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
-        raise ValueError(f"{name} must be an int >= {low}; got {value!r}.")
+def _hidden_activations() -> list[str]:
+    """The hidden activations the estimators accept: every registered one but softmax, plus
+    scikit-learn's ``"logistic"``."""
+    names = [n for n in _activations.registry.names() if n != "softmax"]
+    return [*names, *(a for a, n in _activations.registry.aliases().items() if n in names)]
 
 
-def _check_bool(name: str, value: Any) -> None:
-    if not isinstance(value, bool | np.bool_):
-        raise ValueError(f"{name} must be True or False; got {value!r}.")
-
-
-def _check_choice(name: str, value: Any, choices: Sequence[str], hint: str = "") -> None:
-    if not isinstance(value, str) or value not in choices:
-        valid = ", ".join(repr(c) for c in choices)
-        raise ValueError(f"{name} must be one of {valid}; got {value!r}.{hint}")
+def _solvers() -> list[str]:
+    """Every registered optimizer is a solver."""
+    return _optimizers.registry.names()
 
 
 class _EpochMonitor:
@@ -309,31 +283,31 @@ class _BaseNN(BaseEstimator):
         if incremental and self.early_stopping:
             raise ValueError("partial_fit does not support early_stopping=True.")
         self._hidden_sizes()
-        _check_choice("activation", self.activation, tuple(_ACTIVATIONS))
-        _check_choice(
+        check_choice("activation", self.activation, _hidden_activations())
+        check_choice(
             "solver",
             self.solver,
-            _SOLVERS,
+            _solvers(),
             " 'lbfgs' is not supported: use 'adam' or 'sgd'." if self.solver == "lbfgs" else "",
         )
-        _check_real("alpha", self.alpha, 0.0)
+        _NON_NEGATIVE.check("alpha", self.alpha)
         if not (isinstance(self.batch_size, str) and self.batch_size == "auto"):
-            _check_int("batch_size ('auto' or an int)", self.batch_size, 1)
-        _check_choice("learning_rate", self.learning_rate, _LEARNING_RATES)
-        _check_real("learning_rate_init", self.learning_rate_init, 0.0, open_="l")
-        _check_real("power_t", self.power_t, 0.0)
-        _check_int("max_iter", self.max_iter, 1)
-        _check_bool("shuffle", self.shuffle)
-        _check_real("tol", self.tol, 0.0)
-        _check_real("momentum", self.momentum, 0.0, 1.0, open_="h")
-        _check_bool("nesterovs_momentum", self.nesterovs_momentum)
-        _check_bool("early_stopping", self.early_stopping)
-        _check_real("validation_fraction", self.validation_fraction, 0.0, 1.0, open_="lh")
-        _check_real("beta_1", self.beta_1, 0.0, 1.0, open_="h")
-        _check_real("beta_2", self.beta_2, 0.0, 1.0, open_="h")
-        _check_real("epsilon", self.epsilon, 0.0, open_="l")
-        _check_int("n_iter_no_change", self.n_iter_no_change, 1)
-        _check_real("dropout", self.dropout, 0.0, 1.0, open_="h")
+            _COUNT.check("batch_size ('auto' or an int)", self.batch_size)
+        check_choice("learning_rate", self.learning_rate, _LEARNING_RATES)
+        _POSITIVE.check("learning_rate_init", self.learning_rate_init)
+        _NON_NEGATIVE.check("power_t", self.power_t)
+        _COUNT.check("max_iter", self.max_iter)
+        check_bool("shuffle", self.shuffle)
+        _NON_NEGATIVE.check("tol", self.tol)
+        _DECAY.check("momentum", self.momentum)
+        check_bool("nesterovs_momentum", self.nesterovs_momentum)
+        check_bool("early_stopping", self.early_stopping)
+        _OPEN_UNIT.check("validation_fraction", self.validation_fraction)
+        _DECAY.check("beta_1", self.beta_1)
+        _DECAY.check("beta_2", self.beta_2)
+        _POSITIVE.check("epsilon", self.epsilon)
+        _COUNT.check("n_iter_no_change", self.n_iter_no_change)
+        _DECAY.check("dropout", self.dropout)
 
     def _seed(self) -> int:
         """The network's seed: ``random_state`` itself when it is an int, else one drawn from it."""
@@ -347,7 +321,7 @@ class _BaseNN(BaseEstimator):
         """Build a fresh network and reset the training record (first fit/partial_fit)."""
         self.net_ = NN(
             [n_features, *self._hidden_sizes(), n_outputs],
-            activation=_ACTIVATIONS[self.activation],
+            activation=self.activation,
             output=output,
             backend=self.backend,
             device=self.device,
@@ -381,19 +355,20 @@ class _BaseNN(BaseEstimator):
             self.net_.optimizer.lr = self._learning_rate * self._sgd_factor()
 
     def _make_optimizer(self) -> _optimizers.Optimizer:
-        lr = self._learning_rate * self._sgd_factor()
-        eps = float(self.epsilon) / self._loss_scale  # the loss is 1/_loss_scale x scikit-learn's
+        """The solver, given the estimator's hyperparameters that its constructor takes
+        (``momentum`` and ``nesterovs_momentum`` for ``"sgd"`` only, as in scikit-learn)."""
+        momentum = float(self.momentum)
+        offered = {
+            "lr": self._learning_rate * self._sgd_factor(),
+            "eps": float(self.epsilon) / self._loss_scale,  # the loss is 1/_loss_scale x sklearn's
+            "beta1": float(self.beta_1),
+            "beta2": float(self.beta_2),
+        }
         if self.solver == "sgd":
-            momentum = float(self.momentum)
-            return _optimizers.SGD(
-                lr=lr, momentum=momentum, nesterov=bool(self.nesterovs_momentum and momentum > 0)
-            )
-        if self.solver in ("adam", "adamw"):
-            cls = _optimizers.Adam if self.solver == "adam" else _optimizers.AdamW
-            return cls(lr=lr, beta1=float(self.beta_1), beta2=float(self.beta_2), eps=eps)
-        if self.solver == "adagrad":
-            return _optimizers.AdaGrad(lr=lr, eps=eps)
-        return _optimizers.RMSProp(lr=lr, eps=eps)
+            offered["momentum"] = momentum
+            offered["nesterov"] = bool(self.nesterovs_momentum and momentum > 0)
+        accepted = _optimizers.registry.parameters(self.solver)
+        return _optimizers.get(self.solver, **{k: v for k, v in offered.items() if k in accepted})
 
     def _train(self, X: np.ndarray, y: np.ndarray, incremental: bool) -> None:
         """Run ``max_iter`` epochs (one if ``incremental``) of ``net_.fit`` with the monitor."""

@@ -1,6 +1,16 @@
 """The training loop: epochs of shuffled mini-batches, validation, metrics, callbacks, progress.
 
-Rules the loop keeps (see DESIGN.md):
+Its shape follows scikit-learn's ``_fit`` / ``_fit_stochastic`` / ``_backprop`` split:
+
+- :func:`fit` checks the arguments and runs the epochs;
+- :func:`_prepare_data` validates the data and moves it to the device once (:class:`_Data`);
+- :func:`_train_epoch` runs one epoch of steps: batch, :meth:`NN.backprop`, clipping, the
+  optimizer step, and device-side sums of the loss and metrics (:class:`_Sums`);
+- :func:`_end_epoch` does the bookkeeping: the epoch's one host read, the divergence check,
+  validation (:func:`evaluate_arrays`, which sums batches with the same :class:`_Sums`), the
+  history, callbacks, the snapshot and the learning-rate schedule.
+
+Rules the loop keeps (see the README's Architecture section):
 
 - **No host sync inside a training step.** The loss and the metric counts are accumulated on the
   device and read back once per epoch, in one transfer. The progress bar shows a live running loss
@@ -20,6 +30,7 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -27,12 +38,19 @@ import numpy as np
 from . import optimizers as _optimizers
 from . import schedules as _schedules
 from .backend import to_numpy
+from .layers import Pass
 from .random import STREAM_SHUFFLE, host_rng
+from .validation import Interval, check_choice
 
 if TYPE_CHECKING:
     from .network import NN
 
 Array = Any
+
+EPOCHS = Interval("int", 0)
+BATCH_SIZE = Interval("int", 1)
+POSITIVE = Interval("real", 0.0, closed="neither")
+SPLIT = Interval("real", 0.0, 1.0, closed="neither")
 
 
 class TrainingDivergedError(FloatingPointError):
@@ -79,58 +97,90 @@ class History:
 
 
 # -- metrics accumulated on the device -----------------------------------------------------------
+METRICS = ("accuracy", "r2")
+
+
 def _metric_names(net: NN, metrics: Sequence[str] | None) -> list[str]:
     default = ["accuracy"] if net.is_classifier else ["r2"]
     names = default if metrics is None else [m.lower() for m in metrics]
     for name in names:
-        if name not in ("accuracy", "r2"):
-            raise ValueError(f"Unknown metric {name!r}. Valid metrics: accuracy, r2.")
+        if name not in METRICS:
+            raise ValueError(f"Unknown metric {name!r}. Valid metrics: {', '.join(METRICS)}.")
         if name == "accuracy" and not net.is_classifier:
             raise ValueError("accuracy needs a softmax or sigmoid output; use metrics=['r2'].")
     return names
 
 
-def _batch_stats(net: NN, names: list[str], a: Array, T: Array) -> list[Array]:
-    """Device sums for each metric over one batch: hit counts or per-column squared errors."""
-    xp, out = net.xp, []
-    for name in names:
-        if name == "accuracy" and net.output.name == "softmax":
-            hits = xp.argmax(a, axis=1) == xp.argmax(T, axis=1)
-            out.append(xp.sum(xp.astype(hits, a.dtype)))
-        elif name == "accuracy":  # sigmoid: per-output hits, averaged over outputs
-            hits = (a > 0.5) == (T > 0.5)
-            out.append(xp.sum(xp.astype(hits, a.dtype)) / float(a.shape[1]))
+class _Sums:
+    """Device-side running sums over batches: the objective times the rows, and each metric's
+    statistic (hit counts, or per-column squared errors for R²). Read once, by :meth:`logs`."""
+
+    def __init__(self, net: NN, names: list[str]) -> None:
+        self.net, self.names = net, names
+        self.total: Array = None
+        self.stats: list[Array] = []
+        self.rows = 0
+
+    def add(self, loss: Array, a: Array, T: Array) -> None:
+        """Add one batch (no host sync)."""
+        rows = int(T.shape[0])
+        weighted = loss * float(rows)
+        batch = self._batch_stats(a, T)
+        if self.total is None:
+            self.total, self.stats = weighted, batch
         else:
-            d = T - a
-            out.append(xp.sum(d * d, axis=0))
-    return out
+            self.total = self.total + weighted
+            self.stats = [s + b for s, b in zip(self.stats, batch, strict=True)]
+        self.rows += rows
+
+    def _batch_stats(self, a: Array, T: Array) -> list[Array]:
+        xp, out = self.net.xp, []
+        for name in self.names:
+            if name == "accuracy" and self.net.output.name == "softmax":
+                hits = xp.argmax(a, axis=1) == xp.argmax(T, axis=1)
+                out.append(xp.sum(xp.astype(hits, a.dtype)))
+            elif name == "accuracy":  # sigmoid: per-output hits, averaged over outputs
+                hits = (a > 0.5) == (T > 0.5)
+                out.append(xp.sum(xp.astype(hits, a.dtype)) / float(a.shape[1]))
+            else:
+                d = T - a
+                out.append(xp.sum(d * d, axis=0))
+        return out
+
+    def running_loss(self) -> float:
+        """The mean objective so far (a host read: only for live progress on host backends)."""
+        return float(to_numpy(self.total)) / max(self.rows, 1)
+
+    def flat(self) -> Array:
+        """``[sum of objective x rows, statistics...]`` as one device vector."""
+        xp = self.net.xp
+        return xp.concat(
+            [xp.reshape(self.total, (1,))] + [xp.reshape(s, (-1,)) for s in self.stats]
+        )
+
+    def logs(self, ss_tot: np.ndarray | None) -> dict[str, float]:
+        """The epoch's logs, from one device -> host transfer."""
+        values = to_numpy(self.flat())
+        n = self.rows
+        logs: dict[str, float] = {"loss": float(values[0]) / n}
+        pos = 1
+        for name in self.names:
+            if name == "accuracy":
+                logs[name] = float(values[pos]) / n
+                pos += 1
+            else:
+                k = len(ss_tot)
+                ss_res = values[pos : pos + k]
+                safe = np.where(ss_tot > 0, ss_tot, 1.0)
+                logs[name] = float(np.mean(np.where(ss_tot > 0, 1.0 - ss_res / safe, 0.0)))
+                pos += k
+        return logs
 
 
-def _ss_tot(net: NN, T: Array) -> Array:
+def _ss_tot(net: NN, T: Array) -> np.ndarray:
     xp = net.xp
     centred = T - xp.mean(T, axis=0, keepdims=True)
-    return xp.sum(centred * centred, axis=0)
-
-
-def _finish(names: list[str], values: np.ndarray, n: int, ss_tot: np.ndarray | None) -> dict:
-    """Turn the epoch's flat vector [loss_sum, stats...] (read once) into logs."""
-    logs: dict[str, float] = {"loss": float(values[0]) / n}
-    pos = 1
-    for name in names:
-        if name == "accuracy":
-            logs[name] = float(values[pos]) / n
-            pos += 1
-        else:
-            k = len(ss_tot)
-            ss_res = values[pos : pos + k]
-            safe = np.where(ss_tot > 0, ss_tot, 1.0)
-            logs[name] = float(np.mean(np.where(ss_tot > 0, 1.0 - ss_res / safe, 0.0)))
-            pos += k
-    return logs
-
-
-def _flat(xp: Any, total: Array, stats: list[Array]) -> Array:
-    return xp.concat([xp.reshape(total, (1,))] + [xp.reshape(s, (-1,)) for s in stats])
+    return to_numpy(xp.sum(centred * centred, axis=0))
 
 
 def evaluate_arrays(
@@ -141,20 +191,16 @@ def evaluate_arrays(
     metrics: Sequence[str] | None = None,
 ) -> dict[str, float]:
     """Objective and metrics of ``net`` on device arrays, read back in one transfer."""
-    xp, names = net.xp, _metric_names(net, metrics)
+    names = _metric_names(net, metrics)
     n = X.shape[0]
-    step = n if not batch_size else int(batch_size)
-    total, stats = None, None
-    for start in range(0, n, max(step, 1)):
+    step = max(n if not batch_size else int(batch_size), 1)
+    sums = _Sums(net, names)
+    for start in range(0, n, step):
         stop = min(start + step, n)
         xb, tb = (X, T) if stop - start == n else (X[start:stop, :], T[start:stop, :])
-        loss, a = net._loss_value(xb, tb)
-        batch = _batch_stats(net, names, a, tb)
-        total = loss * float(stop - start) if total is None else total + loss * float(stop - start)
-        stats = batch if stats is None else [s + b for s, b in zip(stats, batch, strict=True)]
-    net._clear()
-    ss_tot = to_numpy(_ss_tot(net, T)) if "r2" in names else None
-    return _finish(names, to_numpy(_flat(xp, total, stats)), n, ss_tot)
+        loss, a = net.objective(xb, tb)
+        sums.add(loss, a, tb)
+    return sums.logs(_ss_tot(net, T) if "r2" in names else None)
 
 
 # -- gradient clipping -----------------------------------------------------------------------------
@@ -175,13 +221,13 @@ def clip_by_global_norm(xp: Any, grads: list[Array], max_norm: float) -> Array:
 class _Progress:
     """A tqdm bar per epoch (verbose=1) or one line per epoch (verbose=2, or tqdm missing)."""
 
-    def __init__(self, verbose: int, epochs: int, n_batches: int, live: bool) -> None:
-        self.verbose, self.epochs, self.n_batches, self.live = verbose, epochs, n_batches, live
+    def __init__(self, verbose: int, n_batches: int, live: bool) -> None:
+        self.verbose, self.n_batches, self.live = verbose, n_batches, live
         self.bar: Any = None
         self.tqdm: Any = None
         if verbose == 1:
             try:
-                from tqdm.auto import tqdm
+                from tqdm.auto import tqdm  # optional (the progress extra)
 
                 self.tqdm = tqdm
             except ImportError:
@@ -198,12 +244,12 @@ class _Progress:
                 dynamic_ncols=True,
             )
 
-    def batch(self, i: int, running: Any) -> None:
+    def batch(self, i: int, sums: _Sums) -> None:
         if self.bar is None:
             return
         self.bar.update(1)
         if self.live and i % self.every == 0:
-            self.bar.set_postfix(loss=f"{float(running()):.4f}", refresh=False)
+            self.bar.set_postfix(loss=f"{sums.running_loss():.4f}", refresh=False)
 
     def end(self, epoch: int, total_epochs: int, logs: dict[str, float]) -> None:
         text = "  ".join(f"{k} {v:.4g}" for k, v in logs.items())
@@ -220,24 +266,57 @@ class _Progress:
             self.bar = None
 
 
-# -- the loop ------------------------------------------------------------------------------
-def _resolve_optimizer(net: NN, optimizer: Any, lr: float | None) -> _optimizers.Optimizer:
-    if optimizer is None and net.optimizer is not None:
-        opt = net.optimizer
-    elif optimizer is None:
-        opt = _optimizers.get("sgd", lr=lr if lr is not None else 0.01)
-    elif isinstance(optimizer, str):
-        opt = _optimizers.get(optimizer, **({} if lr is None else {"lr": lr}))
+# -- data: validated at the API and moved once ----------------------------------------------------
+@dataclass
+class _Data:
+    """What one ``fit`` trains on: rows (on the device, or on the host when streaming), targets
+    on the device, optional validation arrays, and R²'s denominators."""
+
+    X: Array  # device array, or host array when streaming
+    T: Array
+    n: int
+    stream: bool
+    val: tuple[Array, Array] | None = None
+    ss_tot: np.ndarray | None = None
+
+    def batch(self, net: NN, order: np.ndarray, order_d: Array, start: int, stop: int) -> tuple:
+        """The rows ``order[start:stop]`` of ``X`` and ``T``, on the device."""
+        xp = net.xp
+        idx = order_d[start:stop]
+        if self.stream:  # host rows of this batch -> device (the documented exception)
+            xb = net.backend.asarray(self.X[order[start:stop]])
+        else:
+            xb = xp.take(self.X, idx, axis=0)
+        return xb, xp.take(self.T, idx, axis=0)
+
+
+def _prepare_data(
+    net: NN,
+    X: Any,
+    y: Any,
+    validation_data: Any,
+    validation_split: float,
+    stream: bool | None,
+    names: list[str],
+) -> _Data:
+    Xt, yt, Xv, yv = _validation(net, X, y, validation_data, validation_split)
+    stream = isinstance(Xt, np.memmap) if stream is None else bool(stream)
+    if stream:
+        X_rows = np.asarray(Xt) if not isinstance(Xt, np.ndarray) else Xt
+        net.check_shape(tuple(X_rows.shape))
     else:
-        opt = _optimizers.get(optimizer)
-    if lr is not None:
-        if not (isinstance(lr, float | int) and lr > 0 and math.isfinite(lr)):
-            raise ValueError(f"lr must be a finite number > 0, got {lr!r}.")
-        opt.lr = float(lr)
-    if opt is not net.optimizer:
-        opt.build(net.xp, [layer.params[n] for layer, n in net.parameters()])
-        net.optimizer = opt
-    return opt
+        X_rows = net.check_inputs(Xt)
+    n = int(X_rows.shape[0])
+    T = net.check_targets(yt, n)
+    if n == 0:
+        raise ValueError("X has no rows.")
+    data = _Data(X_rows, T, n, stream)
+    if Xv is not None:
+        Xvd = net.check_inputs(Xv)
+        data.val = (Xvd, net.check_targets(yv, Xvd.shape[0]))
+    if "r2" in names:
+        data.ss_tot = _ss_tot(net, T)
+    return data
 
 
 def _validation(
@@ -251,8 +330,8 @@ def _validation(
         return X, y, validation_data[0], validation_data[1]
     if not validation_split:
         return X, y, None, None
-    if not 0.0 < validation_split < 1.0:
-        raise ValueError(f"validation_split must be in (0, 1), got {validation_split!r}.")
+    SPLIT.check("validation_split", validation_split)
+    # deferred: scikit-learn's model_selection takes ~2 s to import; the core needs it only here
     from sklearn.model_selection import train_test_split
 
     Xh, yh = to_numpy(X), to_numpy(y)
@@ -268,26 +347,65 @@ def _validation(
     return Xt, yt, Xv, yv
 
 
-def _snapshot(net: NN) -> tuple[list[Array], dict[str, list[Array]], int, int]:
-    """Device copies of parameters and optimizer state (restored after divergence/interrupt)."""
-    xp = net.xp
-    params = [xp.asarray(layer.params[n], copy=True) for layer, n in net.parameters()]
-    opt = net.optimizer
-    state = {}
-    if opt is not None:
-        state = {k: [xp.asarray(a, copy=True) for a in v] for k, v in opt.state_arrays().items()}
-    return params, state, (opt.t if opt is not None else 0), net.step_
+# -- optimizer, snapshots ------------------------------------------------------------------------
+def _resolve_optimizer(net: NN, optimizer: Any, lr: float | None) -> _optimizers.Optimizer:
+    if optimizer is None and net.optimizer is not None:
+        opt = net.optimizer
+    elif optimizer is None:
+        opt = _optimizers.get("sgd", lr=lr if lr is not None else 0.01)
+    elif isinstance(optimizer, str):
+        opt = _optimizers.get(optimizer, **({} if lr is None else {"lr": lr}))
+    else:
+        opt = _optimizers.get(optimizer)
+    if lr is not None:
+        opt.lr = POSITIVE.check("lr", lr)
+    if opt is not net.optimizer:
+        opt.build(net.xp, net.parameter_arrays())
+        net.optimizer = opt
+    return opt
 
 
-def _restore(net: NN, snap: tuple[list[Array], dict[str, list[Array]], int, int]) -> None:
-    params, state, t, step = snap
-    for (layer, name), value in zip(net.parameters(), params, strict=True):
-        layer.params[name] = value
-    if net.optimizer is not None:
-        if state:
-            net.optimizer.load_state_arrays(state, t)
-        net.optimizer.t = t
-    net.step_ = step
+@dataclass
+class _Snapshot:
+    """The network as it was after one finished epoch: device copies of the parameters, a clone
+    of the optimizer, and the counters. Restored after divergence or an interrupt."""
+
+    params: list[Array]
+    optimizer: _optimizers.Optimizer | None
+    step: int
+
+    @classmethod
+    def take(cls, net: NN) -> _Snapshot:
+        xp = net.xp
+        params = [xp.asarray(p, copy=True) for p in net.parameter_arrays()]
+        opt = None if net.optimizer is None else net.optimizer.clone()
+        return cls(params, opt, net.step_)
+
+    def restore(self, net: NN) -> None:
+        for (layer, name), value in zip(net.parameters(), self.params, strict=True):
+            layer.params[name] = value
+        if net.optimizer is not None and self.optimizer is not None:
+            net.optimizer.load_state_dict(self.optimizer.state_dict())
+        net.step_ = self.step
+
+
+# -- the loop ------------------------------------------------------------------------------
+@dataclass
+class _Run:
+    """The settings and running state of one ``fit`` call."""
+
+    opt: _optimizers.Optimizer
+    schedule: _schedules.LRSchedule | None
+    batch_size: int
+    shuffle: bool
+    clip_norm: float | None
+    names: list[str]
+    callbacks: Sequence[Any]
+    progress: _Progress
+    history: History
+    first_epoch: int
+    last_epoch: int
+    snapshot: _Snapshot = field(repr=False, default=None)  # type: ignore[assignment]
 
 
 def fit(
@@ -308,122 +426,63 @@ def fit(
     clip_norm: float | None = None,
     stream: bool | None = None,
 ) -> History:
-    """Train ``net`` with mini-batches; see :meth:`anyarray_nn.NN.fit` for the arguments."""
-    if not isinstance(epochs, int) or epochs < 0:
-        raise ValueError(f"epochs must be a non-negative int, got {epochs!r}.")
-    if not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}.")
-    if clip_norm is not None and not clip_norm > 0:
-        raise ValueError(f"clip_norm must be > 0 (or None), got {clip_norm!r}.")
+    """Train with shuffled mini-batches; returns a :class:`~anyarray_nn.training.History`
+    (also kept as ``net.history_``).
+
+    Args:
+        X, y: training data (NumPy, lists, or arrays of any backend; see :meth:`NN.loss`).
+        epochs: passes over the data. A later ``fit`` continues where this one stopped
+            (same optimizer and state, next shuffle orders and dropout masks).
+        batch_size: rows per step (the last batch may be smaller).
+        lr: learning rate; sets it on whatever optimizer is in use.
+        optimizer: a registered optimizer name (``"sgd"``, ``"adagrad"``, ``"rmsprop"``,
+            ``"adam"``, ``"adamw"``, ...) or an :mod:`~anyarray_nn.optimizers` object. ``None``
+            keeps the previous one (plain SGD with lr 0.01 the first time).
+        shuffle: reshuffle every epoch (the order is drawn from the host RNG by seed and
+            epoch number, so it is the same on every backend).
+        validation_data: ``(X_val, y_val)`` evaluated after each epoch (``val_*`` logs).
+        validation_split: fraction of ``(X, y)`` held out for validation instead (a
+            stratified split for class labels, seeded by ``seed``). This copies ``X``
+            into memory; with a memmap, pass ``validation_data`` instead.
+        metrics: ``["accuracy"]`` (classifiers) or ``["r2"]`` (regressors) by default;
+            ``[]`` for none. Accumulated on the device during the epoch.
+        callbacks: objects with ``on_epoch_end(net, epoch, logs)``, e.g.
+            :class:`~anyarray_nn.callbacks.EarlyStopping`,
+            :class:`~anyarray_nn.callbacks.ModelCheckpoint`.
+        verbose: 0 silent, 1 a tqdm progress bar per epoch (one line per epoch without
+            tqdm), 2 one line per epoch.
+        schedule: learning-rate schedule (name or :mod:`~anyarray_nn.schedules` object),
+            stepped after every epoch.
+        clip_norm: clip gradients to this global 2-norm (on the device, no host sync).
+        stream: keep ``X`` on the host and copy each batch to the device (default: only
+            when ``X`` is a :class:`numpy.memmap`). Same numbers either way.
+
+    Raises:
+        TrainingDivergedError: the loss became NaN/inf; the epoch is named and the net keeps
+            the weights of the last finite epoch.
+    """
+    epochs = EPOCHS.check("epochs", epochs)
+    batch_size = BATCH_SIZE.check("batch_size", batch_size)
+    if clip_norm is not None:
+        clip_norm = POSITIVE.check("clip_norm", clip_norm)
     if verbose not in (0, 1, 2):
         raise ValueError("verbose must be 0 (silent), 1 (progress bar) or 2 (a line per epoch).")
     for cb in callbacks:
         if not hasattr(cb, "on_epoch_end"):
             raise TypeError(f"{cb!r} is not a callback: it needs on_epoch_end(net, epoch, logs).")
     names = _metric_names(net, metrics)
-    xp, be = net.xp, net.backend
-
-    # -- data: checked at the API, moved once (or streamed from host memory) --
-    Xt, yt, Xv, yv = _validation(net, X, y, validation_data, validation_split)
-    stream = isinstance(Xt, np.memmap) if stream is None else bool(stream)
-    if stream:
-        X_host = np.asarray(Xt) if not isinstance(Xt, np.ndarray) else Xt
-        if X_host.ndim != 2 or X_host.shape[1] != net.n_features:
-            raise ValueError(net._shape_message(tuple(X_host.shape)))
-        n = X_host.shape[0]
-        Xd = None
-    else:
-        Xd = net._inputs(Xt)
-        n = Xd.shape[0]
-    T = net._targets(yt, n)
-    if n == 0:
-        raise ValueError("X has no rows.")
-    if Xv is not None:
-        Xvd = net._inputs(Xv)
-        Tv = net._targets(yv, Xvd.shape[0])
-    ss_tot = to_numpy(_ss_tot(net, T)) if "r2" in names else None
-
-    opt = _resolve_optimizer(net, optimizer, lr)
-    sched = _schedules.get(schedule) if schedule is not None else None
-    if sched is not None:
-        opt.lr = sched.start(opt.lr)
-    params = [layer.params[name] for layer, name in net.parameters()]
-    dropouts = [layer for layer in net.layers if hasattr(layer, "rate")]
-    n_batches = math.ceil(n / batch_size)
-    live = be.name == "numpy" or (be.name == "torch" and str(be.device) == "cpu")
-    progress = _Progress(verbose, epochs, n_batches, live)
-    history = History(
-        {"epochs": epochs, "batch_size": batch_size, "optimizer": opt.config(), "n_samples": n}
-    )
-    net.history_ = history
-    net.stop_training = False
-    for cb in callbacks:
-        if hasattr(cb, "on_train_begin"):
-            cb.on_train_begin(net, {})
-    first_epoch = net.epochs_trained_
-    last_epoch = first_epoch + epochs
-    snap = _snapshot(net)
+    data = _prepare_data(net, X, y, validation_data, validation_split, stream, names)
+    run = _start_run(net, data, epochs, batch_size, lr, optimizer, shuffle, names, callbacks,
+                     verbose, schedule, clip_norm)  # fmt: skip
     try:
-        for epoch in range(first_epoch, last_epoch):
-            rng = host_rng(net.seed, STREAM_SHUFFLE, epoch)
-            order = rng.permutation(n) if shuffle else np.arange(n)
-            order_d = be.asarray(order, dtype=xp.int64)
-            total = xp.zeros((), dtype=be.dtype, device=be.device)
-            stats: list[Array] | None = None
-            progress.start(epoch + 1, last_epoch)
-            for i, start in enumerate(range(0, n, batch_size)):
-                stop = min(start + batch_size, n)
-                idx = order_d[start:stop]
-                if stream:  # host rows of this batch -> device (the documented exception)
-                    xb = be.asarray(X_host[order[start:stop]])
-                else:
-                    xb = xp.take(Xd, idx, axis=0)
-                tb = xp.take(T, idx, axis=0)
-                for layer in dropouts:
-                    layer.step = net.step_
-                loss, a = net._loss_and_grad(xb, tb, training=True)
-                grads = [layer.grads[name] for layer, name in net.parameters()]
-                if clip_norm is not None:
-                    clip_by_global_norm(xp, grads, float(clip_norm))
-                opt.step(params, grads)
-                net.step_ += 1
-                total = total + loss * float(stop - start)
-                batch = _batch_stats(net, names, a, tb)
-                stats = (
-                    batch if stats is None else [s + b for s, b in zip(stats, batch, strict=True)]
-                )
-                progress.batch(i, lambda total=total, stop=stop: to_numpy(total) / stop)
-            net._clear()
-            # -- the one read of the epoch --
-            logs = _finish(names, to_numpy(_flat(xp, total, stats or [])), n, ss_tot)
-            if not math.isfinite(logs["loss"]):
-                _restore(net, snap)
-                raise TrainingDivergedError(
-                    f"Training diverged: the loss became {logs['loss']} in epoch {epoch + 1}. "
-                    "The network keeps the weights from the end of the last finite epoch. "
-                    "Lower the learning rate, scale the inputs, or use clip_norm=."
-                )
-            if Xv is not None:
-                val = evaluate_arrays(net, Xvd, Tv, max(batch_size, 1024), names)
-                logs.update({f"val_{k}": v for k, v in val.items()})
-            logs["lr"] = opt.lr
-            net.epochs_trained_ = epoch + 1
-            history.append(epoch + 1, logs)
-            progress.end(epoch + 1, last_epoch, logs)
-            for cb in callbacks:
-                if cb.on_epoch_end(net, epoch + 1, logs) is True:
-                    net.stop_training = True
-            snap = _snapshot(net)
-            if sched is not None:
-                opt.lr = float(sched.next(epoch - first_epoch, logs))
-            if net.stop_training:
-                history.stopped_early = True
+        for epoch in range(run.first_epoch, run.last_epoch):
+            sums = _train_epoch(net, data, run, epoch)
+            if _end_epoch(net, data, run, epoch, sums):
                 break
     except KeyboardInterrupt:
         # Leave the net as it was after the last finished epoch, consistent with its history.
-        progress.close()
-        _restore(net, snap)
-        net._clear()
+        run.progress.close()
+        run.snapshot.restore(net)
         warnings.warn(
             f"fit interrupted; the network keeps its state after epoch {net.epochs_trained_} "
             "and net.history_ holds the finished epochs.",
@@ -432,8 +491,105 @@ def fit(
         )
         raise
     finally:
-        progress.close()
+        run.progress.close()
     for cb in callbacks:
         if hasattr(cb, "on_train_end"):
-            cb.on_train_end(net, history.history)
-    return history
+            cb.on_train_end(net, run.history.history)
+    return run.history
+
+
+def _start_run(
+    net: NN,
+    data: _Data,
+    epochs: int,
+    batch_size: int,
+    lr: float | None,
+    optimizer: Any,
+    shuffle: bool,
+    names: list[str],
+    callbacks: Sequence[Any],
+    verbose: int,
+    schedule: Any,
+    clip_norm: float | None,
+) -> _Run:
+    """Resolve the optimizer and schedule, open the history, call ``on_train_begin``."""
+    opt = _resolve_optimizer(net, optimizer, lr)
+    sched = _schedules.get(schedule) if schedule is not None else None
+    if sched is not None:
+        opt.lr = sched.start(opt.lr)
+    n_batches = math.ceil(data.n / batch_size)
+    history = History(
+        {"epochs": epochs, "batch_size": batch_size, "optimizer": opt.config(), "n_samples": data.n}
+    )
+    net.history_ = history
+    net.stop_training = False
+    for cb in callbacks:
+        if hasattr(cb, "on_train_begin"):
+            cb.on_train_begin(net, {})
+    first = net.epochs_trained_
+    progress = _Progress(verbose, n_batches, live=net.backend.is_host)
+    run = _Run(opt, sched, batch_size, bool(shuffle), clip_norm, names, callbacks, progress,
+               history, first, first + epochs)  # fmt: skip
+    run.snapshot = _Snapshot.take(net)
+    return run
+
+
+def _train_epoch(net: NN, data: _Data, run: _Run, epoch: int) -> _Sums:
+    """One pass over the shuffled data; returns the epoch's device-side sums (no host read)."""
+    xp, n, size = net.xp, data.n, run.batch_size
+    order = (
+        host_rng(net.seed, STREAM_SHUFFLE, epoch).permutation(n) if run.shuffle else np.arange(n)
+    )
+    order_d = net.backend.asarray(order, dtype=xp.int64)
+    sums = _Sums(net, run.names)
+    params = net.parameter_arrays()
+    run.progress.start(epoch + 1, run.last_epoch)
+    for i, start in enumerate(range(0, n, size)):
+        xb, tb = data.batch(net, order, order_d, start, min(start + size, n))
+        loss, a, grads = net.backprop(xb, tb, Pass(training=True, step=net.step_))
+        if run.clip_norm is not None:
+            clip_by_global_norm(xp, grads, run.clip_norm)
+        run.opt.step(params, grads)
+        net.step_ += 1
+        sums.add(loss, a, tb)
+        run.progress.batch(i, sums)
+    return sums
+
+
+def _end_epoch(net: NN, data: _Data, run: _Run, epoch: int, sums: _Sums) -> bool:
+    """The epoch's bookkeeping, after its one host read; returns True to stop training."""
+    logs = sums.logs(data.ss_tot)
+    if not math.isfinite(logs["loss"]):
+        run.snapshot.restore(net)
+        raise TrainingDivergedError(
+            f"Training diverged: the loss became {logs['loss']} in epoch {epoch + 1}. "
+            "The network keeps the weights from the end of the last finite epoch. "
+            "Lower the learning rate, scale the inputs, or use clip_norm=."
+        )
+    if data.val is not None:
+        val = evaluate_arrays(net, *data.val, max(run.batch_size, 1024), run.names)
+        logs.update({f"val_{k}": v for k, v in val.items()})
+    logs["lr"] = run.opt.lr
+    net.epochs_trained_ = epoch + 1
+    run.history.append(epoch + 1, logs)
+    run.progress.end(epoch + 1, run.last_epoch, logs)
+    for cb in run.callbacks:
+        if cb.on_epoch_end(net, epoch + 1, logs) is True:
+            net.stop_training = True
+    run.snapshot = _Snapshot.take(net)
+    if run.schedule is not None:
+        run.opt.lr = float(run.schedule.next(epoch - run.first_epoch, logs))
+    if net.stop_training:
+        run.history.stopped_early = True
+    return net.stop_training
+
+
+__all__ = [
+    "METRICS",
+    "History",
+    "TrainingDivergedError",
+    "check_choice",
+    "clip_by_global_norm",
+    "evaluate_arrays",
+    "fit",
+]

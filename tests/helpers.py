@@ -30,8 +30,10 @@ def make_targets(output: str, loss: str, n: int, k: int, rng: np.random.Generato
 def away_from_kinks(net: ann.NN, X: np.ndarray, margin: float = 1e-3) -> np.ndarray:
     """Rows of X whose every hidden pre-activation is at least ``margin`` from 0."""
     ref = net.copy(backend="numpy", dtype="float64")
-    ref.forward(ref.backend.asarray(X))
+    ctx = ann.Pass()
+    ref.forward(ref.backend.asarray(X), ctx)
     keep = np.ones(len(X), dtype=bool)
     for layer in ref.layers[:-1]:
-        keep &= np.min(np.abs(ann.to_numpy(layer._z)), axis=1) > margin
+        _, z, _ = ctx.saved(layer)  # Dense saves (x, z, a)
+        keep &= np.min(np.abs(ann.to_numpy(z)), axis=1) > margin
     return X[keep]

@@ -21,7 +21,7 @@ def test_resolve_every_backend_keeps_namespace_device_dtype(backend):
 
 
 def test_auto_is_cupy_only_with_a_gpu():
-    expected = "cupy" if backend_mod._cupy_status() is None else "numpy"
+    expected = "cupy" if backend_mod.BACKENDS["cupy"].status() is None else "numpy"
     assert ann.resolve("auto").name == expected
 
 
@@ -50,7 +50,7 @@ def test_bad_dtype_and_device_are_named():
         ann.resolve("array_api_strict", device="device7")
 
 
-@pytest.mark.skipif(backend_mod._cupy_status() is None, reason="a GPU is usable here")
+@pytest.mark.skipif(backend_mod.BACKENDS["cupy"].status() is None, reason="a GPU is usable here")
 def test_cupy_without_gpu_says_why_and_lists_alternatives():
     with pytest.raises(ann.BackendUnavailableError) as err:
         ann.NN([2, 3, 2], backend="cupy")

@@ -277,7 +277,7 @@ def test_gradcheck_tolerance_decides(capsys):
         (["train", "--data", "foo"], ["unknown dataset 'foo'", "choose from digits, iris"]),
         (["train", "--data", "iris:/tmp"], ["takes no directory"]),
         (["train", "--data", "iris", "--epochs", "x"], ["--epochs", "--help"]),
-        (["train", "--data", "iris", "--epochs", "0"], ["positive integer"]),
+        (["train", "--data", "iris", "--epochs", "0"], ["an int >= 1"]),
         (["train", "--data", "iris", "--layers", "8,-1"], ["128,64"]),
         (["train", "--data", "iris", "--activation", "foo"], ["unknown activation", "relu"]),
         (["train", "--data", "iris", "--optimizer", "foo"], ["adam"]),
@@ -302,9 +302,12 @@ def test_bad_arguments_exit_2_with_one_line(capsys, argv, fragments):
 
 
 def test_unusable_backend_exits_2_with_a_hint(capsys, monkeypatch):
+    import dataclasses
+
     import anyarray_nn.backend as backend_module
 
-    monkeypatch.setattr(backend_module, "_cupy_status", lambda: "not installed (test)")
+    missing = dataclasses.replace(backend_module.BACKENDS["cupy"], package="no_such_package_")
+    monkeypatch.setitem(backend_module.BACKENDS, "cupy", missing)
     rc, _, err = run_main(capsys, "train", "--data", "iris", "--backend", "cupy")
     assert_one_line_error(rc, err, "'cupy' is not usable here", "anyarray-nn backends")
 

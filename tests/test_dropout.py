@@ -82,15 +82,16 @@ def test_backward_reuses_the_forward_mask(backend, rng):
     be = ann.resolve(backend.name, backend.device, "float64")
     layer = Dropout(0.4)
     layer.build(be, None, 6)
-    layer.seed, layer.layer_index, layer.step = 1, 2, 3
+    layer.seed, layer.layer_index = 1, 2
+    ctx = ann.Pass(training=True, step=3)
     x = rng.normal(size=(50, 6)) + 5.0  # never zero, so zeros in y mark dropped units
-    y = ann.to_numpy(layer.forward(be.asarray(x), training=True))
+    y = ann.to_numpy(layer.forward(be.asarray(x), ctx))
     g = rng.normal(size=(50, 6))
-    back = ann.to_numpy(layer.backward(be.asarray(g)))
+    back = ann.to_numpy(layer.backward(be.asarray(g), ctx))
     mask = y / x
     np.testing.assert_allclose(back, g * mask, rtol=1e-15)
     assert set(np.round(np.unique(mask), 12)) == {0.0, round(1 / 0.6, 12)}
-    inference = ann.to_numpy(layer.forward(be.asarray(x), training=False))
+    inference = ann.to_numpy(layer.forward(be.asarray(x)))
     np.testing.assert_array_equal(inference, x)
 
 
@@ -101,13 +102,12 @@ def test_dropout_gradients_match_central_differences_for_a_fixed_mask(rng):
         [5, 9, 7, 3], activation="tanh", dropout=0.3, backend="numpy", dtype="float64", seed=4
     )
     X, y = rng.normal(size=(12, 5)), rng.integers(0, 3, size=12)
-    Xd, T = net._inputs(X), net._targets(y, 12)
+    Xd, T = net.check_inputs(X), net.check_targets(y, 12)
 
     def objective() -> float:
-        return float(net._loss_and_grad(Xd, T, training=True)[0])
+        return float(net.backprop(Xd, T, ann.Pass(training=True, step=0))[0])
 
-    objective()
-    analytic = [np.array(layer.grads[n]) for layer, n in net.parameters()]
+    analytic = [np.array(g) for g in net.backprop(Xd, T, ann.Pass(training=True, step=0))[2]]
     eps = 1e-6
     for (layer, name), g in zip(net.parameters(), analytic, strict=True):
         w = layer.params[name]

@@ -160,11 +160,10 @@ def test_gradients_equal_torch_autograd(backend, pair, rng):
 def test_outputs_and_gradients_keep_namespace_device_dtype(backend, dtype, rng):
     net = _net([5, 8, 3], "relu", "softmax", "cross_entropy", backend, dtype=dtype)
     be = net.backend
-    X = net._inputs(rng.normal(size=(6, 5)))
-    T = net._targets(rng.integers(0, 3, size=6), 6)
-    loss, out = net._loss_and_grad(X, T)
-    arrays = [net.forward(X), loss, out, X, T]
-    arrays += [layer.grads[n] for layer, n in net.parameters()]
+    X = net.check_inputs(rng.normal(size=(6, 5)))
+    T = net.check_targets(rng.integers(0, 3, size=6), 6)
+    loss, out, grads = net.backprop(X, T)
+    arrays = [net.forward(X), loss, out, X, T, *grads]
     arrays += [layer.params[n] for layer, n in net.parameters()]
     for arr in arrays:
         assert array_api_compat.array_namespace(arr) is be.xp

@@ -257,8 +257,8 @@ def test_huge_but_finite_inputs_are_accepted(backend):
     X = np.full((3, 4), 1e308)
     with np.errstate(over="ignore"):
         assert np.isinf(X.sum())
-    assert ann.to_numpy(net._inputs(X)).shape == (3, 4)  # accepted: no ValueError
-    assert ann.to_numpy(net._inputs(net.backend.asarray(X))).shape == (3, 4)  # device path too
+    assert ann.to_numpy(net.check_inputs(X)).shape == (3, 4)  # accepted: no ValueError
+    assert ann.to_numpy(net.check_inputs(net.backend.asarray(X))).shape == (3, 4)  # device too
     X[2, 1] = -np.inf
     with pytest.raises(ValueError, match=r"row 2, column 1"):
         net.predict(X)

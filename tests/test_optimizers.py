@@ -381,7 +381,7 @@ def test_unknown_name_lists_valid() -> None:
         optimizers.get("adamax")
     with pytest.raises(TypeError, match="name"):
         optimizers.get(3)
-    with pytest.raises(ValueError, match=r"unknown hyperparameter\(s\) momentum.*Valid: lr, beta1"):
+    with pytest.raises(ValueError, match=r"unknown argument\(s\) momentum.*Valid: lr, beta1"):
         optimizers.get("adam", momentum=0.9)
     with pytest.raises(ValueError, match="'name'"):
         optimizers.from_config({"lr": 0.1})
@@ -390,10 +390,10 @@ def test_unknown_name_lists_valid() -> None:
 @pytest.mark.parametrize(
     ("name", "kwargs", "match"),
     [
-        ("sgd", {"lr": -0.1}, r"lr must be a finite number >= 0"),
+        ("sgd", {"lr": -0.1}, r"lr must be a real number >= 0"),
         ("sgd", {"lr": float("nan")}, "lr"),
         ("sgd", {"lr": "0.1"}, "lr"),
-        ("sgd", {"momentum": -0.1}, r"momentum must be a finite number in \[0.0, 1.0\)"),
+        ("sgd", {"momentum": -0.1}, r"momentum must be a real number in \[0, 1\)"),
         ("sgd", {"momentum": 1.0}, "momentum"),
         ("sgd", {"dampening": 1.5}, "dampening"),
         ("sgd", {"weight_decay": -1e-3}, "weight_decay"),

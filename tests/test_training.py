@@ -382,10 +382,11 @@ def test_float32_end_to_end_and_in_place_updates(backend, iris):
         assert all(a is b for a, b in zip(state_before[key], arrays, strict=True))
     xp = net.xp
     every = after + [a for v in net.optimizer.state_arrays().values() for a in v]
-    every += [layer.grads[n] for layer, n in net.parameters()]
-    Xd = net._inputs(X)
-    loss, out = net._loss_and_grad(Xd, net._targets(y, len(y)), training=True)
-    every += [loss, out] + [layer._z for layer in net.layers if hasattr(layer, "_z")]
+    Xd = net.check_inputs(X)
+    ctx = ann.Pass(training=True, step=net.step_)
+    loss, out, grads = net.backprop(Xd, net.check_targets(y, len(y)), ctx)
+    every += [loss, out, *grads]
+    every += [ctx.saved(layer)[1] for layer in net.layers if isinstance(layer, ann.Dense)]
     for arr in every:
         assert arr.dtype == xp.float32, arr.dtype
         assert array_api_compat.array_namespace(arr) is xp
