@@ -25,27 +25,21 @@ Run:  python examples/dropout_digits.py [--backend auto] [--fast] [--plot dropou
 from __future__ import annotations
 
 import argparse
+import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
-from threadpoolctl import threadpool_limits
 
 import anyarray_nn as ann
 from anyarray_nn.datasets import load_digits
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # _common.py is next to this file
+from _common import announce, blas_threads, example_parser, new_figure, print_table, save_figure
+
 WRITEUP = {0.0: 0.85, "dropout": 0.77}
 RATES = (0.0, 0.2, 0.5)
-
-
-def print_table(title: str, headers: list[str], rows: list[list[Any]]) -> None:
-    cells = [[str(c) for c in row] for row in [headers, *rows]]
-    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
-    print(f"\n{title}")
-    for k, row in enumerate(cells):
-        print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
-        if k == 0:
-            print("  ".join("-" * w for w in widths))
 
 
 def main(
@@ -60,12 +54,12 @@ def main(
         "short (SGD lr 0.01)": (lambda: ann.SGD(lr=0.01), 5 if fast else 20),
         "converged (Adam lr 1e-3)": (lambda: ann.Adam(lr=1e-3), 5 if fast else 50),
     }
-    print(f"backend: {ann.resolve(backend)!r}   BLAS threads: {threads or 'default'}")
+    backend_name = announce(backend, threads)
     Xtr, Xte, ytr, yte = load_digits(split=True, seed=seed)
-    result: dict[str, Any] = {"backend": ann.resolve(backend).name}
+    result: dict[str, Any] = {"backend": backend_name}
     rows = []
     start = time.perf_counter()
-    with threadpool_limits(threads or None):
+    with blas_threads(threads):
         for regime, (make_opt, epochs) in regimes.items():
             key = regime.split(" ")[0]
             result[key] = {"epochs": epochs}
@@ -117,14 +111,11 @@ def main(
     print("(the write-up's numbers are MNIST; MNIST itself is not available offline)")
     if plot:
         _plot(result, regimes, plot)
-        print(f"plot written to {plot}")
     return result
 
 
 def _plot(result: dict[str, Any], regimes: dict[str, Any], path: str) -> None:
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(7, 4), layout="constrained")
+    fig = new_figure(7, 4)
     ax = fig.add_subplot()
     width = 0.8 / len(RATES)
     for k, rate in enumerate(RATES):
@@ -136,19 +127,11 @@ def _plot(result: dict[str, Any], regimes: dict[str, Any], path: str) -> None:
     ax.grid(True, axis="y", alpha=0.3)
     ax.legend()
     ax.set_title("digits, 64-256-10 ReLU: dropout")
-    fig.savefig(path, dpi=100)
+    save_figure(fig, path)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--backend", default="auto", help="numpy, cupy, torch, ... (auto)")
-    parser.add_argument("--fast", action="store_true", help="tiny settings (for the tests)")
-    parser.add_argument("--plot", metavar="PATH", help="save the accuracies as a bar chart")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument(
-        "--threads", type=int, default=1, help="BLAS threads (0: the library's default)"
-    )
-    return parser
+    return example_parser(__doc__, plot="save the accuracies as a bar chart")
 
 
 if __name__ == "__main__":

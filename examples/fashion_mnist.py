@@ -18,24 +18,34 @@ The write-ups' MNIST rows (128-64 Leaky ReLU + Adam: 0.92; 1 hidden layer: 85%; 
 ``--mnist-dir`` (a directory with the four MNIST IDX files), the 128-64 Leaky ReLU run is done on
 real MNIST as well; a correct implementation should reach about 0.98.
 
-If the Fashion-MNIST files are absent, the script says how to get them and exits 0 with a
-"skipped" result.
+If the Fashion-MNIST files are absent (from /usr/share/datasets/fashion-mnist, or from
+``--data-dir``), the script prints one line saying how to get them and exits with status 1;
+``main()`` returns a "skipped" result.
 
 Run:  python examples/fashion_mnist.py [--backend auto] [--fast] [--plot fmnist.png]
-                                       [--mnist-dir DIR]
+                                       [--data-dir DIR] [--mnist-dir DIR]
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
-from threadpoolctl import threadpool_limits
 
 import anyarray_nn as ann
-from anyarray_nn.datasets import DatasetNotFoundError, load_fashion_mnist, load_mnist
+from anyarray_nn.datasets import (
+    FASHION_MNIST_DIR,
+    DatasetNotFoundError,
+    load_fashion_mnist,
+    load_mnist,
+)
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # _common.py is next to this file
+from _common import announce, blas_threads, example_parser, new_figure, print_table, save_figure
 
 PUBLISHED = {"sklearn MLPClassifier": "0.87-0.88", "256-128-100 MLP": "0.8833"}
 MNIST_WRITEUP = [
@@ -45,16 +55,10 @@ MNIST_WRITEUP = [
     ("MNIST (42k), Kaiming init", "87%"),
     ("MNIST (60k), 784-200 LeakyReLU-20 tanh-10 softmax, Kaiming + L2", "89.4% test"),
 ]
-
-
-def print_table(title: str, headers: list[str], rows: list[list[Any]]) -> None:
-    cells = [[str(c) for c in row] for row in [headers, *rows]]
-    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
-    print(f"\n{title}")
-    for k, row in enumerate(cells):
-        print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
-        if k == 0:
-            print("  ".join("-" * w for w in widths))
+HOW_TO_GET = (
+    "To get it: `apt-get install dataset-fashion-mnist` (Debian/Ubuntu), or pass --data-dir DIR, "
+    "a directory with the four IDX files from https://github.com/zalandoresearch/fashion-mnist."
+)
 
 
 class TestAccuracy:
@@ -114,23 +118,28 @@ def main(
     mnist_dir: str | None = None,
     epochs: int | None = None,
     schedule: str = "cosine",
+    data_dir: str | None = None,
 ) -> dict[str, Any]:
     epochs = epochs or (2 if fast else 15)
-    print(f"backend: {ann.resolve(backend)!r}   BLAS threads: {threads or 'default'}")
-    result: dict[str, Any] = {"backend": ann.resolve(backend).name, "epochs": epochs}
+    backend_name = announce(backend, threads)
+    result: dict[str, Any] = {"backend": backend_name, "epochs": epochs}
     try:
-        data = load_fashion_mnist()
+        data = load_fashion_mnist(data_dir) if data_dir else load_fashion_mnist()
     except (DatasetNotFoundError, OSError) as exc:
-        print(f"\nFashion-MNIST is not available, so this example is skipped:\n{exc}")
-        result.update(skipped=True, reason=str(exc))
+        reason = f"{str(exc).splitlines()[0]} {HOW_TO_GET}"  # not its hint: that names path=
+        print(f"Skipped: {reason}", file=sys.stderr)
+        result.update(skipped=True, reason=reason)
         return result
     if fast:
         rng = np.random.default_rng(seed)
         tr, te = rng.choice(len(data[1]), 2000, False), rng.choice(len(data[3]), 1000, False)
         data = (data[0][tr], data[1][tr], data[2][te], data[3][te])
+    mnist = load_mnist(mnist_dir) if mnist_dir else None  # a wrong DIR fails before any training
+    if mnist is not None and fast:
+        mnist = (mnist[0][:2000], mnist[1][:2000], mnist[2][:1000], mnist[3][:1000])
     result["skipped"] = False
 
-    with threadpool_limits(threads or None):
+    with blas_threads(threads):
         print(
             f"\nFashion-MNIST, 784-256-128-10 ReLU, Adam lr 1e-3 ({schedule}), batch 128, "
             f"{epochs} epochs"
@@ -138,10 +147,7 @@ def main(
         result["fashion_mnist"] = fm = train(
             data, [784, 256, 128, 10], "relu", epochs, backend, seed, schedule
         )
-        if mnist_dir:
-            mnist = load_mnist(mnist_dir)
-            if fast:
-                mnist = (mnist[0][:2000], mnist[1][:2000], mnist[2][:1000], mnist[3][:1000])
+        if mnist is not None:
             print(f"\nMNIST ({mnist_dir}), 784-128-64-10 Leaky ReLU, Adam lr 1e-3, batch 128")
             result["mnist"] = train(
                 mnist, [784, 128, 64, 10], "leaky_relu", epochs, backend, seed, schedule
@@ -171,9 +177,7 @@ def main(
         rows.append([task, number, ours])
     print_table("The write-ups' MNIST rows", ["write-up's task", "write-up", "ours"], rows)
     if plot:
-        from matplotlib.figure import Figure
-
-        fig = Figure(figsize=(6, 4), layout="constrained")
+        fig = new_figure(6, 4)
         ax = fig.add_subplot()
         x = np.arange(1, epochs + 1)
         ax.plot(x, fm["train_accuracy_per_epoch"], "o-", label="train (running, per epoch)")
@@ -184,19 +188,18 @@ def main(
         ax.grid(True, alpha=0.3)
         ax.legend()
         ax.set_title("Fashion-MNIST, 784-256-128-10 ReLU, Adam")
-        fig.savefig(plot, dpi=100)
-        print(f"plot written to {plot}")
+        save_figure(fig, plot)
     return result
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--backend", default="auto", help="numpy, cupy, torch, ... (auto)")
-    parser.add_argument("--fast", action="store_true", help="a 2,000-image subset, 2 epochs")
-    parser.add_argument("--plot", metavar="PATH", help="save the accuracy curves as a PNG")
-    parser.add_argument("--seed", type=int, default=0)
+    parser = example_parser(
+        __doc__, plot="save the accuracy curves as a PNG", fast="a 2,000-image subset, 2 epochs"
+    )
     parser.add_argument(
-        "--threads", type=int, default=1, help="BLAS threads (0: the library's default)"
+        "--data-dir",
+        metavar="DIR",
+        help=f"the Fashion-MNIST IDX files (default {FASHION_MNIST_DIR})",
     )
     parser.add_argument("--mnist-dir", metavar="DIR", help="real MNIST IDX files, if you have them")
     parser.add_argument("--epochs", type=int, help="epochs (default 15; 2 with --fast)")
@@ -210,4 +213,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 if __name__ == "__main__":
-    main(**vars(build_parser().parse_args()))
+    try:
+        result = main(**vars(build_parser().parse_args()))
+    except DatasetNotFoundError as exc:  # only --mnist-dir gets here: no Fashion-MNIST is "skipped"
+        sys.exit(f"{str(exc).splitlines()[0]} --mnist-dir takes a directory of MNIST IDX files.")
+    sys.exit(1 if result["skipped"] else 0)

@@ -21,30 +21,24 @@ Run:  python examples/grid_search_momentum.py [--backend auto] [--fast] [--plot 
 from __future__ import annotations
 
 import argparse
+import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 from sklearn.model_selection import StratifiedKFold
-from threadpoolctl import threadpool_limits
 
 import anyarray_nn as ann
 from anyarray_nn.datasets import load_iris
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # _common.py is next to this file
+from _common import announce, blas_threads, example_parser, new_figure, print_table, save_figure
 
 WRITEUP = {"setting": "lr 1e-6..1e-3 x momentum 0.5..0.99, MSE loss", "best_val_accuracy": 0.5833}
 WRITEUP_LRS = (1e-6, 1e-5, 1e-4, 1e-3)
 SENSIBLE_LRS = (1e-3, 3e-3, 1e-2, 3e-2, 1e-1)
 MOMENTA = (0.5, 0.9, 0.99)
-
-
-def print_table(title: str, headers: list[str], rows: list[list[Any]]) -> None:
-    cells = [[str(c) for c in row] for row in [headers, *rows]]
-    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
-    print(f"\n{title}")
-    for k, row in enumerate(cells):
-        print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
-        if k == 0:
-            print("  ".join("-" * w for w in widths))
 
 
 def grid_search(
@@ -88,7 +82,7 @@ def main(
     threads: int = 1,
 ) -> dict[str, Any]:
     epochs, n_folds = (20, 1) if fast else (100, 5)
-    print(f"backend: {ann.resolve(backend)!r}   BLAS threads: {threads or 'default'}")
+    backend_name = announce(backend, threads)
     X, y = load_iris(scale=False)
     folds = list(StratifiedKFold(5, shuffle=True, random_state=seed).split(X, y))[:n_folds]
     grids = {
@@ -96,9 +90,9 @@ def main(
         "sensible grid, MSE": (SENSIBLE_LRS, "mse"),
         "sensible grid, cross-entropy": (SENSIBLE_LRS, "cross_entropy"),
     }
-    scores, result = {}, {"backend": ann.resolve(backend).name, "epochs": epochs}
+    scores, result = {}, {"backend": backend_name, "epochs": epochs}
     start = time.perf_counter()
-    with threadpool_limits(threads or None):
+    with blas_threads(threads):
         for name, (lrs, loss) in grids.items():
             scores[name] = grid_search(X, y, folds, lrs, loss, backend, epochs, seed)
     result["seconds"] = time.perf_counter() - start
@@ -132,14 +126,11 @@ def main(
     )
     if plot:
         _plot(scores, grids, plot)
-        print(f"plot written to {plot}")
     return result
 
 
 def _plot(scores: dict[str, np.ndarray], grids: dict[str, Any], path: str) -> None:
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(13, 4), layout="constrained")
+    fig = new_figure(13, 4)
     axes = fig.subplots(1, len(scores))
     for ax, (name, table) in zip(axes, scores.items(), strict=True):
         lrs = grids[name][0]
@@ -153,19 +144,11 @@ def _plot(scores: dict[str, np.ndarray], grids: dict[str, Any], path: str) -> No
             for j in range(table.shape[1]):
                 ax.text(j, i, f"{table[i, j]:.2f}", ha="center", va="center", color="white")
     fig.colorbar(image, ax=axes, label="validation accuracy")
-    fig.savefig(path, dpi=100)
+    save_figure(fig, path)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--backend", default="auto", help="numpy, cupy, torch, ... (auto)")
-    parser.add_argument("--fast", action="store_true", help="tiny settings (for the tests)")
-    parser.add_argument("--plot", metavar="PATH", help="save the grids as heat maps (PNG)")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument(
-        "--threads", type=int, default=1, help="BLAS threads (0: the library's default)"
-    )
-    return parser
+    return example_parser(__doc__, plot="save the grids as heat maps (PNG)")
 
 
 if __name__ == "__main__":

@@ -28,14 +28,18 @@ Run:  python examples/init_comparison.py [--backend auto] [--fast] [--plot init.
 from __future__ import annotations
 
 import argparse
+import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
-from threadpoolctl import threadpool_limits
 
 import anyarray_nn as ann
 from anyarray_nn.datasets import load_digits
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # _common.py is next to this file
+from _common import announce, blas_threads, example_parser, new_figure, print_table, save_figure
 
 WRITEUP = {"baseline": 0.85, "he_normal": 0.87, "glorot_normal": 0.25}
 INITS = {
@@ -45,16 +49,6 @@ INITS = {
     "normal_0.01": ("random normal, std 0.01", ann.initializers.get("normal", std=0.01)),
     "normal_1": ("random normal, std 1", ann.initializers.get("normal", std=1.0)),
 }
-
-
-def print_table(title: str, headers: list[str], rows: list[list[Any]]) -> None:
-    cells = [[str(c) for c in row] for row in [headers, *rows]]
-    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
-    print(f"\n{title}")
-    for k, row in enumerate(cells):
-        print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
-        if k == 0:
-            print("  ".join("-" * w for w in widths))
 
 
 def dead_fraction(net: ann.NN, X: np.ndarray) -> float:
@@ -104,12 +98,12 @@ def main(
     threads: int = 1,
 ) -> dict[str, Any]:
     epochs, seeds = (5, [seed]) if fast else (30, [seed, seed + 1, seed + 2])
-    print(f"backend: {ann.resolve(backend)!r}   BLAS threads: {threads or 'default'}")
+    backend_name = announce(backend, threads)
     data = load_digits(split=True, seed=seed)
     archs = {"64-128-10": [64, 128, 10], "64-128-64-10": [64, 128, 64, 10]}
-    result: dict[str, Any] = {"backend": ann.resolve(backend).name, "epochs": epochs}
+    result: dict[str, Any] = {"backend": backend_name, "epochs": epochs}
     start = time.perf_counter()
-    with threadpool_limits(threads or None):
+    with blas_threads(threads):
         for arch, sizes in archs.items():
             result[arch] = {
                 key: run(sizes, init, 0.01, epochs, seeds, backend, data)
@@ -167,9 +161,7 @@ def main(
     )
     print("(the write-up's 85%/87% are MNIST numbers; MNIST itself is not available offline)")
     if plot:
-        from matplotlib.figure import Figure
-
-        fig = Figure(figsize=(11, 4), layout="constrained")
+        fig = new_figure(11, 4)
         for ax, arch in zip(fig.subplots(1, 2), archs, strict=True):
             for key, (label, _) in INITS.items():
                 curve = result[arch][key]["loss_curve"]
@@ -180,21 +172,12 @@ def main(
             ax.set_title(f"{arch} ReLU, SGD lr 0.01")
             ax.grid(True, alpha=0.3)
             ax.legend(fontsize="small")
-        fig.savefig(plot, dpi=100)
-        print(f"plot written to {plot}")
+        save_figure(fig, plot)
     return result
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--backend", default="auto", help="numpy, cupy, torch, ... (auto)")
-    parser.add_argument("--fast", action="store_true", help="tiny settings (for the tests)")
-    parser.add_argument("--plot", metavar="PATH", help="save the loss curves as a PNG")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument(
-        "--threads", type=int, default=1, help="BLAS threads (0: the library's default)"
-    )
-    return parser
+    return example_parser(__doc__, plot="save the loss curves as a PNG")
 
 
 if __name__ == "__main__":

@@ -18,28 +18,22 @@ Run:  python examples/iris_adagrad.py [--backend auto] [--fast] [--plot iris.png
 from __future__ import annotations
 
 import argparse
+import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import RepeatedStratifiedKFold
-from threadpoolctl import threadpool_limits
 
 import anyarray_nn as ann
 from anyarray_nn.datasets import load_iris
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # _common.py is next to this file
+from _common import announce, blas_threads, example_parser, new_figure, print_table, save_figure
+
 WRITEUP = {"setting": "2-layer ANN, ReLU, AdaGrad lr 0.1", "best_val_accuracy": 0.9722}
-
-
-def print_table(title: str, headers: list[str], rows: list[list[Any]]) -> None:
-    cells = [[str(c) for c in row] for row in [headers, *rows]]
-    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
-    print(f"\n{title}")
-    for k, row in enumerate(cells):
-        print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
-        if k == 0:
-            print("  ".join("-" * w for w in widths))
 
 
 def main(
@@ -51,14 +45,14 @@ def main(
 ) -> dict[str, Any]:
     n_repeats, epochs = (1, 30) if fast else (4, 100)
     hidden, batch_size, lr = 16, 16, 0.1
-    print(f"backend: {ann.resolve(backend)!r}   BLAS threads: {threads or 'default'}")
+    backend_name = announce(backend, threads)
     X, y = load_iris(scale=False)
     folds = list(
         RepeatedStratifiedKFold(n_splits=5, n_repeats=n_repeats, random_state=seed).split(X, y)
     )
     final, best, baseline, curves = [], [], [], []
     start = time.perf_counter()
-    with threadpool_limits(threads or None):
+    with blas_threads(threads):
         for k, (tr, va) in enumerate(folds):
             mean, std = X[tr].mean(axis=0), X[tr].std(axis=0)
             Xtr, Xva = (X[tr] - mean) / std, (X[va] - mean) / std
@@ -79,7 +73,7 @@ def main(
     seconds = time.perf_counter() - start
     final_a, best_a = np.array(final), np.array(best)
     result = {
-        "backend": ann.resolve(backend).name,
+        "backend": backend_name,
         "n_folds": len(folds),
         "epochs": epochs,
         "final_val_accuracy_mean": float(final_a.mean()),
@@ -118,14 +112,11 @@ def main(
     )
     if plot:
         _plot(curves, plot)
-        print(f"plot written to {plot}")
     return result
 
 
 def _plot(curves: list[list[float]], path: str) -> None:
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(6, 4), layout="constrained")
+    fig = new_figure(6, 4)
     ax = fig.add_subplot()
     arr = np.array(curves)
     epochs = np.arange(1, arr.shape[1] + 1)
@@ -139,19 +130,11 @@ def _plot(curves: list[list[float]], path: str) -> None:
     ax.grid(True, alpha=0.3)
     ax.legend(loc="lower right")
     ax.set_title("Iris, AdaGrad lr 0.1: validation accuracy per fold")
-    fig.savefig(path, dpi=100)
+    save_figure(fig, path)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--backend", default="auto", help="numpy, cupy, torch, ... (auto)")
-    parser.add_argument("--fast", action="store_true", help="tiny settings (for the tests)")
-    parser.add_argument("--plot", metavar="PATH", help="save validation curves as a PNG")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument(
-        "--threads", type=int, default=1, help="BLAS threads (0: the library's default)"
-    )
-    return parser
+    return example_parser(__doc__, plot="save validation curves as a PNG")
 
 
 if __name__ == "__main__":

@@ -24,14 +24,18 @@ Run:  python examples/optimizer_cost.py [--backend auto] [--fast] [--plot optimi
 from __future__ import annotations
 
 import argparse
+import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
-from threadpoolctl import threadpool_limits
 
 import anyarray_nn as ann
 from anyarray_nn.datasets import make_runge
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # _common.py is next to this file
+from _common import announce, blas_threads, example_parser, new_figure, print_table, save_figure
 
 WRITEUP = {"sgd": 1.0, "rmsprop": 1.4, "adam": 1.7}
 OPTIMIZERS = {
@@ -39,16 +43,6 @@ OPTIMIZERS = {
     "rmsprop": lambda: ann.RMSProp(lr=1e-3),
     "adam": lambda: ann.Adam(lr=1e-3),
 }
-
-
-def print_table(title: str, headers: list[str], rows: list[list[Any]]) -> None:
-    cells = [[str(c) for c in row] for row in [headers, *rows]]
-    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
-    print(f"\n{title}")
-    for k, row in enumerate(cells):
-        print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
-        if k == 0:
-            print("  ".join("-" * w for w in widths))
 
 
 def step_cost_us(make_opt: Any, net: ann.NN, n_steps: int) -> float:
@@ -78,11 +72,11 @@ def main(
     n, batch_size = (300, 32) if fast else (1000, 32)
     epochs = epochs or (20 if fast else 500)
     repeats = repeats or (1 if fast else 2)
-    print(f"backend: {ann.resolve(backend)!r}   BLAS threads: {threads or 'default'}")
+    backend_name = announce(backend, threads)
     X, y = make_runge(n, noise=0.1, seed=seed)
     times: dict[str, list[float]] = {name: [] for name in OPTIMIZERS}
     histories: dict[str, Any] = {}
-    with threadpool_limits(threads or None):
+    with blas_threads(threads):
         for _ in range(repeats):  # interleaved, so a burst of load hits all three alike
             for name, make_opt in OPTIMIZERS.items():
                 net = ann.NN(
@@ -102,7 +96,7 @@ def main(
             for name, make in OPTIMIZERS.items()
         }
     per_epoch = {name: min(t) for name, t in times.items()}
-    result: dict[str, Any] = {"backend": ann.resolve(backend).name, "epochs": epochs}
+    result: dict[str, Any] = {"backend": backend_name, "epochs": epochs}
     rows = []
     for name in OPTIMIZERS:
         ratio = per_epoch[name] / per_epoch["sgd"]
@@ -142,9 +136,7 @@ def main(
     if repeats > 1:
         print("all ms per epoch:", {k: [round(t * 1e3, 2) for t in v] for k, v in times.items()})
     if plot:
-        from matplotlib.figure import Figure
-
-        fig = Figure(figsize=(6, 4), layout="constrained")
+        fig = new_figure(6, 4)
         ax = fig.add_subplot()
         for name, history in histories.items():
             ax.plot(np.arange(1, len(history["loss"]) + 1), history["loss"], label=name)
@@ -154,20 +146,12 @@ def main(
         ax.grid(True, alpha=0.3)
         ax.legend()
         ax.set_title("2 x 100 sigmoid on Runge: convergence")
-        fig.savefig(plot, dpi=100)
-        print(f"plot written to {plot}")
+        save_figure(fig, plot)
     return result
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--backend", default="auto", help="numpy, cupy, torch, ... (auto)")
-    parser.add_argument("--fast", action="store_true", help="tiny settings (for the tests)")
-    parser.add_argument("--plot", metavar="PATH", help="save the loss curves as a PNG")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument(
-        "--threads", type=int, default=1, help="BLAS threads (0: the library's default)"
-    )
+    parser = example_parser(__doc__, plot="save the loss curves as a PNG")
     parser.add_argument("--epochs", type=int, help="epochs (default 500; 20 with --fast)")
     parser.add_argument("--repeats", type=int, help="timed runs of each fit (default 2)")
     return parser

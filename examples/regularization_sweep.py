@@ -21,27 +21,21 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
-from threadpoolctl import threadpool_limits
 
 import anyarray_nn as ann
 from anyarray_nn.datasets import load_iris
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # _common.py is next to this file
+from _common import announce, blas_threads, example_parser, new_figure, print_table, save_figure
+
 HIDDEN = [5, 10, 5]
 WRITEUP = {"setting": "5-10-5 sigmoid, 300 epochs, four L2 strengths", "result": "loss curves"}
-
-
-def print_table(title: str, headers: list[str], rows: list[list[Any]]) -> None:
-    cells = [[str(c) for c in row] for row in [headers, *rows]]
-    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
-    print(f"\n{title}")
-    for k, row in enumerate(cells):
-        print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
-        if k == 0:
-            print("  ".join("-" * w for w in widths))
 
 
 def torch_curve(
@@ -88,14 +82,12 @@ def main(
     epochs, strengths = (30, [0.0, 1e-3]) if fast else (300, [0.0, 1e-4, 1e-3, 1e-2])
     lr = 0.01
     has_torch = importlib.util.find_spec("torch") is not None
-    print(
-        f"backend: {ann.resolve(backend, dtype='float64')!r}   BLAS threads: "
-        f"{threads or 'default'}   torch: {'yes' if has_torch else 'not installed'}"
-    )
+    torch_note = f"   torch: {'yes' if has_torch else 'not installed'}"
+    backend_name = announce(backend, threads, dtype="float64", extra=torch_note)
     Xtr, Xte, ytr, yte = load_iris(split=True, seed=seed)
     sizes = [4, *HIDDEN, 3]
     result: dict[str, Any] = {
-        "backend": ann.resolve(backend).name,
+        "backend": backend_name,
         "epochs": epochs,
         "torch": has_torch,
         "runs": [],
@@ -103,7 +95,7 @@ def main(
     curves: dict[tuple[str, float], tuple[np.ndarray, np.ndarray | None]] = {}
     rows = []
     start = time.perf_counter()
-    with threadpool_limits(threads or None):
+    with blas_threads(threads):
         for kind in ("l2", "l1"):
             for lam in strengths:
                 net = ann.NN(
@@ -182,14 +174,11 @@ def main(
     )
     if plot:
         _plot(curves, plot)
-        print(f"plot written to {plot}")
     return result
 
 
 def _plot(curves: dict[tuple[str, float], tuple[np.ndarray, Any]], path: str) -> None:
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(11, 4), layout="constrained")
+    fig = new_figure(11, 4)
     axes = fig.subplots(1, 2)
     for ax, kind in zip(axes, ("l2", "l1"), strict=True):
         mine = [(lam, pair) for (which, lam), pair in curves.items() if which == kind]
@@ -206,19 +195,11 @@ def _plot(curves: dict[tuple[str, float], tuple[np.ndarray, Any]], path: str) ->
         ax.set_title(f"{kind.upper()} sweep")
         ax.grid(True, alpha=0.3)
         ax.legend(fontsize="small")
-    fig.savefig(path, dpi=100)
+    save_figure(fig, path)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--backend", default="auto", help="numpy, cupy, torch, ... (auto)")
-    parser.add_argument("--fast", action="store_true", help="tiny settings (for the tests)")
-    parser.add_argument("--plot", metavar="PATH", help="save the loss curves as a PNG")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument(
-        "--threads", type=int, default=1, help="BLAS threads (0: the library's default)"
-    )
-    return parser
+    return example_parser(__doc__, plot="save the loss curves as a PNG")
 
 
 if __name__ == "__main__":

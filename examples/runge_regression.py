@@ -26,8 +26,10 @@ Run:  python examples/runge_regression.py [--backend auto] [--fast] [--plot rung
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 import warnings
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -35,26 +37,18 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import r2_score
 from sklearn.model_selection import train_test_split
 from sklearn.neural_network import MLPRegressor
-from threadpoolctl import threadpool_limits
 
 import anyarray_nn as ann
 from anyarray_nn.datasets import make_runge
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # _common.py is next to this file
+from _common import announce, blas_threads, example_parser, new_figure, print_table, save_figure
 
 WRITEUP = {"test_r2": 0.9995, "slowdown_vs_sklearn": 29.0, "ours_s": 11.5, "sklearn_s": 0.4}
 
 
 def runge(x: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + 25.0 * x[:, 0] ** 2)
-
-
-def print_table(title: str, headers: list[str], rows: list[list[Any]]) -> None:
-    cells = [[str(c) for c in row] for row in [headers, *rows]]
-    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
-    print(f"\n{title}")
-    for k, row in enumerate(cells):
-        print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
-        if k == 0:
-            print("  ".join("-" * w for w in widths))
 
 
 def fit_ours(
@@ -101,14 +95,14 @@ def main(
     n, batch_size = (300, 32) if fast else (1000, 32)
     epochs = epochs or (100 if fast else 500)
     repeats = repeats or (1 if fast else 2)
-    print(f"backend: {ann.resolve(backend)!r}   BLAS threads: {threads or 'default'}")
+    backend_name = announce(backend, threads)
     X, y = make_runge(n, noise=0.1, seed=seed)
     X, y = X.astype(np.float32), y.astype(np.float32)
     Xtr, Xte, ytr, yte = train_test_split(X, y, test_size=0.2, random_state=seed)
     clean_te = runge(Xte)
 
     ours_times, sk_times = [], []
-    with threadpool_limits(threads or None):
+    with blas_threads(threads):
         for _ in range(repeats):  # interleaved, so a burst of load hits both alike
             net, seconds = fit_ours(Xtr, ytr, epochs, batch_size, backend, seed)
             ours_times.append(seconds)
@@ -119,7 +113,7 @@ def main(
     sk_pred = model.predict(Xte)
     ours_t, sk_t = min(ours_times), min(sk_times)
     result = {
-        "backend": ann.resolve(backend).name,
+        "backend": backend_name,
         "epochs": epochs,
         "r2_noisy_ceiling": float(r2_score(yte, clean_te)),
         "ours_r2_noisy": float(r2_score(yte, ours_pred)),
@@ -187,15 +181,12 @@ def main(
         )
     if plot:
         _plot(Xtr, ytr, net, model, plot)
-        print(f"plot written to {plot}")
     return result
 
 
 def _plot(X: np.ndarray, y: np.ndarray, net: ann.NN, model: MLPRegressor, path: str) -> None:
-    from matplotlib.figure import Figure
-
     grid = np.linspace(-1, 1, 400, dtype=np.float32).reshape(-1, 1)
-    fig = Figure(figsize=(7, 4.5), layout="constrained")
+    fig = new_figure(7, 4.5)
     ax = fig.add_subplot()
     ax.scatter(X[:, 0], y, s=6, color="0.6", label="noisy training data")
     ax.plot(grid[:, 0], runge(grid), "k--", label="1 / (1 + 25 x^2)")
@@ -206,18 +197,11 @@ def _plot(X: np.ndarray, y: np.ndarray, net: ann.NN, model: MLPRegressor, path: 
     ax.grid(True, alpha=0.3)
     ax.legend()
     ax.set_title("Runge function, 1-100-100-1 tanh, Adam")
-    fig.savefig(path, dpi=100)
+    save_figure(fig, path)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--backend", default="auto", help="numpy, cupy, torch, ... (auto)")
-    parser.add_argument("--fast", action="store_true", help="tiny settings (for the tests)")
-    parser.add_argument("--plot", metavar="PATH", help="save the fitted curves as a PNG")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument(
-        "--threads", type=int, default=1, help="BLAS threads (0: the library's default)"
-    )
+    parser = example_parser(__doc__, plot="save the fitted curves as a PNG")
     parser.add_argument("--epochs", type=int, help="epochs (default 500; 100 with --fast)")
     parser.add_argument("--repeats", type=int, help="timed runs of each fit (default 2)")
     return parser

@@ -21,30 +21,23 @@ Run:  python examples/toy_fits.py [--backend auto] [--fast] [--plot toy.png]
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from threadpoolctl import threadpool_limits
 
 import anyarray_nn as ann
 from anyarray_nn.datasets import make_doughnut, make_squares
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # _common.py is next to this file
+from _common import announce, blas_threads, example_parser, print_table
 
 WRITEUP = {
     "doughnut": "fits fully (3 sigmoid units, lr 1)",
     "squares": "fits fully (5 units, lr 1)",
 }
-
-
-def print_table(title: str, headers: list[str], rows: list[list[Any]]) -> None:
-    cells = [[str(c) for c in row] for row in [headers, *rows]]
-    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
-    print(f"\n{title}")
-    for k, row in enumerate(cells):
-        print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
-        if k == 0:
-            print("  ".join("-" * w for w in widths))
 
 
 def squares_with_gap(n: int, gap: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -81,16 +74,16 @@ def main(
         n, seeds, doughnut_epochs, squares_epochs = 400, [seed], 200, 300
     else:
         n, seeds, doughnut_epochs, squares_epochs = 1000, [seed, seed + 1, seed + 2], 500, 1000
-    print(f"backend: {ann.resolve(backend)!r}   BLAS threads: {threads or 'default'}")
+    backend_name = announce(backend, threads)
     tasks = {
         "doughnut": (*make_doughnut(n, noise=0.1, seed=seed), 3, doughnut_epochs),
         "squares (with a 0.05 gap)": (*squares_with_gap(n, 0.05, seed), 5, squares_epochs),
         "squares (no gap)": (*make_squares(n, grid=2, seed=seed), 5, squares_epochs),
     }
-    result: dict[str, Any] = {"backend": ann.resolve(backend).name}
+    result: dict[str, Any] = {"backend": backend_name}
     rows, nets = [], {}
     start = time.perf_counter()
-    with threadpool_limits(threads or None):
+    with blas_threads(threads):
         for name, (X, y, hidden, epochs) in tasks.items():
             t0 = time.perf_counter()
             accs, nets[name] = fit_task(X, y, hidden, epochs, seeds, backend)
@@ -133,17 +126,7 @@ def main(
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--backend", default="auto", help="numpy, cupy, torch, ... (auto)")
-    parser.add_argument("--fast", action="store_true", help="tiny settings (for the tests)")
-    parser.add_argument(
-        "--plot", metavar="PATH", help="decision boundaries: PATH_doughnut.png, PATH_squares.png"
-    )
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument(
-        "--threads", type=int, default=1, help="BLAS threads (0: the library's default)"
-    )
-    return parser
+    return example_parser(__doc__, plot="decision boundaries: PATH_doughnut.png, PATH_squares.png")
 
 
 if __name__ == "__main__":

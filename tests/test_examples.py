@@ -182,6 +182,30 @@ def test_fashion_mnist_skips_cleanly_without_data(monkeypatch: pytest.MonkeyPatc
     assert r["skipped"] is True and "/nowhere" in r["reason"]
 
 
+def test_fashion_mnist_without_data_exits_with_how_to_get_it(tmp_path: Path) -> None:
+    """Run as a script with no data, it exits non-zero with one line on how to get the data."""
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(EXAMPLES_DIR / "fashion_mnist.py"),
+            "--fast",
+            "--backend",
+            "numpy",
+            "--data-dir",
+            str(tmp_path / "nowhere"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode != 0
+    assert "Traceback" not in proc.stderr + proc.stdout
+    message = proc.stderr.strip()
+    assert "\n" not in message and str(tmp_path / "nowhere") in message
+    assert "apt-get install dataset-fashion-mnist" in message and "--data-dir DIR" in message
+    assert "path=" not in message
+
+
 def test_results_md_lists_every_example() -> None:
     text = (EXAMPLES_DIR / "RESULTS.md").read_text()
     for name in EXAMPLES:

@@ -6,6 +6,7 @@ import re
 import runpy
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -66,6 +67,25 @@ def test_quickstart_example_runs(capsys):
     result = module["main"]("torch")
     assert result["accuracy"] > 0.9
     assert "gradcheck" in capsys.readouterr().out
+
+
+def test_quickstart_example_is_the_readme_snippet():
+    """examples/quickstart.py's main() is the README's quick start, but for net.to(backend)."""
+    readme = (ROOT / "README.md").read_text()
+    snippet = next(
+        block
+        for block in re.findall(r"```python\n(.*?)\n```", readme, flags=re.S)
+        if "ann.gradcheck" in block
+    )
+    script = (ROOT / "examples" / "quickstart.py").read_text()
+    body = re.search(r"\n    # fmt: off\n(.*?)\n    # fmt: on\n", script, flags=re.S).group(1)
+    body = textwrap.dedent(body).replace("net.to(backend)", 'net.to("torch")')
+    lines = snippet.splitlines()
+    imports = [line for line in lines if line.startswith(("import ", "from "))]
+    assert lines[: len(imports) + 1] == [*imports, ""]
+    assert body.splitlines() == lines[len(imports) + 1 :]
+    # the script imports what the snippet does, less numpy, which the snippet never uses
+    assert [line for line in imports if line not in script.splitlines()] == ["import numpy as np"]
 
 
 def test_readme_python_blocks_run(tmp_path, monkeypatch):
