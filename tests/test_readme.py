@@ -11,6 +11,9 @@ from pathlib import Path
 
 import pytest
 
+import anyarray_nn as ann
+from anyarray_nn import backend as backend_mod
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -94,8 +97,20 @@ def test_readme_python_blocks_run(tmp_path, monkeypatch):
     blocks = re.findall(r"```python\n(.*?)\n```", (ROOT / "README.md").read_text(), flags=re.S)
     assert len(blocks) >= 3
     monkeypatch.chdir(tmp_path)
+    # the Extending recipes register components: leave the registries as they were found
+    families = [getattr(ann.registry, n) for n in ann.registry.__all__ if n.islower()]
+    families = [f for f in families if isinstance(f, ann.registry.Registry)]
+    before = {id(f): set(f.names()) for f in families}
+    backends = set(backend_mod.BACKENDS)
     namespace: dict = {}
-    for block in blocks:
-        if block.lstrip().startswith("net = NN(["):  # the one-line teaser at the top
-            continue
-        exec(compile(block, "README.md", "exec"), namespace)
+    try:
+        for block in blocks:
+            if block.lstrip().startswith("net = NN(["):  # the one-line teaser at the top
+                continue
+            exec(compile(block, "README.md", "exec"), namespace)
+    finally:
+        for family in families:
+            for name in set(family.names()) - before[id(family)]:
+                family.unregister(name)
+        for name in set(backend_mod.BACKENDS) - backends:
+            del backend_mod.BACKENDS[name]
