@@ -263,21 +263,7 @@ def plot_decision_boundary(
         interpolation="nearest",
         aspect="auto",
     )
-    if truth is None:
-        ax.scatter(points[:, 0], points[:, 1], s=12, c="black", label="data")
-    else:
-        for color, label in zip(colors, classes, strict=True):
-            mine = truth == label
-            if mine.any():
-                ax.scatter(
-                    points[mine, 0],
-                    points[mine, 1],
-                    s=14,
-                    color=color,
-                    edgecolors="black",
-                    linewidths=0.4,
-                    label=f"class {label}",
-                )
+    _scatter_classes(ax, points, truth, classes, colors)
     ax.set_xlim(extent[0], extent[1])
     ax.set_ylim(extent[2], extent[3])
     ax.set_xlabel(feature_names[0])
@@ -285,6 +271,27 @@ def plot_decision_boundary(
     ax.set_title(title)
     ax.legend(loc="best", fontsize="small")
     return _save(fig, path)
+
+
+def _scatter_classes(
+    ax: Any, points: np.ndarray, truth: np.ndarray | None, classes: np.ndarray, colors: list
+) -> None:
+    """The data points, coloured by their true class (black when there are no labels)."""
+    if truth is None:
+        ax.scatter(points[:, 0], points[:, 1], s=12, c="black", label="data")
+        return
+    for color, label in zip(colors, classes, strict=True):
+        mine = truth == label
+        if mine.any():
+            ax.scatter(
+                points[mine, 0],
+                points[mine, 1],
+                s=14,
+                color=color,
+                edgecolors="black",
+                linewidths=0.4,
+                label=f"class {label}",
+            )
 
 
 def _predict_fn(model: Any) -> Callable[[np.ndarray], Any]:

@@ -370,37 +370,44 @@ class _BaseNN(BaseEstimator):
         accepted = _optimizers.registry.parameters(self.solver)
         return _optimizers.get(self.solver, **{k: v for k, v in offered.items() if k in accepted})
 
+    def _early_stopping_split(self, X: np.ndarray, y: np.ndarray) -> tuple:
+        """``(X_train, y_train, (X_val, y_val))``: the held-out part for early stopping."""
+        stratify = y if isinstance(self, ClassifierMixin) else None
+        X, X_val, y, y_val = train_test_split(
+            X,
+            y,
+            random_state=self.net_.seed % 2**32,
+            test_size=self.validation_fraction,
+            stratify=stratify,
+        )
+        if X_val.shape[0] < 2:
+            raise ValueError(
+                "The validation set is too small. Increase 'validation_fraction' or the size "
+                "of your dataset."
+            )
+        return X, y, (X_val, y_val)
+
+    def _batch_size(self, n_train: int) -> int:
+        """scikit-learn's rule: ``"auto"`` is ``min(200, n)``; larger ints are clipped."""
+        if self.batch_size == "auto":
+            return min(200, n_train)
+        if self.batch_size > n_train:
+            warnings.warn(
+                "Got `batch_size` less than 1 or larger than sample size. It is going to be "
+                "clipped",
+                UserWarning,
+                stacklevel=4,
+            )
+        return int(np.clip(self.batch_size, 1, n_train))
+
     def _train(self, X: np.ndarray, y: np.ndarray, incremental: bool) -> None:
         """Run ``max_iter`` epochs (one if ``incremental``) of ``net_.fit`` with the monitor."""
         val_key, validation_data = None, None
         if self.early_stopping:
-            stratify = y if isinstance(self, ClassifierMixin) else None
-            X, X_val, y, y_val = train_test_split(
-                X,
-                y,
-                random_state=self.net_.seed % 2**32,
-                test_size=self.validation_fraction,
-                stratify=stratify,
-            )
-            if X_val.shape[0] < 2:
-                raise ValueError(
-                    "The validation set is too small. Increase 'validation_fraction' or the size "
-                    "of your dataset."
-                )
-            validation_data = (X_val, y_val)
+            X, y, validation_data = self._early_stopping_split(X, y)
             val_key = "val_accuracy" if isinstance(self, ClassifierMixin) else "val_r2"
         n_train = X.shape[0]
-        if self.batch_size == "auto":
-            batch_size = min(200, n_train)
-        else:
-            if self.batch_size > n_train:
-                warnings.warn(
-                    "Got `batch_size` less than 1 or larger than sample size. It is going to be "
-                    "clipped",
-                    UserWarning,
-                    stacklevel=3,
-                )
-            batch_size = int(np.clip(self.batch_size, 1, n_train))
+        batch_size = self._batch_size(n_train)
         net = self.net_
         net.l2 = float(self.alpha) / (2.0 * batch_size * self._loss_scale)
         optimizer = self._make_optimizer() if net.optimizer is None else None
