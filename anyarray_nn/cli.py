@@ -358,20 +358,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _add_train_options(t: argparse.ArgumentParser) -> None:
     _add_data_options(t)
     m = t.add_argument_group("model and training")
-    m.add_argument(
-        "--layers",
-        type=_layer_sizes,
-        default=(128, 64),
-        metavar="W1,W2,...",
-        help="hidden layer widths (default 128,64; 'none' for no hidden layer)",
-    )
-    m.add_argument(
-        "--activation",
-        type=_activation_names,
-        default="relu",
-        help="hidden activation, or one per hidden layer: relu,tanh (default relu; any of "
-        f"{', '.join(_activations.registry.names())})",
-    )
+    _add_architecture_options(m, (128, 64), "relu")
     m.add_argument(
         "--init",
         type=_registered(_initializers.registry),
@@ -418,20 +405,26 @@ def _add_train_options(t: argparse.ArgumentParser) -> None:
     _add_progress_options(o)
 
 
-def _add_gradcheck_options(g: argparse.ArgumentParser) -> None:
+def _add_architecture_options(g: Any, layers: tuple[int, ...], activation: str) -> None:
+    widths = ",".join(map(str, layers))
     g.add_argument(
         "--layers",
         type=_layer_sizes,
-        default=(8, 6),
+        default=layers,
         metavar="W1,W2,...",
-        help="hidden layer widths (default 8,6)",
+        help=f"hidden layer widths (default {widths}; 'none' for no hidden layer)",
     )
     g.add_argument(
         "--activation",
         type=_activation_names,
-        default="tanh",
-        help="hidden activation(s) (default tanh)",
+        default=activation,
+        help=f"hidden activation, or one per hidden layer like relu,tanh (default {activation}; "
+        f"any of {', '.join(_activations.registry.names())})",
     )
+
+
+def _add_gradcheck_options(g: argparse.ArgumentParser) -> None:
+    _add_architecture_options(g, (8, 6), "tanh")
     g.add_argument(
         "--output",
         type=_registered(_activations.registry),
