@@ -3,9 +3,10 @@
 This module only reads and writes files; :meth:`anyarray_nn.NN.save` and
 :meth:`anyarray_nn.NN.load` decide what goes in and rebuild the network from what comes out.
 
-The file is `safetensors <https://github.com/huggingface/safetensors>`_ when that package is
-installed (``pip install 'anyarray_nn[io]'``), else NumPy ``.npz`` written and read with
-``allow_pickle=False``. Either way it holds:
+The file's extension decides its format: ``.safetensors`` is
+`safetensors <https://github.com/huggingface/safetensors>`_ (a core dependency), ``.npz`` is NumPy's
+``.npz`` written and read with ``allow_pickle=False``; any other extension is refused before
+anything is written. Either way it holds:
 
 - ``W1, b1, W2, b2, ...`` in the model's dtype;
 - optionally the optimizer state as ``optimizer.<state name>.<parameter index>`` (e.g.
@@ -18,10 +19,10 @@ installed (``pip install 'anyarray_nn[io]'``), else NumPy ``.npz`` written and r
   and number of state arrays (``optimizer``), the tensor names, and a SHA-256 of all tensors
   (``sha256``), checked on read, so corruption inside tensor data is caught too.
 
-Reading never executes code: the JSON names registered components only. The format is detected
-from the content, not the extension, and writing goes to exactly the path given. Writing is
-atomic: the file is written to a temporary name in the same directory, flushed to disk, then
-renamed over the path, so a crash mid-save leaves any previous file intact.
+Reading never executes code: the JSON names registered components only. Reading recognises
+the format by content (a renamed file still loads), and writing goes to exactly the path given.
+Writing is atomic: the file is written to a temporary name in the same directory, flushed to
+disk, then renamed over the path, so a crash mid-save leaves any previous file intact.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import safetensors.numpy
 
 from ._version import __version__
 
@@ -50,12 +52,19 @@ class ModelFileError(ValueError):
     """A model file is truncated, corrupted, of another format, or from a newer version."""
 
 
-def _has_safetensors() -> bool:
-    try:
-        import safetensors.numpy  # noqa: F401
-    except ImportError:
-        return False
-    return True
+#: File extension -> format. The extension decides the format, never the environment.
+FORMATS = {".safetensors": "safetensors", ".npz": "npz"}
+
+
+def format_for(path: str | os.PathLike[str]) -> str:
+    """``"safetensors"`` or ``"npz"``, by ``path``'s extension; any other is a ValueError."""
+    suffix = Path(path).suffix.lower()
+    if suffix not in FORMATS:
+        raise ValueError(
+            f"Cannot tell the model format from {str(path)!r}: name the file *.safetensors "
+            "(safetensors, the default choice) or *.npz (NumPy, read with allow_pickle=False)."
+        )
+    return FORMATS[suffix]
 
 
 def write(
@@ -74,9 +83,7 @@ def write(
         "sha256": _digest(tensors),
     }
     text = json.dumps(meta)
-    if _has_safetensors():
-        import safetensors.numpy  # optional (the io extra)
-
+    if format_for(path) == "safetensors":
         payload = safetensors.numpy.save(
             {k: np.ascontiguousarray(v) for k, v in tensors.items()},
             metadata={"anyarray_nn": text},
@@ -141,13 +148,6 @@ def read(path: str | os.PathLike[str]) -> tuple[dict[str, Any], dict[str, np.nda
                 tensors = {k: npz[k] for k in npz.files}
             text = tensors.pop("__metadata__").tobytes().decode()
         else:
-            if not _has_safetensors():
-                raise ModelFileError(
-                    f"{bad}: it is not an .npz file, and reading safetensors needs "
-                    "`pip install 'anyarray_nn[io]'` (or safetensors)."
-                )
-            import safetensors.numpy  # optional (the io extra)
-
             text = _safetensors_metadata(data).get("anyarray_nn")
             tensors = safetensors.numpy.load(data)
             if text is None:
