@@ -103,6 +103,9 @@ class NN:
         self.epochs_trained_ = 0
         self.history_: Any = None
         self.stop_training = False
+        #: Free-form JSON-able information saved with the model (e.g. how it was trained: the
+        #: command line records the dataset, split and class labels here).
+        self.metadata: dict[str, Any] = {}
 
     # -- construction ------------------------------------------------------------------------
     def _build(self) -> None:
@@ -210,6 +213,7 @@ class NN:
         clone.backend = target
         clone.optimizer = None if self.optimizer is None else self.optimizer.clone(target)
         clone.history_ = _copy.deepcopy(self.history_)
+        clone.metadata = _copy.deepcopy(self.metadata)
         return clone
 
     # -- the device-level interface (see the module docstring) ----------------------------------
@@ -503,6 +507,7 @@ class NN:
             "training": {"step": self.step_, "epochs_trained": self.epochs_trained_},
             "optimizer": opt_meta,
             "tensors": self.parameter_names(),
+            "metadata": self.metadata,
         }
         _io.write(path, tensors, meta)
 
@@ -554,6 +559,7 @@ class NN:
         if names != meta["tensors"] or any(name not in tensors for name in names):
             raise _io.ModelFileError(f"{path!r}: its tensors do not match its architecture.")
         self.set_weights([tensors[name] for name in names])
+        self.metadata = dict(meta.get("metadata") or {})
         self.step_ = int(meta["training"]["step"])
         self.epochs_trained_ = int(meta["training"]["epochs_trained"])
         opt_meta = meta.get("optimizer")

@@ -53,8 +53,10 @@ POSITIVE = Interval("real", 0.0, closed="neither")
 SPLIT = Interval("real", 0.0, 1.0, closed="neither")
 
 
-class TrainingDivergedError(FloatingPointError):
-    """The training loss became NaN or inf. The network keeps its last finite weights."""
+class TrainingDivergedError(FloatingPointError, ValueError):
+    """The training loss (or a weight) became NaN or inf. The network keeps its last finite
+    weights. A ``ValueError`` too, as scikit-learn raises for a diverged fit, so code that
+    catches ``ValueError`` catches it."""
 
 
 class History:

@@ -265,3 +265,19 @@ def test_initializer_with_arguments_or_custom_round_trips(tmp_path):
             np.testing.assert_array_equal(a, b)
     assert initializers.spec(initializers.get("normal", std=1.0)) == {"name": "normal", "std": 1.0}
     assert initializers.get({"name": "uniform", "limit": 0.1}).keywords == {"limit": 0.1}
+
+
+def test_metadata_is_saved_loaded_and_copied(tmp_path, file_format):
+    net = _trained()
+    net.metadata = {"dataset": "iris", "classes": ["setosa", "versicolor", "virginica"]}
+    path = tmp_path / f"m.{file_format}"
+    net.save(path)
+    assert ann.load(path).metadata == net.metadata
+    twin = net.copy()
+    twin.metadata["dataset"] = "changed"
+    assert net.metadata["dataset"] == "iris"
+
+
+def test_diverged_training_is_a_value_error_too():
+    assert issubclass(ann.TrainingDivergedError, ValueError)
+    assert issubclass(ann.TrainingDivergedError, FloatingPointError)
