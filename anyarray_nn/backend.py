@@ -140,6 +140,10 @@ class BackendInfo:
             why not (e.g. no GPU).
         aliases: other names :func:`resolve` accepts.
         auto: ``backend="auto"`` picks this backend when it is usable (a GPU library).
+        detach: returns an array without any autograd history (torch's ``requires_grad``
+            tensors), so that no graph leaks into the parameters.
+        copies_host_memory: False when ``asarray`` of a NumPy array may share its memory;
+            then a read-only array (a ``numpy.memmap`` opened for reading) is copied first.
     """
 
     name: str
@@ -154,6 +158,8 @@ class BackendInfo:
     probe: Callable[[], str | None] = lambda: None
     aliases: tuple[str, ...] = ()
     auto: bool = False
+    detach: Callable[[Any], Any] = lambda x: x
+    copies_host_memory: bool = True
 
     def status(self) -> str | None:
         """``None`` if this backend is usable here, else the reason it is not."""
@@ -198,6 +204,8 @@ BACKENDS: dict[str, BackendInfo] = {
             to_numpy=lambda x: x.detach().cpu().numpy(),
             is_host=lambda device: str(device) == "cpu",
             native_uint32=False,  # torch lacks uint32 shifts and multiplies
+            detach=lambda x: x.detach(),
+            copies_host_memory=False,  # torch.asarray shares a NumPy array's memory
         ),
         BackendInfo(
             "array_api_strict",
@@ -328,8 +336,12 @@ class Backend:
         NumPy backend the result may otherwise share memory with ``x``).
         """
         dtype = self.dtype if dtype is None else dtype
-        if not self.owns(x):
+        if self.owns(x) and not isinstance(x, np.ndarray):
+            x = self.info.detach(x)
+        else:
             x = to_numpy(x)
+            if not self.info.copies_host_memory and not x.flags.writeable:
+                x = np.array(x)  # never hand a read-only buffer to a library that may share it
         return self.xp.asarray(x, dtype=dtype, device=self.device, copy=copy)
 
     def owns(self, x: Any) -> bool:

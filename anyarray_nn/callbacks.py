@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import math
 import os
+import string
 import warnings
 from typing import Any, ClassVar
 
 from . import registry as _registry
+from .io import format_for
 from .registry import Component, Registry
 from .validation import Interval, check_bool, check_choice
 
@@ -137,9 +139,11 @@ class EarlyStopping(_Monitor):
 class ModelCheckpoint(_Monitor):
     """Save the network to ``path`` after each epoch, or only when ``monitor`` improves.
 
-    The write is atomic (see :func:`anyarray_nn.io.save`), and a checkpoint is never written
+    The write is atomic (see :meth:`anyarray_nn.NN.save`), and a checkpoint is never written
     from an epoch whose loss is not finite, so a good file is never replaced by NaN weights.
-    ``path`` may contain ``{epoch}`` to keep one file per epoch.
+    ``path`` ends in ``.safetensors`` or ``.npz`` and may contain ``{epoch}`` (one file per
+    epoch) and the epoch's log values, e.g. ``"ck_{epoch:03d}_{val_loss:.3f}.safetensors"``.
+    Both are checked when the callback is made, not after the first epoch.
     """
 
     name = "model_checkpoint"
@@ -154,6 +158,7 @@ class ModelCheckpoint(_Monitor):
     ) -> None:
         super().__init__(monitor, mode, 0.0)
         self.path = os.fspath(path)
+        _check_path_template(self.path)
         self.save_best_only = save_best_only
         self.include_optimizer = include_optimizer
         self.saved: list[str] = []
@@ -166,10 +171,43 @@ class ModelCheckpoint(_Monitor):
             if value is None or not self._improved(value):
                 return None
             self.best = value
-        target = self.path.format(epoch=epoch)
+        missing = sorted(_placeholders(self.path) - {"epoch"} - set(logs))
+        if missing:
+            raise ValueError(
+                f"ModelCheckpoint path {self.path!r} uses {{{missing[0]}}}, but the epoch's logs "
+                f"hold only {', '.join(logs)}. Give validation data or change the path."
+            )
+        target = self.path.format(epoch=epoch, **logs)
         net.save(target, include_optimizer=self.include_optimizer)
         self.saved.append(target)
         return None
+
+
+#: What a ModelCheckpoint path may name: the epoch, and the values an epoch's logs can hold.
+_LOG_KEYS = ("loss", "accuracy", "r2", "lr")
+PLACEHOLDERS = ("epoch", *_LOG_KEYS, *(f"val_{k}" for k in _LOG_KEYS if k != "lr"))
+
+
+def _placeholders(template: str) -> set[str]:
+    return {field for _, field, _, _ in string.Formatter().parse(template) if field is not None}
+
+
+def _check_path_template(template: str) -> None:
+    """Unknown placeholders, bad format specs and a wrong extension fail now, not after an
+    epoch of training."""
+    try:
+        unknown = sorted(_placeholders(template) - set(PLACEHOLDERS))
+        trial = None if unknown else template.format(**dict.fromkeys(PLACEHOLDERS, 1))
+    except (ValueError, IndexError, KeyError) as exc:
+        raise ValueError(
+            f"ModelCheckpoint path {template!r} is not a valid template ({exc})."
+        ) from None
+    if unknown:
+        raise ValueError(
+            f"ModelCheckpoint path {template!r} uses {{{unknown[0]}}}; a path may use "
+            f"{', '.join('{' + p + '}' for p in PLACEHOLDERS)}."
+        )
+    format_for(trial)
 
 
 def get(spec: str | dict[str, Any] | Callback, **kwargs: Any) -> Callback:

@@ -12,6 +12,7 @@ one ``uint32`` per dimension, then the data in C order.
 from __future__ import annotations
 
 import gzip
+import io
 import os
 import struct
 import zlib
@@ -156,12 +157,39 @@ def read_idx(path: str | os.PathLike[str]) -> np.ndarray:
     raw = path.read_bytes()
     if raw[:2] == _GZIP_MAGIC:
         try:
-            raw = gzip.decompress(raw)
+            raw = _inflate_idx(raw, str(path))
         except (OSError, EOFError, zlib.error) as exc:
             raise ValueError(
                 f"{path}: corrupted or truncated gzip stream ({exc}). Download the file again."
             ) from None
     return _parse_idx(raw, str(path))
+
+
+#: deflate's best case: no gzip stream inflates by more than this factor.
+_MAX_DEFLATE_RATIO = 1032
+
+
+def _inflate_idx(compressed: bytes, name: str) -> bytes:
+    """Inflate a gzipped IDX file, reading at most what its header declares plus one byte (so
+    that trailing bytes are still detected): a small file declaring little data that inflates
+    to gigabytes (a gzip bomb) is refused after reading a few bytes, not after inflating."""
+    with gzip.GzipFile(fileobj=io.BytesIO(compressed)) as stream:
+        head = stream.read(4)
+        if len(head) < 4 or head[:2] != b"\0\0":
+            return head  # _parse_idx names what is wrong
+        ndim = head[3]
+        dims = stream.read(4 * ndim)
+        if len(dims) < 4 * ndim:
+            return head + dims
+        expected = _IDX_DTYPES.get(head[2], np.dtype("u1")).itemsize
+        for dim in struct.unpack(f">{ndim}I", dims):
+            expected *= dim
+        if expected > _MAX_DEFLATE_RATIO * len(compressed):
+            raise ValueError(
+                f"{name}: its header declares {expected} data bytes, more than a "
+                f"{len(compressed)}-byte gzip file can hold: it is corrupted. Download it again."
+            )
+        return head + dims + stream.read(expected + 1)
 
 
 def _parse_idx(raw: bytes, name: str) -> np.ndarray:

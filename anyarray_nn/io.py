@@ -27,11 +27,14 @@ disk, then renamed over the path, so a crash mid-save leaves any previous file i
 
 from __future__ import annotations
 
+import contextlib
+import glob
 import hashlib
 import io as _io
 import json
 import os
 import tempfile
+import warnings
 import zipfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -44,7 +47,8 @@ from ._version import __version__
 if TYPE_CHECKING:
     from .network import NN
 
-FORMAT_VERSION = 1
+#: 2 since 0.2: the checksum covers the metadata too. Version 1 files still load, with a warning.
+FORMAT_VERSION = 2
 _NPZ_MAGIC = b"PK\x03\x04"
 
 
@@ -80,8 +84,8 @@ def write(
         "format_version": FORMAT_VERSION,
         "library_version": __version__,
         **meta,
-        "sha256": _digest(tensors),
     }
+    meta["sha256"] = _digest(tensors, meta)
     text = json.dumps(meta)
     if format_for(path) == "safetensors":
         payload = safetensors.numpy.save(
@@ -95,14 +99,19 @@ def write(
     _atomic_write(Path(path), payload)
 
 
-def _digest(tensors: dict[str, np.ndarray]) -> str:
-    """SHA-256 over every tensor's name, dtype, shape and bytes: safetensors itself carries no
-    checksum, so without this a flipped bit inside a tensor would load silently."""
+def _digest(tensors: dict[str, np.ndarray], meta: dict[str, Any] | None = None) -> str:
+    """SHA-256 over every tensor's name, dtype, shape and bytes, then (format version 2 on)
+    over the metadata as canonical JSON (sorted keys, no whitespace, without ``sha256``): a
+    flipped bit anywhere, in a tensor or in a hyperparameter, is caught on read. Safetensors
+    itself carries no checksum. Version 1 files hashed the tensors only (``meta=None``)."""
     h = hashlib.sha256()
     for name in sorted(tensors):
         array = np.ascontiguousarray(tensors[name])
         h.update(f"{name}|{array.dtype.str}|{array.shape}|".encode())
         h.update(array.tobytes())
+    if meta is not None:
+        fields = {k: v for k, v in meta.items() if k != "sha256"}
+        h.update(b"metadata|" + json.dumps(fields, sort_keys=True, separators=(",", ":")).encode())
     return h.hexdigest()
 
 
@@ -119,7 +128,8 @@ def _file_mode(path: Path) -> int:
 
 def _atomic_write(path: Path, payload: bytes) -> None:
     directory = path.parent if str(path.parent) else Path(".")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
+    _remove_stale_temporaries(directory, path.name)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp", dir=directory)
     try:
         os.chmod(tmp, _file_mode(path))  # mkstemp makes 0600; give the usual permissions
         with os.fdopen(fd, "wb") as handle:
@@ -133,6 +143,32 @@ def _atomic_write(path: Path, payload: bytes) -> None:
         raise
 
 
+def _remove_stale_temporaries(directory: Path, name: str) -> None:
+    """Delete temporaries of ``name`` left by a save that was killed (SIGKILL, power loss).
+
+    A temporary is named ``.NAME.PID.XXXXXXXX.tmp``; it is stale when process PID no longer
+    exists on this machine. A save in progress elsewhere (another live process, or another
+    thread of this one) is never touched.
+    """
+    prefix = f".{name}."
+    for entry in directory.glob(f"{glob.escape(prefix)}*.tmp"):
+        pid_text = entry.name[len(prefix) :].split(".", 1)[0]
+        if not pid_text.isdigit() or int(pid_text) == os.getpid() or _alive(int(pid_text)):
+            continue
+        with contextlib.suppress(OSError):
+            entry.unlink()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # e.g. another user's process: it exists
+        return True
+    return True
+
+
 def read(path: str | os.PathLike[str]) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     """Parse either format into ``(metadata, tensors)``, checking the envelope and the hash;
     every failure becomes one :class:`ModelFileError` (a missing file: ``FileNotFoundError``)."""
@@ -144,6 +180,7 @@ def read(path: str | os.PathLike[str]) -> tuple[dict[str, Any], dict[str, np.nda
     bad = f"{str(path)!r} is not a readable anyarray_nn model file"
     try:
         if data[:4] == _NPZ_MAGIC:
+            _check_npz_sizes(data, bad)
             with np.load(_io.BytesIO(data), allow_pickle=False) as npz:
                 tensors = {k: npz[k] for k in npz.files}
             text = tensors.pop("__metadata__").tobytes().decode()
@@ -167,9 +204,34 @@ def read(path: str | os.PathLike[str]) -> tuple[dict[str, Any], dict[str, np.nda
             f"{str(path)!r} has format version {version!r}; this anyarray_nn reads versions "
             f"1..{FORMAT_VERSION}. Upgrade anyarray_nn to load it."
         )
-    if meta.get("sha256") != _digest(tensors):
+    if meta.get("sha256") != _digest(tensors, meta if version >= 2 else None):
         raise ModelFileError(f"{bad}: its checksum does not match its contents (corrupted).")
+    if version == 1:
+        warnings.warn(
+            f"{str(path)!r} was written by anyarray_nn {meta.get('library_version', '0.1')} "
+            "(format version 1), whose checksum covers the tensors but not the metadata "
+            "(architecture, hyperparameters, counters). Save it again to protect those too.",
+            UserWarning,
+            stacklevel=3,
+        )
     return meta, tensors
+
+
+#: An npz member may inflate to at most this many times the whole file's size (NumPy writes
+#: them stored, so a real file needs 1x; a compressed one may need more).
+MAX_INFLATION = 64
+
+
+def _check_npz_sizes(data: bytes, bad: str) -> None:
+    """Refuse an npz whose members declare more bytes than the file could honestly hold,
+    before anything is inflated (a zip bomb would otherwise exhaust memory)."""
+    with zipfile.ZipFile(_io.BytesIO(data)) as archive:
+        declared = sum(info.file_size for info in archive.infolist())
+    if declared > MAX_INFLATION * len(data) + 2**20:
+        raise ModelFileError(
+            f"{bad}: its entries declare {declared} bytes in a {len(data)}-byte file "
+            "(refused before reading)."
+        )
 
 
 def _safetensors_metadata(data: bytes) -> dict[str, str]:

@@ -17,6 +17,7 @@
 from __future__ import annotations
 
 import copy as _copy
+import numbers
 import os
 import warnings
 from collections.abc import Sequence
@@ -26,11 +27,12 @@ from typing import Any
 import numpy as np
 
 from . import activations as _activations
+from . import inputs as _inputs
 from . import io as _io
 from . import losses as _losses
 from . import optimizers as _optimizers
 from . import training as _training
-from .backend import Backend, backend_status, resolve, to_numpy
+from .backend import Backend, BackendUnavailableError, backend_status, resolve, to_numpy
 from .layers import Dense, Dropout, Layer, Pass
 from .layers import registry as _layer_registry
 from .random import STREAM_INIT, host_rng, new_seed
@@ -47,7 +49,8 @@ class NN:
         layers: either a list of sizes ``[n_inputs, hidden..., n_outputs]`` or a list of
             :class:`~anyarray_nn.layers.Layer` objects (the first ``Dense`` needs ``fan_in=``).
         activation: hidden-layer activation when ``layers`` is a list of sizes: one name for all,
-            or one per hidden layer (any registered activation, or an Activation object).
+            or one per hidden layer (any registered activation, or an Activation object;
+            default ``"relu"``). Softmax is an output activation only.
         output: output activation: ``"softmax"`` (default), ``"sigmoid"`` or ``"identity"``.
         loss: ``"cross_entropy"``, ``"binary_cross_entropy"``, ``"mse"`` (or any registered
             loss) or ``None`` to pick the natural loss for ``output``. Softmax + cross-entropy
@@ -64,6 +67,9 @@ class NN:
             ``elu``; their defaults if ``None``: 0.01 and 1.0).
         dropout: inverted-dropout rate after each hidden layer (one rate, or one per hidden
             layer; 0 disables). Active in ``fit`` only.
+
+    ``activation``, ``init``, ``alpha`` and ``dropout`` describe the layers built from a list of
+    sizes; with a list of Layer objects they are refused (set them on the layers).
         l1, l2: penalties ``l1 * sum|W|`` and ``l2 * sum W**2`` over the weights (never the
             biases), added to the loss that ``loss``, ``gradients`` and ``fit`` use.
 
@@ -74,7 +80,7 @@ class NN:
     def __init__(
         self,
         layers: Sequence[int] | Sequence[Layer],
-        activation: str | Sequence[str] = "relu",
+        activation: str | Sequence[str] | None = None,
         output: str = "softmax",
         loss: str | _losses.Loss | None = None,
         init: str | None = None,
@@ -114,6 +120,14 @@ class NN:
         if fan_in is None:
             raise ValueError("The first layer needs its input width: Dense(units, fan_in=...).")
         self.n_features = int(fan_in)
+        dense = [layer for layer in self.layers if isinstance(layer, Dense)]
+        for layer in dense[:-1]:
+            if layer.activation.name == "softmax":
+                raise ValueError(
+                    "softmax is an output activation (rows that sum to 1), not a hidden one: "
+                    "a hidden softmax layer trains to chance. Use relu, tanh, ... for hidden "
+                    "layers and output='softmax' for the output."
+                )
         rng = host_rng(self.seed, STREAM_INIT)
         width = self.n_features
         for index, layer in enumerate(self.layers):
@@ -218,48 +232,14 @@ class NN:
 
     # -- the device-level interface (see the module docstring) ----------------------------------
     def check_inputs(self, X: Any) -> Array:
-        """Validate ``X`` and move it onto the device in the model's dtype (a public-API
-        boundary: host syncs are allowed here)."""
-        if self.backend.owns(X):
-            return self._check_device_inputs(X)
-        host = np.asarray(to_numpy(X))
-        if host.ndim == 1 and self.n_features == 1:
-            host = host.reshape(-1, 1)
-        if host.ndim != 2 or host.shape[1] != self.n_features:
-            raise ValueError(self._shape_message(host.shape))
-        if not np.issubdtype(host.dtype, np.number) or np.issubdtype(
-            host.dtype, np.complexfloating
-        ):
-            raise ValueError(f"X must be real numbers, got dtype {host.dtype}.")
-        if not _all_finite(host):
-            raise _nonfinite_error(host)
-        return self.backend.asarray(host)
-
-    def _check_device_inputs(self, X: Array) -> Array:
-        xp = self.xp
-        if X.ndim == 1 and self.n_features == 1:
-            X = xp.reshape(X, (-1, 1))
-        if X.ndim != 2 or X.shape[1] != self.n_features:
-            raise ValueError(self._shape_message(tuple(X.shape)))
-        X = xp.astype(X, self.backend.dtype) if X.dtype != self.backend.dtype else X
-        # a finite sum proves every entry finite in one pass with no temporary; only an
-        # inf/NaN sum (or an overflow of huge values) needs the entrywise check
-        with np.errstate(over="ignore", invalid="ignore"):  # NumPy would warn on overflow
-            finite = bool(xp.isfinite(xp.sum(X))) or bool(xp.all(xp.isfinite(X)))
-        if not finite:
-            raise _nonfinite_error(to_numpy(X))
-        return X
+        """Validate ``X`` and move it onto the device in the model's dtype, by the rules of
+        :mod:`anyarray_nn.inputs` (the same on every backend; a public-API boundary, where
+        host reads are allowed)."""
+        return _inputs.features_to_device(self.backend, X, self.n_features)
 
     def check_shape(self, shape: tuple[int, ...]) -> None:
         """Raise the usual error unless ``shape`` is ``(n_samples, n_features)``."""
-        if len(shape) != 2 or shape[1] != self.n_features:
-            raise ValueError(self._shape_message(tuple(shape)))
-
-    def _shape_message(self, shape: tuple[int, ...]) -> str:
-        return (
-            f"X has shape {shape}, but this network expects (n_samples, {self.n_features}). "
-            "Reshape X or build the network with a matching input size."
-        )
+        _inputs.check_shape(tuple(shape), self.n_features)
 
     def check_targets(self, y: Any, n_samples: int) -> Array:
         """Validate ``y`` and return the ``(n, n_outputs)`` float target matrix on the device.
@@ -277,8 +257,8 @@ class NN:
                 f"y must be numeric (got dtype {host.dtype}); encode string labels as integers "
                 "0..n_classes-1 first (e.g. sklearn.preprocessing.LabelEncoder)."
             )
-        if not np.all(np.isfinite(host)):
-            raise ValueError("y contains NaN or inf.")
+        if host.dtype.kind == "f" and not _inputs.all_finite(host):
+            raise _inputs.nonfinite_error(host, "y")
         if self.output.name == "softmax" and host.ndim == 1:
             return self._one_hot(host)
         k = self.n_outputs
@@ -389,8 +369,10 @@ class NN:
         """
         if batch_size is not None and (not isinstance(batch_size, int) or batch_size < 1):
             raise ValueError(f"batch_size must be a positive int or None, got {batch_size!r}.")
-        on_device = self.backend.owns(X)
-        rows = X if on_device else np.asarray(X) if not isinstance(X, np.ndarray) else X
+        if self.backend.owns(X) and not isinstance(X, np.ndarray):
+            rows = X
+        else:  # host rows (a memmap stays a memmap: batches are moved one at a time)
+            rows = _inputs.host_rows(X)
         n = rows.shape[0] if getattr(rows, "ndim", 0) >= 1 else 0
         step = max(batch_size or n, 1)
         parts = []
@@ -487,8 +469,20 @@ class NN:
 
     def save(self, path: str | os.PathLike[str], include_optimizer: bool = True) -> None:
         """Write architecture, weights and (optionally) optimizer state to exactly ``path``,
-        atomically (see :mod:`anyarray_nn.io` for the format)."""
+        atomically (see :mod:`anyarray_nn.io` for the format): ``*.safetensors`` or ``*.npz``.
+
+        Raises:
+            ValueError: another extension, an unregistered component, or non-finite weights
+                (nothing is written then; an existing file at ``path`` is left as it was).
+        """
+        _io.format_for(path)  # a wrong extension fails before any work
         tensors = dict(zip(self.parameter_names(), self.get_weights(), strict=True))
+        for name, array in tensors.items():
+            if not np.all(np.isfinite(array)):
+                raise ValueError(
+                    f"{name} contains NaN or inf: refusing to write a model that load() would "
+                    f"reject ({str(path)!r} is left as it was). Train again from finite weights."
+                )
         opt = self.optimizer if include_optimizer else None
         opt_meta = None
         if opt is not None:
@@ -523,8 +517,9 @@ class NN:
 
         Args:
             path: the file.
-            backend: where to put it; ``None`` means the backend it was saved from when that is
-                usable here, else ``"auto"`` (with a warning).
+            backend: where to put it; ``None`` means the backend and device it was saved from
+                when usable here; else, with a warning, that backend on its default device
+                (a model saved on torch's GPU loads on torch's CPU), or ``"auto"``.
             device: device on that backend (default: the saved one when the backend is the same).
             dtype: ``"float32"``/``"float64"``; default the saved dtype.
 
@@ -535,14 +530,9 @@ class NN:
         meta, tensors = _io.read(path)
         try:
             model = meta["model"]
-            if backend is None and backend_status().get(model["backend"], "unknown") is not None:
-                warnings.warn(
-                    f"{str(path)!r} was saved from backend {model['backend']!r}, which is not "
-                    "usable here; loading it with backend='auto'.",
-                    RuntimeWarning,
-                    stacklevel=2,
-                )
-                backend = "auto"
+            _check_declared_shapes(model["layers"], tensors, str(path))
+            if backend is None:
+                backend, device = _saved_or_fallback(model, device, str(path))
             net = cls.from_config(model, backend, device, dtype)
             net._load_state(meta, tensors, str(path))
         except _io.ModelFileError:
@@ -574,9 +564,59 @@ class NN:
             self.optimizer = opt
 
 
+def _saved_or_fallback(model: dict[str, Any], device: Any, path: str) -> tuple[Any, Any]:
+    """Where ``load(path)`` puts a model by default: the backend and device it was saved from;
+    when those are not usable here, that backend's default device, else ``"auto"``."""
+    saved, saved_device = model["backend"], model.get("device") if device is None else device
+    if backend_status().get(saved, "unknown") is None:
+        try:
+            resolve(saved, saved_device, model.get("dtype"))
+            return saved, saved_device
+        except BackendUnavailableError:  # e.g. saved on a GPU this machine lacks
+            fallback, where = (saved, None), f"{saved} on its default device"
+    else:
+        fallback, where = ("auto", None), "backend='auto'"
+    warnings.warn(
+        f"{path!r} was saved from {saved} on device {saved_device!r}, which is not usable "
+        f"here; loading it with {where}.",
+        RuntimeWarning,
+        stacklevel=4,
+    )
+    return fallback
+
+
+def _check_declared_shapes(
+    layers: list[dict[str, Any]], tensors: dict[str, np.ndarray], path: str
+) -> None:
+    """Compare every Dense layer's declared ``fan_in``/``units`` with its stored tensors before
+    anything is built, so a file claiming a huge layer is refused without allocating it.
+
+    Parameters are numbered by parametrised layer (``W1, b1, W2, ...``); a layer type's
+    ``param_names`` tell without building it whether it has any.
+    """
+    k = 0
+    for spec in layers:
+        kind = _layer_registry.lookup(spec["type"])
+        if not kind.param_names:
+            continue
+        k += 1
+        if kind is not Dense:
+            continue
+        config = spec["config"]
+        declared = {f"W{k}": (config.get("fan_in"), config["units"]), f"b{k}": (config["units"],)}
+        for name, shape in declared.items():
+            stored = tensors.get(name)
+            if stored is None or tuple(stored.shape) != shape:
+                found = "missing" if stored is None else f"stored as {tuple(stored.shape)}"
+                raise _io.ModelFileError(
+                    f"{path!r}: layer {k} declares {name} of shape {shape} but it is {found} "
+                    "(an inconsistent or tampered file; nothing was built)."
+                )
+
+
 def _make_layers(
     spec: Sequence[int] | Sequence[Layer],
-    activation: str | Sequence[str],
+    activation: str | Sequence[str] | None,
     init: str | None,
     alpha: float | None,
     dropout: float | Sequence[float] = 0.0,
@@ -584,6 +624,15 @@ def _make_layers(
     """The layers of ``NN(sizes, ...)``: Dense (and Dropout) per hidden layer, a linear output."""
     spec = list(spec)
     if spec and all(isinstance(s, Layer) for s in spec):
+        given = {"activation": activation, "init": init, "alpha": alpha}
+        given = [name for name, value in given.items() if value is not None]
+        given += ["dropout"] if _any_rate(dropout) else []
+        if given:
+            raise ValueError(
+                f"NN({', '.join(f'{n}=' for n in given)}...) applies to a list of sizes; with a "
+                "list of Layer objects, set it on the layers instead: "
+                "Dense(units, activation, init=..., alpha=...) and Dropout(rate)."
+            )
         return spec
     if len(spec) < 2 or not all(
         isinstance(s, int | np.integer) and not isinstance(s, bool) and s > 0 for s in spec
@@ -593,12 +642,13 @@ def _make_layers(
             f"(inputs, hidden..., outputs), or a list of Layer objects; got {spec!r}."
         )
     n_hidden = len(spec) - 2
+    activation = "relu" if activation is None else activation
     acts = [activation] * n_hidden if _is_single(activation) else list(activation)
     if len(acts) != n_hidden:
         raise ValueError(
             f"activation lists {len(acts)} names but the network has {n_hidden} hidden layers."
         )
-    rates = [dropout] * n_hidden if isinstance(dropout, float | int) else list(dropout)
+    rates = [dropout] * n_hidden if isinstance(dropout, numbers.Real) else list(dropout)
     if len(rates) != n_hidden:
         raise ValueError(
             f"dropout lists {len(rates)} rates but the network has {n_hidden} hidden layers."
@@ -613,6 +663,12 @@ def _make_layers(
     layers.append(Dense(int(spec[-1]), None, init=init or "glorot_uniform"))
     layers[0].fan_in = int(spec[0])
     return layers
+
+
+def _any_rate(dropout: Any) -> bool:
+    if isinstance(dropout, numbers.Real):
+        return bool(dropout)
+    return any(dropout)
 
 
 def _is_single(activation: Any) -> bool:
@@ -638,23 +694,6 @@ def _require_registered(part: str, obj: Any) -> None:
 
 def _without_name(config: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in config.items() if k != "name"}
-
-
-def _all_finite(host: np.ndarray) -> bool:
-    """True if no entry is NaN or inf. A finite float64 sum proves it in one pass without a
-    temporary as large as the data (NaN/inf always poison the sum); only when the sum is not
-    finite, which huge finite values can also cause, are the entries checked one by one."""
-    with np.errstate(over="ignore", invalid="ignore"):
-        if np.isfinite(np.add.reduce(host, axis=None, dtype=np.float64)):
-            return True
-    return bool(np.all(np.isfinite(host)))
-
-
-def _nonfinite_error(host: np.ndarray) -> ValueError:
-    row, col = np.argwhere(~np.isfinite(host))[0]
-    return ValueError(
-        f"X contains NaN or inf (first at row {row}, column {col}). Clean or impute the data first."
-    )
 
 
 #: ``anyarray_nn.load(path, backend=None, device=None, dtype=None)``: :meth:`NN.load`.

@@ -40,7 +40,7 @@ from . import schedules as _schedules
 from .backend import to_numpy
 from .layers import Pass
 from .random import STREAM_SHUFFLE, host_rng
-from .validation import Interval, check_choice
+from .validation import Interval
 
 if TYPE_CHECKING:
     from .network import NN
@@ -84,6 +84,12 @@ class History:
     def __getitem__(self, key: str) -> list[float]:
         return self.history[key]
 
+    def truncate(self, n_epochs: int) -> None:
+        """Keep the first ``n_epochs`` epochs (an interrupted run forgets the unfinished one)."""
+        del self.epoch[n_epochs:]
+        for values in self.history.values():
+            del values[n_epochs:]
+
     def __contains__(self, key: object) -> bool:
         return key in self.history
 
@@ -122,6 +128,8 @@ class _Sums:
         self.total: Array = None
         self.stats: list[Array] = []
         self.rows = 0
+        self.bad_params: Array = None  # device count of non-finite parameter entries
+        self.n_bad_params = 0  # the same count, once read by logs()
 
     def add(self, loss: Array, a: Array, T: Array) -> None:
         """Add one batch (no host sync)."""
@@ -153,16 +161,27 @@ class _Sums:
         """The mean objective so far (a host read: only for live progress on host backends)."""
         return float(to_numpy(self.total)) / max(self.rows, 1)
 
+    def check_parameters(self, params: list[Array]) -> None:
+        """Count non-finite entries of ``params`` on the device, to be read with the sums: the
+        last update of an epoch happens after its loss was measured, so only this catches a
+        step that overflowed there."""
+        xp, dtype = self.net.xp, self.net.backend.dtype
+        self.bad_params = sum(xp.sum(xp.astype(~xp.isfinite(p), dtype)) for p in params)
+
     def flat(self) -> Array:
-        """``[sum of objective x rows, statistics...]`` as one device vector."""
+        """``[sum of objective x rows, statistics..., bad parameter count]`` as one device
+        vector (the count only after :meth:`check_parameters`)."""
         xp = self.net.xp
-        return xp.concat(
-            [xp.reshape(self.total, (1,))] + [xp.reshape(s, (-1,)) for s in self.stats]
-        )
+        parts = [xp.reshape(self.total, (1,))] + [xp.reshape(s, (-1,)) for s in self.stats]
+        if self.bad_params is not None:
+            parts.append(xp.reshape(self.bad_params, (1,)))
+        return xp.concat(parts)
 
     def logs(self, ss_tot: np.ndarray | None) -> dict[str, float]:
         """The epoch's logs, from one device -> host transfer."""
         values = to_numpy(self.flat())
+        if self.bad_params is not None:
+            self.n_bad_params = int(values[-1])
         n = self.rows
         logs: dict[str, float] = {"loss": float(values[0]) / n}
         pos = 1
@@ -362,6 +381,16 @@ def _resolve_optimizer(net: NN, optimizer: Any, lr: float | None) -> _optimizers
     if lr is not None:
         opt.lr = POSITIVE.check("lr", lr)
     if opt is not net.optimizer:
+        old = net.optimizer
+        if old is not None and old.t > 0:
+            warnings.warn(
+                f"fit(optimizer=...) replaces {type(old).__name__}, which has taken {old.t} "
+                "steps: its state (e.g. Adam's moments) is discarded, so this run does not "
+                "continue the previous one exactly. Leave optimizer=None to continue it (lr= "
+                "still sets its learning rate).",
+                UserWarning,
+                stacklevel=4,
+            )
         opt.build(net.xp, net.parameter_arrays())
         net.optimizer = opt
     return opt
@@ -369,26 +398,31 @@ def _resolve_optimizer(net: NN, optimizer: Any, lr: float | None) -> _optimizers
 
 @dataclass
 class _Snapshot:
-    """The network as it was after one finished epoch: device copies of the parameters, a clone
-    of the optimizer, and the counters. Restored after divergence or an interrupt."""
+    """Everything that describes the network after one finished epoch: device copies of the
+    parameters, a clone of the optimizer, the step and epoch counters and the length of the
+    history. Restored after divergence or an interrupt, so all of them agree again."""
 
     params: list[Array]
     optimizer: _optimizers.Optimizer | None
     step: int
+    epochs_trained: int
+    history_length: int
 
     @classmethod
-    def take(cls, net: NN) -> _Snapshot:
+    def take(cls, net: NN, history: History) -> _Snapshot:
         xp = net.xp
         params = [xp.asarray(p, copy=True) for p in net.parameter_arrays()]
         opt = None if net.optimizer is None else net.optimizer.clone()
-        return cls(params, opt, net.step_)
+        return cls(params, opt, net.step_, net.epochs_trained_, len(history))
 
-    def restore(self, net: NN) -> None:
+    def restore(self, net: NN, history: History) -> None:
         for (layer, name), value in zip(net.parameters(), self.params, strict=True):
             layer.params[name] = value
         if net.optimizer is not None and self.optimizer is not None:
             net.optimizer.load_state_dict(self.optimizer.state_dict())
         net.step_ = self.step
+        net.epochs_trained_ = self.epochs_trained
+        history.truncate(self.history_length)
 
 
 # -- the loop ------------------------------------------------------------------------------
@@ -484,7 +518,7 @@ def fit(
     except KeyboardInterrupt:
         # Leave the net as it was after the last finished epoch, consistent with its history.
         run.progress.close()
-        run.snapshot.restore(net)
+        run.snapshot.restore(net, run.history)
         warnings.warn(
             f"fit interrupted; the network keeps its state after epoch {net.epochs_trained_} "
             "and net.history_ holds the finished epochs.",
@@ -532,7 +566,7 @@ def _start_run(
     progress = _Progress(verbose, n_batches, live=net.backend.is_host)
     run = _Run(opt, sched, batch_size, bool(shuffle), clip_norm, names, callbacks, progress,
                history, first, first + epochs)  # fmt: skip
-    run.snapshot = _Snapshot.take(net)
+    run.snapshot = _Snapshot.take(net, history)
     return run
 
 
@@ -555,18 +589,25 @@ def _train_epoch(net: NN, data: _Data, run: _Run, epoch: int) -> _Sums:
         net.step_ += 1
         sums.add(loss, a, tb)
         run.progress.batch(i, sums)
+    sums.check_parameters(params)
     return sums
 
 
 def _end_epoch(net: NN, data: _Data, run: _Run, epoch: int, sums: _Sums) -> bool:
     """The epoch's bookkeeping, after its one host read; returns True to stop training."""
     logs = sums.logs(data.ss_tot)
-    if not math.isfinite(logs["loss"]):
-        run.snapshot.restore(net)
+    if not math.isfinite(logs["loss"]) or sums.n_bad_params:
+        run.snapshot.restore(net, run.history)
+        what = (
+            f"the loss became {logs['loss']}"
+            if not math.isfinite(logs["loss"])
+            else f"{sums.n_bad_params} weights became NaN or inf (in an update after the last "
+            "loss was measured)"
+        )
         raise TrainingDivergedError(
-            f"Training diverged: the loss became {logs['loss']} in epoch {epoch + 1}. "
-            "The network keeps the weights from the end of the last finite epoch. "
-            "Lower the learning rate, scale the inputs, or use clip_norm=."
+            f"Training diverged: {what} in epoch {epoch + 1}. The network keeps the weights "
+            "from the end of the last finite epoch. Lower the learning rate, scale the inputs, "
+            "or use clip_norm=."
         )
     if data.val is not None:
         val = evaluate_arrays(net, *data.val, max(run.batch_size, 1024), run.names)
@@ -575,10 +616,11 @@ def _end_epoch(net: NN, data: _Data, run: _Run, epoch: int, sums: _Sums) -> bool
     net.epochs_trained_ = epoch + 1
     run.history.append(epoch + 1, logs)
     run.progress.end(epoch + 1, run.last_epoch, logs)
+    # the epoch is finished: from here on (callbacks included) an interrupt keeps it whole
+    run.snapshot = _Snapshot.take(net, run.history)
     for cb in run.callbacks:
         if cb.on_epoch_end(net, epoch + 1, logs) is True:
             net.stop_training = True
-    run.snapshot = _Snapshot.take(net)
     if run.schedule is not None:
         run.opt.lr = float(run.schedule.next(epoch - run.first_epoch, logs))
     if net.stop_training:
@@ -590,7 +632,6 @@ __all__ = [
     "METRICS",
     "History",
     "TrainingDivergedError",
-    "check_choice",
     "clip_by_global_norm",
     "evaluate_arrays",
     "fit",

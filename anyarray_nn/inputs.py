@@ -1,0 +1,163 @@
+"""Checking the features users pass in, by the same rules on every backend.
+
+``X`` may be NumPy, a list, a pandas DataFrame, a ``numpy.memmap``, or an array of any backend on
+any device. Whatever it is, the same rules hold before anything reaches the math:
+
+- the shape is ``(n_samples, n_features)`` (a 1-D ``X`` is one feature per row when the network
+  has one input);
+- the values are real numbers: booleans and integers are converted (as scikit-learn does);
+  complex numbers, strings and other objects are refused, naming the pandas column when there is
+  one;
+- every value is finite (the error names the first bad row and column);
+- every value fits the model's dtype: a float64 value beyond float32's range is refused with
+  "overflows float32", never turned into inf or NaN;
+- arrays that carry an autograd graph (a torch tensor with ``requires_grad``) are detached, so no
+  graph leaks into the parameters.
+
+Host data is checked on the host. Device arrays are checked on their device, with a few host
+reads (this is the public API boundary, where reads are allowed).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .backend import Backend, to_numpy
+
+Array = Any
+
+#: NumPy dtype kinds accepted as features: bool, signed and unsigned ints, floats.
+NUMERIC_KINDS = "biuf"
+
+
+def features_to_device(backend: Backend, X: Any, n_features: int) -> Array:
+    """Validate ``X`` (see the module docstring) and return it on ``backend``'s device, in its
+    dtype."""
+    if backend.owns(X) and not isinstance(X, np.ndarray):
+        return _device_features(backend, backend.info.detach(X), n_features)
+    return backend.asarray(host_features(X, n_features, backend.dtype_name))
+
+
+def host_features(X: Any, n_features: int, dtype_name: str = "float64") -> np.ndarray:
+    """``X`` as a checked NumPy array of shape ``(n, n_features)`` (not yet cast to
+    ``dtype_name``, whose range it is checked against)."""
+    host = host_rows(X)
+    if host.ndim == 1 and n_features == 1:
+        host = host.reshape(-1, 1)
+    check_shape(tuple(host.shape), n_features)
+    if host.dtype.kind not in NUMERIC_KINDS:
+        raise ValueError(_dtype_message(str(host.dtype), host.dtype.kind == "c"))
+    if host.dtype.kind == "f":
+        if not all_finite(host):
+            raise nonfinite_error(host)
+        _check_range(host, dtype_name)
+    return host
+
+
+def host_rows(X: Any) -> np.ndarray:
+    """``X`` as a NumPy array, not yet checked: any library's array (detached, copied to the
+    host), lists, and pandas DataFrames (whose columns must be numbers; mixed numeric columns
+    become float64). A ``numpy.memmap`` stays a memmap."""
+    refuse_non_numeric_columns(X)
+    if hasattr(X, "columns") and hasattr(X, "to_numpy"):
+        return np.asarray(X.to_numpy(dtype=np.float64))
+    return np.asarray(to_numpy(X)) if not isinstance(X, np.ndarray) else X
+
+
+def _device_features(backend: Backend, X: Array, n_features: int) -> Array:
+    xp = backend.xp
+    if X.ndim == 1 and n_features == 1:
+        X = xp.reshape(X, (-1, 1))
+    check_shape(tuple(X.shape), n_features)
+    if xp.isdtype(X.dtype, "complex floating"):
+        raise ValueError(_dtype_message(str(X.dtype), complex_=True))
+    if xp.isdtype(X.dtype, "real floating") and not _device_all_finite(xp, X):
+        raise nonfinite_error(to_numpy(X))
+    if X.dtype == backend.dtype:
+        return X
+    cast = xp.astype(X, backend.dtype)
+    if xp.isdtype(X.dtype, "real floating") and not _device_all_finite(xp, cast):
+        _check_range(to_numpy(X), backend.dtype_name)  # raises, naming the value
+    return cast
+
+
+def _device_all_finite(xp: Any, X: Array) -> bool:
+    # a finite sum proves every entry finite in one pass with no temporary; only an inf/NaN
+    # sum (or an overflow of huge values) needs the entrywise check
+    with np.errstate(over="ignore", invalid="ignore"):  # NumPy would warn on overflow
+        return bool(xp.isfinite(xp.sum(X))) or bool(xp.all(xp.isfinite(X)))
+
+
+def check_shape(shape: tuple[int, ...], n_features: int) -> None:
+    """Raise a clear error unless ``shape`` is ``(n_samples, n_features)``."""
+    if len(shape) != 2 or shape[1] != n_features:
+        raise ValueError(
+            f"X has shape {shape}, but this network expects (n_samples, {n_features}). "
+            "Reshape X or build the network with a matching input size."
+        )
+
+
+def all_finite(host: np.ndarray) -> bool:
+    """True if no entry is NaN or inf. A finite float64 sum proves it in one pass without a
+    temporary as large as the data (NaN/inf always poison the sum); only when the sum is not
+    finite, which huge finite values can also cause, are the entries checked one by one."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        if np.isfinite(np.add.reduce(host, axis=None, dtype=np.float64)):
+            return True
+    return bool(np.all(np.isfinite(host)))
+
+
+def nonfinite_error(host: np.ndarray, name: str = "X") -> ValueError:
+    """The error for NaN/inf in ``host``, naming the first bad entry."""
+    bad = np.argwhere(~np.isfinite(host))[0]
+    where = f"row {bad[0]}" + (f", column {bad[1]}" if len(bad) > 1 else "")
+    return ValueError(
+        f"{name} contains NaN or inf (first at {where}). Clean or impute the data first."
+    )
+
+
+def _check_range(host: np.ndarray, dtype_name: str) -> None:
+    """Refuse finite values that the cast to ``dtype_name`` would turn into inf."""
+    limit = float(np.finfo(dtype_name).max)
+    if host.dtype.itemsize <= np.dtype(dtype_name).itemsize or host.size == 0:
+        return
+    if max(float(np.max(host)), -float(np.min(host))) <= limit:
+        return
+    row, col = np.argwhere(np.abs(host) > limit)[0]
+    raise ValueError(
+        f"X has a value beyond the {dtype_name} range ({host[row, col]:.6g} at row {row}, "
+        f"column {col}): it overflows {dtype_name}. Scale the data, or build the network with "
+        "dtype='float64'."
+    )
+
+
+def _dtype_message(dtype: str, complex_: bool) -> str:
+    if complex_:
+        return (
+            f"X is complex ({dtype}); a network takes real numbers. Pass the real part "
+            "(X.real), or the real and imaginary parts as separate features."
+        )
+    return (
+        f"X must be real numbers, got dtype {dtype}. Encode text or categories as numbers "
+        "first (e.g. sklearn.preprocessing.OneHotEncoder or OrdinalEncoder)."
+    )
+
+
+def refuse_non_numeric_columns(X: Any) -> None:
+    """For a pandas DataFrame: name the first column that is not numbers, and how to encode
+    it (pandas is not imported; anything with ``columns`` and ``dtypes`` is treated alike)."""
+    dtypes = getattr(X, "dtypes", None)
+    if dtypes is None or not hasattr(X, "columns") or not hasattr(dtypes, "items"):
+        return
+    for column, dtype in dtypes.items():
+        kind = getattr(dtype, "kind", "O")
+        if kind in NUMERIC_KINDS:
+            continue
+        what = "category" if str(dtype) == "category" else str(dtype)
+        raise ValueError(
+            f"Column {column!r} of X has dtype {what}, not numbers. Encode it first: "
+            "pandas.get_dummies(X, columns=[...]) or sklearn.preprocessing.OneHotEncoder for "
+            "one-hot features, OrdinalEncoder (or .cat.codes) for ordered codes."
+        )
