@@ -225,7 +225,7 @@ def test_plot_writes_a_png(tmp_path, capsys):
 
 
 def test_plot_without_matplotlib_fails_before_training(tmp_path, capsys, monkeypatch):
-    monkeypatch.setattr(cli, "_has_module", lambda name: name != "matplotlib")
+    monkeypatch.setattr(cli.commands, "_has_module", lambda name: name != "matplotlib")
     monkeypatch.setattr(ann.NN, "fit", lambda *a, **k: pytest.fail("trained anyway"))
     rc, _, err = run_main(capsys, "train", "--data", "iris", "--plot", tmp_path / "c.png")
     assert_one_line_error(rc, err, "matplotlib", "pip install")
