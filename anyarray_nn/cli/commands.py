@@ -1,120 +1,26 @@
-"""The commands: train, evaluate, gradcheck, backends and the digits demo."""
+"""The commands that use a saved model or none: evaluate, predict, gradcheck, backends."""
 
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import math
-import time
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .. import datasets, metrics
-from ..backend import BackendUnavailableError, auto_backend, backend_status, resolve
+from .. import metrics, tabular
+from ..backend import auto_backend, backend_status
 from ..gradcheck import gradcheck
 from ..network import NN, load
-from ..plotting import plot_history
-from .common import BACKENDS_HINT, EXIT_CHECK_FAILED, EXIT_OK, UsageError, first_line
-from .data import Data, load_data, subsample
+from .common import EXIT_CHECK_FAILED, EXIT_OK, UsageError, check_output_path
+from .data import FILE_TYPES, Data
+from .record import Record, evaluation_data, prediction_features
 from .report import confusion_table, metrics_table, scores
-
-#: The demo's options and their defaults (the main job: ``anyarray-nn`` with no command).
-DEMO_DEFAULTS: dict[str, Any] = {
-    "backend": "auto",
-    "epochs": 30,
-    "seed": 0,
-    "dtype": "float32",
-    "quiet": False,
-}
-
-
-def _resolve_backend(backend: str, device: Any, dtype: str | None) -> Any:
-    try:
-        return resolve(backend, device, dtype or "float32")
-    except BackendUnavailableError as exc:
-        raise UsageError(first_line(exc), BACKENDS_HINT) from exc
-    except ValueError as exc:
-        raise UsageError(first_line(exc), BACKENDS_HINT) from exc
-
-
-def _has_module(name: str) -> bool:
-    return importlib.util.find_spec(name) is not None
-
-
-def _check_output_path(path: str, option: str) -> None:
-    """Fail before training, not after, when ``path`` cannot be written."""
-    target = Path(path)
-    parent = target.parent if str(target.parent) else Path(".")
-    if target.is_dir():
-        raise UsageError(f"{option} {path!r} is a directory", "give a file name")
-    if not parent.is_dir():
-        raise UsageError(f"{option} {path!r}: directory {str(parent)!r} does not exist")
-
-
-def cmd_train(args: argparse.Namespace) -> int:
-
-    if args.plot is not None:
-        if not _has_module("matplotlib"):
-            raise UsageError(
-                "--plot needs matplotlib, which is not installed",
-                "pip install 'anyarray_nn[plot]', or leave out --plot",
-            )
-        _check_output_path(args.plot, "--plot")
-    if args.save is not None:
-        _check_output_path(args.save, "--save")
-    backend = _resolve_backend(args.backend, args.device, args.dtype)
-    data = load_data(args.data, args.test_size, args.data_seed, args.n_samples)
-    data = subsample(data, args.limit, args.data_seed)
-    n_out = 1 if data.regression else data.n_classes
-    net = NN(
-        [data.n_features, *args.layers, n_out],
-        activation=args.activation,
-        init=args.init,
-        output="identity" if data.regression else "softmax",
-        loss="mse" if data.regression else "cross_entropy",
-        backend=backend,
-        dtype=backend.dtype_name,  # NN's own default would override the Backend's dtype
-        seed=args.seed,
-        dropout=args.dropout,
-        l1=args.l1,
-        l2=args.l2,
-    )
-    say = print if args.verbose else (lambda *a, **k: None)
-    say(f"data: {data.describe()}")
-    say(f"model: {net}")
-    start = time.perf_counter()
-    history = net.fit(
-        data.X_train,
-        data.y_train,
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        optimizer=args.optimizer,
-        lr=args.lr,
-        validation_split=args.validation_split,
-        verbose=args.verbose,
-    )
-    elapsed = time.perf_counter() - start
-    epochs = f"{len(history)} epoch{'s' if len(history) != 1 else ''}"
-    print(f"trained {epochs} in {elapsed:.2f} s on {net.backend}")
-    train = scores(net, data.X_train, data.y_train, data.regression)
-    test = scores(net, data.X_test, data.y_test, data.regression)
-    print(metrics_table({"train": train, "test": test}))
-    if args.save is not None:
-        net.save(args.save)
-        print(f"saved the model to {args.save}")
-    if args.plot is not None:
-        families = [f for f in ("loss", "accuracy", "r2") if f in history]
-        sizes = ",".join(map(str, [data.n_features, *args.layers, n_out]))
-        title = f"{data.name}: MLP {sizes}, {args.optimizer} lr {args.lr:g}"
-        plot_history(history, metrics=families, path=args.plot, title=title)
-        print(f"saved the training curves to {args.plot}")
-    return EXIT_OK
+from .train import resolve_backend
 
 
 def _check_compatible(net: Any, data: Data, model: str) -> None:
-    hint = "evaluate a model on the dataset (and --data options) it was trained on"
+    hint = "evaluate a model on the kind of data it was trained on"
     if net.n_features != data.n_features:
         raise UsageError(
             f"{model} expects {net.n_features} features but {data.name} has {data.n_features}",
@@ -133,16 +39,22 @@ def _check_compatible(net: Any, data: Data, model: str) -> None:
             )
 
 
-def cmd_evaluate(args: argparse.Namespace) -> int:
+def _load_model(args: argparse.Namespace) -> NN:
+    resolve_backend(args.backend, args.device, args.dtype)  # clear errors before reading
+    return load(args.model, backend=args.backend, device=args.device, dtype=args.dtype)
 
-    _resolve_backend(args.backend, args.device, args.dtype)  # clear errors before reading
-    net = load(args.model, backend=args.backend, device=args.device, dtype=args.dtype)
-    data = load_data(args.data, args.test_size, args.data_seed, args.n_samples)
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    """Scores, a per-class report and a confusion matrix on held-out (or new) data."""
+    net = _load_model(args)
+    data = evaluation_data(args, Record.of(net.metadata), args.model)
     _check_compatible(net, data, args.model)
     X, y = data.X_test, data.y_test
+    part = data.source.part if data.source is not None else "test split"
     print(f"model: {args.model}: {net}")
-    print(f"data: {data.name} test split, {len(X)} samples")
-    result = scores(net, X, y, data.regression)
+    print(f"data: {data.name}, {part}, {len(X)} samples")
+    with np.errstate(all="ignore"):
+        result = scores(net, X, y, data.regression)
     print(metrics_table({"test": result}))
     if data.regression:
         return EXIT_OK
@@ -154,6 +66,54 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     print("confusion matrix (rows: true class, columns: predicted class)")
     print(confusion_table(metrics.confusion_matrix(y, pred, labels=labels), data.class_names))
     return EXIT_OK
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    """Labels (or probabilities, or numbers) for every row of ``--data``, to ``--out``."""
+    try:
+        tabular.output_type(args.out)
+    except tabular.DataFileError as exc:
+        raise UsageError(f"--out {args.out!r}: {exc}", exc.hint) from None
+    if args.out != "-":
+        check_output_path(args.out, "--out")
+    if not args.data.is_file:
+        raise UsageError(
+            f"predict reads the rows of a data file, not the dataset {args.data}",
+            f"give --data FILE ({FILE_TYPES})",
+        )
+    net = _load_model(args)
+    record = Record.of(net.metadata)
+    X = prediction_features(args, record, net)
+    values, columns, what = _predictions(net, X, record, args)
+    tabular.write_predictions(args.out, values, columns)
+    if args.out != "-":
+        print(f"wrote {len(X)} {what} to {args.out}")
+    return EXIT_OK
+
+
+def _predictions(
+    net: NN, X: np.ndarray, record: Record | None, args: argparse.Namespace
+) -> tuple[np.ndarray, list[str], str]:
+    """``(values, column names, what they are)`` for ``predict``."""
+    with np.errstate(all="ignore"):
+        out = net.predict(X, batch_size=4096)
+    name = (record.target if record is not None else None) or "prediction"
+    if not net.is_classifier:
+        if args.proba:
+            raise UsageError(f"{args.model} is a regressor: it has no probabilities")
+        if out.shape[1] == 1:
+            return out[:, 0], [name], "predictions"
+        return out, [f"{name}_{j}" for j in range(out.shape[1])], "predictions"
+    n_classes = 2 if out.shape[1] == 1 else out.shape[1]
+    classes = record.classes if record is not None else []
+    if len(classes) != n_classes:
+        classes = list(range(n_classes))
+    if args.proba:
+        columns = [str(c) for c in classes] if out.shape[1] == n_classes else ["proba"]
+        return out, columns, "rows of class probabilities"
+    index = net.predict_classes(X, batch_size=4096)
+    labels = np.asarray([classes[i] for i in index.tolist()])
+    return labels, [name], "predicted labels"
 
 
 def gradcheck_data(net: Any, samples: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -211,53 +171,3 @@ def cmd_backends(args: argparse.Namespace) -> int:
         print(f"{name:<18}{'available' if why is None else 'unavailable: ' + why}")
     print(f"{'auto':<18}-> {auto_backend()}")
     return EXIT_OK
-
-
-def _run_demo(backend: str, epochs: int, seed: int, dtype: str, quiet: bool) -> int:
-    _resolve_backend(backend, None, dtype)
-    demo(backend, epochs, seed, dtype, verbose=0 if quiet else 1)
-    return EXIT_OK
-
-
-def cmd_demo(args: argparse.Namespace) -> int:
-    return _run_demo(args.backend, args.epochs, args.seed, args.dtype, args.quiet)
-
-
-def cmd_default(args: argparse.Namespace) -> int:
-    """No command: the demo, with the options given before any command."""
-    given = {name: getattr(args, "demo_" + name) for name in DEMO_DEFAULTS}
-    values = {n: DEMO_DEFAULTS[n] if v is None else v for n, v in given.items()}
-    return _run_demo(**values)
-
-
-def demo(
-    backend: str = "auto",
-    epochs: int = 30,
-    seed: int = 0,
-    dtype: str = "float32",
-    verbose: int = 1,
-) -> float:
-    """Train a 64-64-32-10 ReLU MLP with Adam on scikit-learn's digits (10% of the training
-    images held out for validation); print progress; return the test accuracy."""
-    X_train, X_test, y_train, y_test = datasets.load_digits(split=True, seed=seed)
-    net = NN([64, 64, 32, 10], activation="relu", backend=backend, dtype=dtype, seed=seed)
-    print(f"anyarray_nn digits demo on {net.backend}")
-    print(f"data: {len(X_train)} train / {len(X_test)} test images of 8x8 digits; model: {net}")
-    start = time.perf_counter()
-    net.fit(
-        X_train,
-        y_train,
-        epochs=epochs,
-        batch_size=32,
-        optimizer="adam",
-        lr=3e-3,
-        validation_split=0.1,
-        verbose=verbose,
-    )
-    elapsed = time.perf_counter() - start
-    result = net.evaluate(X_test, y_test)
-    print(
-        f"test accuracy {result['accuracy']:.4f}, test loss {result['loss']:.4f} "
-        f"({epochs} epochs in {elapsed:.2f} s)"
-    )
-    return result["accuracy"]

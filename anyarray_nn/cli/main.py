@@ -11,8 +11,8 @@ from collections.abc import Sequence
 from ..backend import BackendUnavailableError
 from ..datasets import DatasetNotFoundError
 from ..io import ModelFileError
+from ..tabular import DataFileError
 from ..training import TrainingDivergedError
-from .commands import DEMO_DEFAULTS
 from .common import (
     BACKENDS_HINT,
     EXIT_BROKEN_PIPE,
@@ -20,10 +20,12 @@ from .common import (
     EXIT_INTERRUPTED,
     EXIT_USAGE,
     PROG,
+    Interrupted,
     UsageError,
     first_line,
 )
 from .options import build_parser
+from .train import DEMO_DEFAULTS
 
 
 def _fail(
@@ -44,10 +46,14 @@ def _run(args: argparse.Namespace) -> int:
 
     try:
         return args.handler(args)
-    except UsageError as exc:
+    except (UsageError, DataFileError) as exc:
         return fail(exc, exc.hint)
+    except Interrupted as exc:
+        print(f"{PROG} {args.command or 'demo'}: {exc}", file=sys.stderr)
+        return EXIT_INTERRUPTED
     except TrainingDivergedError as exc:
-        return fail(exc, "lower --lr or scale the data", EXIT_CHECK_FAILED)
+        reason = first_line(exc).split(". ")[0]  # the library's own advice names fit's arguments
+        return fail(reason, "nothing saved; lower --lr, or try --clip-norm 1", EXIT_CHECK_FAILED)
     except BackendUnavailableError as exc:
         return fail(exc, BACKENDS_HINT)
     except ModelFileError as exc:

@@ -12,10 +12,10 @@ from .. import losses as _losses
 from .. import optimizers as _optimizers
 from ..backend import DTYPE_NAMES, backend_names
 from ..validation import Interval
-from . import commands
-from .commands import DEMO_DEFAULTS
+from . import commands, train
 from .common import EXIT_STATUS_HELP, EXIT_USAGE, PROG
-from .data import DATASETS, parse_data
+from .data import DATASETS, FILE_TYPES, parse_data
+from .train import DEMO_DEFAULTS
 
 
 class _Parser(argparse.ArgumentParser):
@@ -61,34 +61,83 @@ def _activation_names(text: str) -> str | list[str]:
     return names[0] if len(names) == 1 else names
 
 
-def _add_data_options(p: argparse.ArgumentParser) -> None:
-    g = p.add_argument_group("data (evaluate needs the same values as train)")
+def _header(text: str) -> bool | None:
+    """``--header``: auto (None), yes (True) or no (False)."""
+    choices = {"auto": None, "yes": True, "no": False}
+    if text.lower() not in choices:
+        raise argparse.ArgumentTypeError(f"expected auto, yes or no, got {text!r}")
+    return choices[text.lower()]
+
+
+_DATA_HELP = (
+    f"a dataset: {', '.join(DATASETS)} (mnist:DIR and fashion-mnist:DIR read the four IDX files "
+    "in DIR; fashion-mnist defaults to Debian's dataset-fashion-mnist directory); or a data file "
+    f"of your own: {FILE_TYPES} (Parquet needs pyarrow)"
+)
+
+
+def _add_file_options(g: Any, command: str) -> None:
+    """--target and --header: how to read a data file."""
+    target_help = {
+        "train": "the labels of --data FILE: a column name, or a position (0 first, -1 last); "
+        "an .npz's array (default y) or a second .npy file with one label per row",
+        "evaluate": "the label column of --data FILE (default: the one the model was trained on)",
+        "predict": "a label column to ignore in --data FILE (default: the model's, if present)",
+    }[command]
+    g.add_argument("--target", metavar="COLUMN", default=None, help=target_help)
     g.add_argument(
-        "--data",
-        type=parse_data,
-        required=True,
-        metavar="NAME[:DIR]",
-        help=f"dataset: {', '.join(DATASETS)}; mnist:DIR / fashion-mnist:DIR read the four IDX "
-        "files from DIR (fashion-mnist defaults to Debian's dataset-fashion-mnist directory)",
+        "--header",
+        type=_header,
+        default=None,
+        metavar="auto|yes|no",
+        help="whether a CSV's first row names the columns (default auto: yes when none of its "
+        "fields is a number)",
     )
+
+
+def _add_data_options(p: argparse.ArgumentParser, command: str) -> None:
+    """--data and how to read and split it; evaluate takes the model's record as defaults."""
+    train = command == "train"
+    title = "data" if train else "data (default: the data and split the model was trained on)"
+    g = p.add_argument_group(title)
+    g.add_argument(
+        "--data", type=parse_data, required=train, metavar="NAME[:DIR]|FILE", help=_DATA_HELP
+    )
+    _add_file_options(g, command)
+    default = (lambda value: value) if train else (lambda value: None)
     g.add_argument(
         "--test-size",
         type=_fraction,
-        default=0.2,
-        help="test fraction for the sets without their own split (default 0.2)",
+        default=default(0.2),
+        help="the held-out test fraction, for the sets without their own split (default 0.2)",
     )
     g.add_argument(
         "--data-seed",
         type=int,
-        default=0,
+        default=default(0),
         help="seed of the synthetic data and the train/test split (default 0)",
     )
     g.add_argument(
         "--n-samples",
         type=_positive_int,
-        default=1000,
+        default=default(1000),
         help="points drawn for runge, doughnut, squares, spirals (default 1000)",
     )
+    if train:
+        g.add_argument(
+            "--task",
+            choices=("classification", "regression"),
+            default=None,
+            help="what to learn from --data FILE (default: classification when the labels "
+            "are text or whole numbers, else regression)",
+        )
+        g.add_argument(
+            "--scale",
+            choices=("auto", "standard", "none"),
+            default="auto",
+            help="feature scaling, saved with the model (default auto: the dataset's own; "
+            "standard, from the training part, for files)",
+        )
 
 
 def _add_backend_options(p: argparse.ArgumentParser, dtype_default: str | None) -> None:
@@ -128,16 +177,17 @@ def _add_demo_options(p: argparse.ArgumentParser, top_level: bool) -> None:
         g.add_argument(*flags, dest=prefix + name, default=None if top_level else default, **kwargs)
 
 
-def _add_progress_options(p: argparse.ArgumentParser) -> None:
+def _add_progress_options(p: Any) -> None:
     g = p.add_mutually_exclusive_group()
     g.add_argument(
         "-v",
         "--verbose",
         dest="verbose",
         action="store_const",
-        const=1,
-        default=1,
-        help="a progress bar per epoch (tqdm if installed; the default)",
+        const=None,
+        default=None,
+        help="progress (the default): a bar per epoch when the output is a terminal (tqdm if "
+        "installed), else one line per epoch",
     )
     g.add_argument(
         "-q",
@@ -152,7 +202,7 @@ def _add_progress_options(p: argparse.ArgumentParser) -> None:
         dest="verbose",
         action="store_const",
         const=2,
-        help="one line per epoch instead of a bar (for logs)",
+        help="one line per epoch, also on a terminal",
     )
 
 
@@ -177,6 +227,8 @@ def _add_penalty_options(g: Any) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The ``anyarray-nn`` parser: the demo's options, then one subparser per command. The exit
+    status block is in the top-level help only."""
     formatter = argparse.RawDescriptionHelpFormatter
     parser = _Parser(
         prog=PROG,
@@ -185,43 +237,59 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EXIT_STATUS_HELP,
         formatter_class=formatter,
     )
-    parser.set_defaults(handler=commands.cmd_default)
+    parser.set_defaults(handler=train.cmd_default)
     _add_demo_options(parser, top_level=True)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     def command(name: str, help: str, handler: Callable[[argparse.Namespace], int]) -> Any:
-        p = sub.add_parser(
-            name, help=help, description=help, epilog=EXIT_STATUS_HELP, formatter_class=formatter
-        )
+        p = sub.add_parser(name, help=help, description=help, formatter_class=formatter)
         p.set_defaults(handler=handler)
         return p
 
     _add_train_options(
-        command(
-            "train", "train an MLP on a dataset, report test metrics, save it", commands.cmd_train
-        )
+        command("train", "train an MLP, report test metrics, save it", train.cmd_train)
     )
-    e = command(
-        "evaluate", "evaluate a saved model on a dataset's test split", commands.cmd_evaluate
-    )
-    e.add_argument("model", metavar="MODEL", help="a file written by 'train --save' or net.save")
-    _add_data_options(e)
+    e = command("evaluate", "evaluate a saved model on held-out or new data", commands.cmd_evaluate)
+    e.add_argument("model", metavar="MODEL", help="a file written by 'train --save'")
+    _add_data_options(e, "evaluate")
     _add_backend_options(e, None)
+    _add_predict_options(
+        command("predict", "predict labels or numbers for the rows of a file", commands.cmd_predict)
+    )
     _add_gradcheck_options(
-        command(
-            "gradcheck",
-            "compare backprop with central differences on a random float64 net",
-            commands.cmd_gradcheck,
-        )
+        command("gradcheck", "compare backprop with central differences", commands.cmd_gradcheck)
     )
     command("backends", "list backends and whether they are usable here", commands.cmd_backends)
-    d = command("demo", "train an MLP on scikit-learn's digits (the default)", commands.cmd_demo)
+    d = command("demo", "train an MLP on scikit-learn's digits (the default)", train.cmd_demo)
     _add_demo_options(d, top_level=False)
     return parser
 
 
+def _add_predict_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("model", metavar="MODEL", help="a file written by 'train --save'")
+    g = p.add_argument_group("data")
+    g.add_argument(
+        "--data",
+        type=parse_data,
+        required=True,
+        metavar="FILE",
+        help=f"the rows to predict: {FILE_TYPES}; a label column may stay (it is ignored)",
+    )
+    _add_file_options(g, "predict")
+    o = p.add_argument_group("output")
+    o.add_argument(
+        "--out",
+        default="-",
+        metavar="FILE",
+        help="where to write: *.csv (a header row, then one row per input row), *.npy, or - for "
+        "CSV on standard output (the default)",
+    )
+    o.add_argument("--proba", action="store_true", help="class probabilities, one column per class")
+    _add_backend_options(p, None)
+
+
 def _add_train_options(t: argparse.ArgumentParser) -> None:
-    _add_data_options(t)
+    _add_data_options(t, "train")
     m = t.add_argument_group("model and training")
     _add_architecture_options(m, (128, 64), "relu")
     m.add_argument(
@@ -248,6 +316,13 @@ def _add_train_options(t: argparse.ArgumentParser) -> None:
     )
     _add_penalty_options(m)
     m.add_argument(
+        "--clip-norm",
+        type=_positive,
+        default=None,
+        metavar="NORM",
+        help="clip the gradients to this global 2-norm (steadies a diverging run)",
+    )
+    m.add_argument(
         "--seed", type=int, default=0, help="seed of weights, shuffling, dropout (default 0)"
     )
     m.add_argument(
@@ -265,7 +340,12 @@ def _add_train_options(t: argparse.ArgumentParser) -> None:
     )
     _add_backend_options(t, "float32")
     o = t.add_argument_group("output")
-    o.add_argument("--save", metavar="PATH", help="write the trained model (safetensors or npz)")
+    o.add_argument(
+        "--save",
+        metavar="PATH",
+        help="write the trained model: *.safetensors or *.npz (the extension decides); on "
+        "Ctrl-C, the last finished epoch is saved",
+    )
     o.add_argument("--plot", metavar="PNG", help="plot the training curves (needs matplotlib)")
     _add_progress_options(o)
 
