@@ -11,6 +11,7 @@ import re
 import struct
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -554,14 +555,18 @@ def test_ctrl_c_saves_the_last_finished_epoch_and_exits_130(tmp_path):
     model = tmp_path / "m.safetensors"
     proc = subprocess.Popen(
         [sys.executable, "-m", "anyarray_nn", "train", "--data", "digits", "--layers", "16",
-         "--epochs", "100000", "--batch-size", "16", "--backend", "numpy", "--save", model],
+         "--epochs", "100000", "--batch-size", "16", "--backend", "numpy", "--epoch-lines",
+         "--save", model],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path, env=_env(),
     )  # fmt: skip
-    for line in proc.stdout:  # epoch lines: stdout is a pipe
+    watchdog = threading.Timer(120, proc.kill)  # never hang the suite
+    watchdog.start()
+    for line in proc.stdout:
         if line.startswith("epoch 2/"):
             proc.send_signal(signal.SIGINT)
             break
     _, err = proc.communicate(timeout=120)
+    watchdog.cancel()
     assert proc.returncode == 130, err
     assert "Traceback" not in err and "Warning" not in err and len(err.splitlines()) == 1, err
     done = re.fullmatch(
