@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import re
+import shlex
 import sys
 from pathlib import Path
 
@@ -390,3 +391,29 @@ def test_a_model_without_a_record_needs_data(tmp_path, capsys):
     (tmp_path / "x.csv").write_text("0.5\n0.25\n")
     rc, _, err = run_main(capsys, "predict", runge, "--data", tmp_path / "x.csv", "--proba")
     one_line_error(rc, err, "regressor", "no probabilities")
+
+
+def test_the_readme_round_trip_runs_as_written(tmp_path, capsys, monkeypatch):
+    """Every command of the README's "Your own data" block, on iris CSVs of those names."""
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    section = readme[readme.index("### Your own data") :]
+    block = re.search(r"```bash\n(.*?)\n```", section, flags=re.S).group(1)
+    commands = [line.split("#")[0] for line in block.replace("\\\n", " ").splitlines()]
+    monkeypatch.chdir(tmp_path)
+    iris_csv(tmp_path / "flowers.csv")
+    iris_csv(tmp_path / "more-flowers.csv")
+    write_csv(tmp_path / "new-flowers.csv", iris()[2], iris()[0][::10].tolist())
+    assert [c.split()[1] for c in commands] == [
+        "train",
+        "evaluate",
+        "evaluate",
+        "predict",
+        "predict",
+    ]
+    for command in commands:
+        rc, _, err = run_main(capsys, *shlex.split(command)[1:])
+        assert rc == 0, (command, err)
+    assert np.load(tmp_path / "proba.npy").shape == (15, 3)
+    with open(tmp_path / "predictions.csv", newline="") as handle:
+        rows = list(csv.reader(handle))
+    assert rows[0] == ["species"] and set(r[0] for r in rows[1:]) <= set(iris()[1])

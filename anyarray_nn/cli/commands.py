@@ -136,6 +136,7 @@ def gradcheck_data(net: Any, samples: int, seed: int) -> tuple[np.ndarray, np.nd
 
 
 def cmd_gradcheck(args: argparse.Namespace) -> int:
+    """Backprop against central differences on a random float64 network; exit 1 above --tol."""
     net = NN(
         [args.inputs, *args.layers, args.outputs],
         activation=args.activation,
@@ -166,6 +167,7 @@ def cmd_gradcheck(args: argparse.Namespace) -> int:
 
 
 def cmd_backends(args: argparse.Namespace) -> int:
+    """Each backend: usable here, or why not; and what ``auto`` picks."""
     status = backend_status()
     for name, why in status.items():
         print(f"{name:<18}{'available' if why is None else 'unavailable: ' + why}")

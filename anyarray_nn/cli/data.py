@@ -59,6 +59,7 @@ class DataSpec:
 
     @property
     def is_file(self) -> bool:
+        """Whether this is a data file of the user's own (not a built-in dataset)."""
         return self.name == FILE
 
     def __str__(self) -> str:
@@ -110,10 +111,12 @@ class Scaler:
         return (X.astype(dtype) - np.asarray(self.mean, dtype)) / np.asarray(self.scale, dtype)
 
     def to_json(self) -> dict[str, Any]:
+        """``{"mean": ..., "scale": ...}`` as numbers or lists (exact: JSON keeps every bit)."""
         return {"mean": np.asarray(self.mean).tolist(), "scale": np.asarray(self.scale).tolist()}
 
     @classmethod
     def from_json(cls, value: Any) -> Scaler | None:
+        """The Scaler that :meth:`to_json` wrote, or None for no scaling."""
         if not isinstance(value, dict):
             return None
         return cls(np.asarray(value["mean"], np.float64), np.asarray(value["scale"], np.float64))
@@ -395,13 +398,16 @@ class Data:
 
     @property
     def n_features(self) -> int:
+        """Columns of the features."""
         return int(self.X_test.shape[1])
 
     @property
     def n_classes(self) -> int:
+        """Number of classes (0 for regression)."""
         return len(self.class_names)
 
     def describe(self) -> str:
+        """One line: name, train/test sizes, features, classes."""
         kind = "regression" if self.regression else f"{self.n_classes} classes"
         return (
             f"{self.name}: {len(self.X_train)} train / {len(self.X_test)} test samples, "

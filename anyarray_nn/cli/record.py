@@ -69,6 +69,7 @@ class Record:
 
     @property
     def spec(self) -> DataSpec:
+        """The recorded data as ``--data`` would name it."""
         data = self.raw["data"]
         if "file" in data:
             return DataSpec(FILE, data["file"])
@@ -84,6 +85,7 @@ class Record:
         return data.get("dataset") == spec.name and data.get("dir") == directory
 
     def options(self) -> ReadOptions:
+        """The recorded split, label column, header and task."""
         data, split = self.raw["data"], self.raw.get("split") or {}
         return ReadOptions(
             test_size=split.get("test_size", 0.2),
@@ -96,22 +98,27 @@ class Record:
 
     @property
     def scaler(self) -> Scaler | None:
+        """The feature scaling the model was trained with."""
         return Scaler.from_json(self.raw.get("scaler"))
 
     @property
     def classes(self) -> list[Any]:
+        """The label of each class index, as written in the data."""
         return list(self.raw.get("classes") or [])
 
     @property
     def class_names(self) -> list[str]:
+        """How reports name the classes."""
         return list(self.raw.get("class_names") or map(str, self.classes))
 
     @property
     def feature_names(self) -> list[str] | None:
+        """The feature columns' names, in order (None for unnamed columns)."""
         return self.raw.get("feature_names")
 
     @property
     def target(self) -> str | None:
+        """The label column (a name, or a position for files without a header)."""
         return self.raw.get("target")
 
 
