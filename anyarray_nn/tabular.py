@@ -453,7 +453,7 @@ class ParquetTable(Table):
         except ImportError:
             raise DataFileError(
                 f"reading {path} needs pyarrow, which is not installed",
-                "pip install 'anyarray_nn[parquet]' (or pyarrow), or save the data as CSV",
+                "pip install 'anyarray_nn[parquet]' or pyarrow, or save the data as CSV",
             ) from None
         try:
             self.table = pq.read_table(path)

@@ -417,3 +417,15 @@ def test_the_readme_round_trip_runs_as_written(tmp_path, capsys, monkeypatch):
     with open(tmp_path / "predictions.csv", newline="") as handle:
         rows = list(csv.reader(handle))
     assert rows[0] == ["species"] and set(r[0] for r in rows[1:]) <= set(iris()[1])
+
+
+def test_many_whole_number_labels_are_classes_with_a_note(tmp_path, capsys):
+    rows = [[i / 10, 100 + i] for i in range(60)]  # 60 distinct whole numbers
+    write_csv(tmp_path / "n.csv", ["x", "count"], rows)
+    argv = ["train", "--data", tmp_path / "n.csv", "--target", "count", "--layers", "4",
+            "--epochs", "1", *FAST]  # fmt: skip
+    rc, _, err = run_main(capsys, *argv)
+    assert rc == 0 and "60 distinct whole numbers in 'count' are taken as classes" in err
+    assert "--task regression" in err
+    rc, _, err = run_main(capsys, *argv, "--task", "regression")
+    assert rc == 0 and err == ""

@@ -4,6 +4,7 @@ the output goes, report, save (on Ctrl-C too: the last finished epoch)."""
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 import warnings
 from collections.abc import Iterator
@@ -20,6 +21,7 @@ from ..plotting import plot_history
 from .common import (
     BACKENDS_HINT,
     EXIT_OK,
+    PROG,
     Interrupted,
     UsageError,
     check_output_path,
@@ -86,6 +88,13 @@ def training_data(args: argparse.Namespace) -> Data:
     opts.task = args.task or "auto"
     source = load_source(args.data, opts)
     assert source.X_train is not None  # training data is always split
+    whole_numbers = all(isinstance(c, int) for c in source.classes)
+    if args.data.is_file and args.task is None and whole_numbers and len(source.classes) > 20:
+        print(
+            f"{PROG} train: note: the {len(source.classes)} distinct whole numbers in "
+            f"{source.target!r} are taken as classes (--task regression to predict numbers)",
+            file=sys.stderr,
+        )
     scaler = {"auto": source.scaler, "standard": Scaler.standard(source.X_train), "none": None}
     scaler = scaler[args.scale]
     data = prepare(source, scaler, source.classes, source.class_names)
