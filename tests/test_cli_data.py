@@ -429,3 +429,17 @@ def test_many_whole_number_labels_are_classes_with_a_note(tmp_path, capsys):
     assert "--task regression" in err
     rc, _, err = run_main(capsys, *argv, "--task", "regression")
     assert rc == 0 and err == ""
+
+
+def test_a_regressor_evaluated_on_a_new_file_of_whole_numbers(tmp_path, capsys):
+    """The task is the model's, not a guess from the new file's labels."""
+    rows = [[i / 50, i / 25 + 0.5] for i in range(50)]
+    write_csv(tmp_path / "r.csv", ["x", "y"], rows)
+    model = tmp_path / "r.npz"
+    argv = ["--target", "y", "--layers", "4", "--epochs", "1", *FAST, "--save", model]
+    assert run_main(capsys, "train", "--data", tmp_path / "r.csv", *argv)[0] == 0
+    write_csv(tmp_path / "whole.csv", ["x", "y"], [[1, 2], [2, 4], [3, 6]])
+    rc, out, err = run_main(capsys, "evaluate", model, "--data", tmp_path / "whole.csv")
+    assert rc == 0 and "r2" in out, err
+    one_line_error(*run_main(capsys, "evaluate", model, "--data", "iris", "--target", "y")[::2],
+                   "apply to --data FILE")  # fmt: skip

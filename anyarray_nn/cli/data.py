@@ -108,7 +108,8 @@ class Scaler:
 
     def __call__(self, X: np.ndarray) -> np.ndarray:
         dtype = X.dtype if np.issubdtype(X.dtype, np.floating) else np.float64
-        return (X.astype(dtype) - np.asarray(self.mean, dtype)) / np.asarray(self.scale, dtype)
+        X = X.astype(dtype, copy=False)
+        return (X - np.asarray(self.mean, dtype)) / np.asarray(self.scale, dtype)
 
     def to_json(self) -> dict[str, Any]:
         """``{"mean": ..., "scale": ...}`` as numbers or lists (exact: JSON keeps every bit)."""
@@ -295,8 +296,9 @@ def _read_target(table: tabular.Table, target: str | None) -> tuple[np.ndarray, 
             "name it, e.g. --target species, or give its position, e.g. --target -1 for the last",
         )
     values = table.array(target)
-    if values is not None:
-        return values, None, target
+    if values is not None:  # an array of the .npz, or a second .npy file (recorded in full)
+        name = str(Path(target).resolve()) if tabular.is_data_file(target) else target
+        return values, None, name
     column = table.column(target)
     name = table.names[column] if table.names is not None else str(column)
     return table.labels(column), column, name
@@ -421,14 +423,17 @@ def encode_labels(y: np.ndarray, classes: list[Any], where: str) -> np.ndarray:
     key = str if text else float
     index = {key(c): i for i, c in enumerate(classes)}
     values = y.astype(str) if text else y
-    try:
-        return np.array([index[key(v)] for v in values.tolist()], dtype=np.int64)
-    except KeyError as exc:
-        shown = ", ".join(map(str, classes[:10])) + (", ..." if len(classes) > 10 else "")
-        raise UsageError(
-            f"{where}: the label {exc.args[0]!r} is not one of the model's classes ({shown})",
-            "evaluate on data with the classes the model was trained on",
-        ) from None
+    codes = []
+    for value in values.tolist():
+        try:
+            codes.append(index[key(value)])
+        except (KeyError, ValueError):  # a new label, or text where the model has numbers
+            shown = ", ".join(map(str, classes[:10])) + (", ..." if len(classes) > 10 else "")
+            raise UsageError(
+                f"{where}: the label {value!r} is not one of the model's classes ({shown})",
+                "evaluate on data with the classes the model was trained on",
+            ) from None
+    return np.array(codes, dtype=np.int64)
 
 
 def prepare(

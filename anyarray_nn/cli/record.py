@@ -150,9 +150,12 @@ def evaluation_data(args: argparse.Namespace, record: Record | None, model: str)
     else:
         spec = args.data
         same = record is not None and record.matches(spec)
+    if not spec.is_file and (args.target is not None or args.header is not None):
+        raise UsageError(f"--target and --header apply to --data FILE, not to {spec}")
     base = record.options() if same and record is not None else ReadOptions()
-    if record is not None:  # a new file: the same label column, the features by name
+    if record is not None:  # a new file: the same label column, task and features (by name)
         base.target = base.target or record.target
+        base.task = record.options().task
         base.features = record.feature_names
     source = load_source(spec, _read_options(args, base), split=same or not spec.is_file)
     if record is None:  # saved by net.save: the dataset's own scaling and classes
