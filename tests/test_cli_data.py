@@ -165,6 +165,8 @@ def test_npy_pair_and_npz_with_whole_number_labels(tmp_path, capsys):
     written = np.load(tmp_path / "p.npy")
     assert written.dtype.kind == "i"
     np.testing.assert_array_equal(written, pred)
+    rc, out, err = run_main(capsys, "predict", model, "--data", tmp_path / "X.npy")
+    assert rc == 0 and out.splitlines() == ["y", *map(str, pred)], err
 
 
 def test_parquet_with_string_labels(tmp_path, capsys):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import math
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -98,6 +99,8 @@ def _predictions(
     with np.errstate(all="ignore"):
         out = net.predict(X, batch_size=4096)
     name = (record.target if record is not None else None) or "prediction"
+    if tabular.is_data_file(name):  # labels from a second .npy file: name the column after it
+        name = Path(name).stem
     if not net.is_classifier:
         if args.proba:
             raise UsageError(f"{args.model} is a regressor: it has no probabilities")
