@@ -60,8 +60,10 @@ INPUT_TYPES = {
 }
 #: Extension -> output format of predictions.
 OUTPUT_TYPES = {".csv": "csv", ".npy": "npy"}
-#: Cells that mean "no value" in a CSV (compared case-insensitively, after stripping blanks).
+#: Feature cells that mean "no value" (compared case-insensitively, after stripping blanks).
 MISSING = frozenset({"", "na", "n/a", "nan", "null", "none", "?", "-"})
+#: Label cells that mean "no value" ("NA" or "None" may well be a class).
+NO_LABEL = frozenset({"", "nan"})
 _INT = re.compile(r"[+-]?\d+")
 _ENCODE_HINT = (
     "encode such columns as numbers first, e.g. one-hot with pandas.get_dummies, or drop them; "
@@ -313,7 +315,7 @@ class CsvTable(Table):
         line, cell = min(words.values(), key=lambda found: found[0])  # the first, by line
         hint = _ENCODE_HINT
         if not self.header and line == self.skip + 1:
-            hint += "; if line 1 is a header, use --header"
+            hint += "; if the first line is a header, use --header yes"
         raise DataFileError(
             f"{self.path}: {_columns_are([self.label(c) for c in words])} not numeric "
             f"(line {line} has {cell!r})",
@@ -322,7 +324,7 @@ class CsvTable(Table):
 
     def labels(self, index: int) -> np.ndarray:
         values = np.char.strip(self._loadtxt([index], str)[:, 0])
-        bad = np.flatnonzero(np.isin(np.char.lower(values), list(MISSING)))
+        bad = np.flatnonzero(np.isin(np.char.lower(values), list(NO_LABEL)))
         if bad.size:
             line = next(line for i, (line, _) in enumerate(self._data_rows()) if i == bad[0])
             raise DataFileError(
@@ -370,7 +372,7 @@ def _check_labels(values: np.ndarray, where: str, name: str) -> np.ndarray:
         raise DataFileError(f"{where}: {name} has shape {values.shape}; labels must be 1-D")
     if values.dtype.kind in "US":
         values = np.char.strip(values.astype(str))
-        bad = np.flatnonzero(np.isin(np.char.lower(values), list(MISSING)))
+        bad = np.flatnonzero(np.isin(np.char.lower(values), list(NO_LABEL)))
         if bad.size:
             raise DataFileError(f"{where}: {name} is empty in row {bad[0]}")
         return values

@@ -253,6 +253,8 @@ def test_csv_parsing_matches_numpy(tmp_path):
     expected = np.genfromtxt(tmp_path / "t.csv", delimiter=",", skip_header=1, usecols=(0, 1))
     np.testing.assert_array_equal(table.numeric([0, 1]), expected)
     np.testing.assert_array_equal(table.labels(2), ["x", "y, z", "x"])
+    (tmp_path / "na.csv").write_text("x,region\n1,NA\n2,EU\n")  # "NA" is a class here
+    np.testing.assert_array_equal(tabular.open_table(tmp_path / "na.csv").labels(1), ["NA", "EU"])
     (tmp_path / "t.tsv").write_text("1\t2\tb\n3\t4\ta\n")
     table = tabular.open_table(tmp_path / "t.tsv")
     assert not table.header and table.names is None and table.column("-1") == 2
