@@ -166,7 +166,10 @@ def _add_demo_options(p: argparse.ArgumentParser, top_level: bool) -> None:
         "epochs": {"metavar": "EPOCHS", "type": _positive_int},
         "seed": {"metavar": "SEED", "type": int},
         "dtype": {"choices": DTYPE_NAMES},
-        "quiet": {"action": "store_true", "help": "no progress bar"},
+        "quiet": {
+            "action": "store_true",
+            "help": "no progress (else a bar on a terminal, a line per epoch in a log)",
+        },
     }
     for name, kwargs in options.items():
         flags = ("-q", "--quiet") if name == "quiet" else (f"--{name}",)
