@@ -15,6 +15,7 @@ import gzip
 import io
 import os
 import struct
+import warnings
 import zlib
 from collections.abc import Sequence
 from pathlib import Path
@@ -295,7 +296,8 @@ def load_mnist(
         path: a directory with the four standard IDX files (``train-images-idx3-ubyte``,
             ``train-labels-idx1-ubyte``, ``t10k-images-idx3-ubyte``, ``t10k-labels-idx1-ubyte``,
             each optionally ``.gz``). ``None`` tries scikit-learn's ``fetch_openml("mnist_784")``
-            (needs the internet once, then scikit-learn's cache), split 60,000 / 10,000.
+            (needs the internet once, then scikit-learn's cache), split 60,000 / 10,000. Offline,
+            it fails at once (one quick retry) with DatasetNotFoundError.
         flatten: images as rows of 784 features; else shape ``(n, 28, 28)``.
         scale: ``float32`` pixels in [0, 1]; else the raw ``uint8`` values.
 
@@ -307,15 +309,7 @@ def load_mnist(
     """
     if path is not None:
         return _load_idx_dir(path, flatten, scale, "MNIST", _HOW_TO_GET_MNIST)
-    try:
-        from sklearn.datasets import fetch_openml
-
-        X, y = fetch_openml("mnist_784", version=1, as_frame=False, return_X_y=True)
-    except Exception as exc:
-        raise DatasetNotFoundError(
-            f"MNIST: fetch_openml('mnist_784') failed ({type(exc).__name__}: {exc}); "
-            f"this machine is probably offline.\n{_HOW_TO_GET_MNIST}"
-        ) from exc
+    X, y = _fetch_mnist()
     images = np.asarray(X).astype(np.uint8).reshape(-1, 28, 28)
     labels = np.asarray(y).astype(np.int64)
     n_train = 60_000  # OpenML keeps the original order: 60,000 training then 10,000 test digits
@@ -325,6 +319,25 @@ def load_mnist(
         _images(images[n_train:], flatten, scale),
         labels[n_train:],
     )
+
+
+def _fetch_mnist() -> tuple[Any, Any]:
+    """``fetch_openml("mnist_784")``: scikit-learn's cache, else one download attempt and one
+    quick retry (its default of 3 retries a second apart makes an offline machine wait)."""
+    try:
+        from sklearn.datasets import fetch_openml
+
+        with warnings.catch_warnings():  # "A network error occurred ... Retrying..."
+            warnings.filterwarnings("ignore", message="A network error", category=UserWarning)
+            return fetch_openml(
+                "mnist_784", version=1, as_frame=False, return_X_y=True, n_retries=1, delay=0.1
+            )
+    except Exception as exc:
+        reason = getattr(exc, "reason", None) or exc
+        raise DatasetNotFoundError(
+            f"MNIST: cannot download 'mnist_784' from OpenML ({type(exc).__name__}: {reason}); "
+            f"this machine is probably offline.\n{_HOW_TO_GET_MNIST}"
+        ) from exc
 
 
 def load_fashion_mnist(

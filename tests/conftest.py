@@ -6,12 +6,21 @@
   data_dependent_shapes=False)
 - torch on the CPU
 - cupy and torch on CUDA, marked ``gpu`` and skipped with a reason when no GPU is usable
+
+Also: ``run_cli``, the real ``python -m anyarray_nn`` in a subprocess; and a quiet summary, one
+line per skip reason with a count (``-rs`` still lists every skipped test).
 """
 
 from __future__ import annotations
 
 import importlib.util
+import os
+import subprocess
+import sys
+from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -110,3 +119,54 @@ def rng() -> np.random.Generator:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "gpu: needs a CUDA GPU (cupy or torch-cuda)")
     config.addinivalue_line("markers", "slow: takes more than a few seconds")
+
+
+# -- the real command line ---------------------------------------------------------------------
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def cli_env(**extra: str) -> dict[str, str]:
+    """The environment of a subprocess that imports this checkout's anyarray_nn."""
+    path = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)
+    return {**os.environ, "PYTHONPATH": path, **extra}
+
+
+@pytest.fixture
+def run_cli(tmp_path: Path) -> Callable[..., subprocess.CompletedProcess]:
+    """``run_cli(*argv, env={...}, timeout=...)``: ``python -m anyarray_nn ARGV`` in
+    ``tmp_path``, output captured as text."""
+
+    def run(*argv: Any, env: dict[str, str] | None = None, timeout: float = 120):
+        return subprocess.run(
+            [sys.executable, "-m", "anyarray_nn", *map(str, argv)],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            cwd=tmp_path,
+            env=cli_env(**(env or {})),
+        )
+
+    return run
+
+
+# -- a quiet summary: one line per skip reason -------------------------------------------------
+
+
+def _skip_reason(report: pytest.TestReport) -> str:
+    longrepr = report.longrepr
+    reason = longrepr[2] if isinstance(longrepr, tuple) else str(longrepr)
+    return reason.removeprefix("Skipped: ")
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    """Skips grouped by reason, one line each with its count, unless ``-r`` asks for pytest's
+    own list of every skipped test."""
+    if any(char in config.option.reportchars for char in "saA"):
+        return
+    skipped = [r for r in terminalreporter.stats.get("skipped", []) if r.skipped]
+    counts = Counter(_skip_reason(report) for report in skipped)
+    if counts:
+        terminalreporter.write_sep("-", "skipped, by reason")
+        for reason, count in sorted(counts.items(), key=lambda item: (-item[1], item[0])):
+            terminalreporter.write_line(f"{count:5d}  {reason}")

@@ -11,6 +11,7 @@ import re
 import struct
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -225,7 +226,7 @@ def test_plot_writes_a_png(tmp_path, capsys):
 
 
 def test_plot_without_matplotlib_fails_before_training(tmp_path, capsys, monkeypatch):
-    monkeypatch.setattr(cli, "_has_module", lambda name: name != "matplotlib")
+    monkeypatch.setattr(cli.train, "has_module", lambda name: name != "matplotlib")
     monkeypatch.setattr(ann.NN, "fit", lambda *a, **k: pytest.fail("trained anyway"))
     rc, _, err = run_main(capsys, "train", "--data", "iris", "--plot", tmp_path / "c.png")
     assert_one_line_error(rc, err, "matplotlib", "pip install")
@@ -285,7 +286,8 @@ def test_gradcheck_tolerance_decides(capsys):
         (["train", "--data", "iris", "--dropout", "1"], ["[0, 1)"]),
         (["train", "--data", "iris", "--backend", "nope"], ["Unknown backend 'nope'", "backends"]),
         (["train", "--data", "iris", "--layers", "8", "--activation", "relu,tanh"], ["2 names"]),
-        (["train", "--data", "iris", "--save", "/no/such/dir/m.st"], ["does not exist"]),
+        (["train", "--data", "iris", "--save", "/no/such/dir/m.npz"], ["does not exist"]),
+        (["train", "--data", "iris", "--save", "m.pt"], ["m.pt", "*.safetensors or *.npz"]),
         (["train", "--data", "runge", "--n-samples", "4"], ["--n-samples"]),
         (["train"], ["--data"]),
         (["evaluate", "--data", "iris"], ["MODEL"]),
@@ -354,13 +356,14 @@ def test_ctrl_c_exits_130(capsys, monkeypatch):
     assert rc == 130 and "interrupted" in err
 
 
-def test_exit_codes_are_documented(capsys):
-    for argv in (["--help"], ["train", "--help"], ["gradcheck", "--help"]):
-        rc, out, _ = run_main(capsys, *argv)
-        assert rc == 0
-        assert "exit status" in out
-        for code in ("0 ", "1 ", "2 ", "130"):
-            assert f"\n  {code}" in out, out
+def test_exit_codes_are_documented_once_in_the_top_level_help(capsys):
+    rc, out, _ = run_main(capsys, "--help")
+    assert rc == 0 and "exit status" in out
+    for code in ("0 ", "1 ", "2 ", "130", "141"):
+        assert f"\n  {code}" in out, out
+    for command in ("train", "evaluate", "predict", "gradcheck", "backends", "demo"):
+        rc, out, _ = run_main(capsys, command, "--help")
+        assert rc == 0 and "exit status" not in out and "\n  130" not in out, out
     doc = cli.__doc__
     assert "Exit status" in doc and all(f"    {c}" in doc for c in ("0 ", "1 ", "2 ", "130"))
 
@@ -432,3 +435,190 @@ def test_closed_stdout_exits_141_quietly(tmp_path):
     proc.stdout.close()  # like `anyarray-nn gradcheck | head -0`
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 141 and err == b""
+
+
+# -- everyday use: saved formats, logs, Ctrl-C, divergence, read-only targets, downloads -----
+
+
+def test_saved_line_names_the_format(tmp_path, capsys):
+    for name, fmt in (("m.safetensors", "safetensors"), ("m.npz", "npz")):
+        rc, out, _ = run_main(
+            capsys, "train", "--data", "iris", "--layers", "4", "--epochs", "1", *FAST,
+            "--save", tmp_path / name,
+        )  # fmt: skip
+        assert rc == 0 and f"saved the model to {tmp_path / name} ({fmt})" in out
+
+
+def test_a_wrong_save_extension_is_refused_before_training(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(ann.NN, "fit", lambda *a, **k: pytest.fail("trained anyway"))
+    rc, _, err = run_main(capsys, "train", "--data", "iris", "--save", tmp_path / "m.pt")
+    assert_one_line_error(rc, err, "m.pt", "*.safetensors or *.npz")
+    assert not (tmp_path / "m.pt").exists()
+
+
+def _unwritable_directory(tmp_path: Path) -> Path:
+    """A directory where no file can be created: read-only permissions, or (as root, who
+    ignores them) /sys, which refuses new files even to root."""
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    ro.chmod(0o555)
+    for candidate in (ro, Path("/sys")):
+        try:
+            (candidate / ".probe").write_bytes(b"")
+        except OSError:
+            return candidate
+        (candidate / ".probe").unlink()
+    pytest.skip("no unwritable directory here")
+
+
+def test_save_into_a_read_only_directory_fails_before_training(tmp_path, run_cli):
+    target = _unwritable_directory(tmp_path) / "m.safetensors"
+    proc = run_cli("train", "--data", "iris", "--epochs", "2", "--backend", "numpy",
+                   "--save", target)  # fmt: skip
+    assert_one_line_error(proc.returncode, proc.stderr, "--save", "cannot write in directory")
+    assert "trained" not in proc.stdout and "epoch" not in proc.stdout
+
+
+def test_a_diverged_run_prints_only_its_one_line_error(run_cli):
+    proc = run_cli("train", "--data", "iris", "--optimizer", "sgd", "--lr", "100", "--epochs",
+                   "5", "--backend", "numpy", "--quiet")  # fmt: skip
+    assert proc.returncode == 1
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "RuntimeWarning" not in proc.stderr, proc.stderr
+    assert lines[0].startswith("anyarray-nn train: error: Training diverged: the loss became")
+    assert "--lr" in lines[0] and "clip_norm=" not in lines[0]
+
+
+def test_clip_norm_reaches_fit(capsys, monkeypatch):
+    seen = {}
+    real_fit = ann.NN.fit
+
+    def spy(self, *args, **kwargs):
+        seen.update(kwargs)
+        return real_fit(self, *args, **kwargs)
+
+    monkeypatch.setattr(ann.NN, "fit", spy)
+    rc, _, _ = run_main(capsys, "train", "--data", "iris", "--layers", "4", "--epochs", "1",
+                        "--clip-norm", "0.5", *FAST)  # fmt: skip
+    assert rc == 0 and seen["clip_norm"] == 0.5
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["train", "--data", "iris", "--layers", "4", "--epochs", "2", "--backend", "numpy"],
+        ["--epochs", "2", "--backend", "numpy"],  # the demo
+    ],
+    ids=["train", "demo"],
+)
+def test_redirected_output_gets_one_line_per_epoch_and_no_bars(run_cli, argv):
+    proc = run_cli(*argv)
+    assert proc.returncode == 0, proc.stderr
+    assert "epoch 1/2" in proc.stdout and "epoch 2/2" in proc.stdout
+    assert "\r" not in proc.stdout + proc.stderr and "batch/s" not in proc.stdout + proc.stderr
+    assert proc.stderr == ""
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="needs a POSIX pseudo-terminal")
+def test_a_terminal_gets_progress_bars(tmp_path):
+    import fcntl
+    import pty
+    import termios
+
+    pytest.importorskip("tqdm")
+    primary, secondary = pty.openpty()
+    fcntl.ioctl(secondary, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 120, 0, 0))
+    argv = ["train", "--data", "iris", "--layers", "4", "--epochs", "2", "--backend", "numpy"]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "anyarray_nn", *argv],
+        stdin=subprocess.DEVNULL, stdout=secondary, stderr=secondary, cwd=tmp_path, env=_env(),
+    )  # fmt: skip
+    os.close(secondary)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(primary, 65536)
+        except OSError:  # the child closed the terminal
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(primary)
+    assert proc.wait(timeout=120) == 0
+    text = b"".join(chunks).decode()
+    assert "\repoch 2/2: 100%" in text and "batch/s" in text
+
+
+def test_ctrl_c_saves_the_last_finished_epoch_and_exits_130(tmp_path):
+    import signal
+
+    model = tmp_path / "m.safetensors"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "anyarray_nn", "train", "--data", "digits", "--layers", "16",
+         "--epochs", "100000", "--batch-size", "16", "--backend", "numpy", "--epoch-lines",
+         "--save", model],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path, env=_env(),
+    )  # fmt: skip
+    watchdog = threading.Timer(120, proc.kill)  # never hang the suite
+    watchdog.start()
+    for line in proc.stdout:
+        if line.startswith("epoch 2/"):
+            proc.send_signal(signal.SIGINT)
+            break
+    _, err = proc.communicate(timeout=120)
+    watchdog.cancel()
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err and "Warning" not in err and len(err.splitlines()) == 1, err
+    done = re.fullmatch(
+        rf"anyarray-nn train: interrupted in epoch (\d+) of 100000: saved the model after (\d+) "
+        rf"epochs to {re.escape(str(model))} \(safetensors\)\n",
+        err,
+    )
+    assert done and int(done[1]) == int(done[2]) + 1 and int(done[2]) >= 2, err
+    net = ann.load(model)
+    assert net.epochs_trained_ == int(done[2])
+    assert net.metadata["data"] == {"dataset": "digits"}
+
+
+def test_ctrl_c_before_the_first_epoch_saves_nothing(tmp_path, capsys, monkeypatch):
+    def interrupt(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(ann.NN, "fit", interrupt)
+    model = tmp_path / "m.npz"
+    rc, _, err = run_main(capsys, "train", "--data", "iris", *FAST, "--save", model)
+    assert rc == 130 and not model.exists()
+    assert (
+        err == "anyarray-nn train: interrupted in epoch 1 of 20, before any epoch finished: "
+        "nothing saved\n"
+    )
+
+
+def _offline_env(tmp_path: Path) -> dict[str, str]:
+    """No cached MNIST, and every download refused at once by a proxy that is not there."""
+    dead = "http://127.0.0.1:9"
+    return {"SCIKIT_LEARN_DATA": str(tmp_path / "sk"), "http_proxy": dead,
+            "https_proxy": dead, "HTTP_PROXY": dead, "HTTPS_PROXY": dead, "no_proxy": "",
+            "NO_PROXY": ""}  # fmt: skip
+
+
+def test_mnist_without_a_directory_says_it_downloads_then_fails_in_one_line(tmp_path, run_cli):
+    proc = run_cli("train", "--data", "mnist", "--backend", "numpy", env=_offline_env(tmp_path))
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    notice, error = proc.stderr.strip().splitlines()  # nothing else: no retry warnings
+    assert "fetching 'mnist_784' from OpenML" in notice and str(tmp_path / "sk") in notice
+    assert error.startswith("anyarray-nn train: error: MNIST: cannot download 'mnist_784'")
+    assert "offline" in error and "mnist:DIR" in error
+
+
+def test_load_mnist_fails_fast_when_offline(tmp_path, monkeypatch):
+    import time
+    import urllib.request
+
+    for name, value in _offline_env(tmp_path).items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setattr(urllib.request, "_opener", None)  # rebuilt with the proxies above
+    start = time.perf_counter()
+    with pytest.raises(datasets.DatasetNotFoundError, match="offline"):
+        datasets.load_mnist()
+    assert time.perf_counter() - start < 1.5  # scikit-learn's default retries took 3 s

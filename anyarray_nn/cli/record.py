@@ -1,0 +1,212 @@
+"""What a model file records about how ``anyarray-nn train`` made it (in ``NN.metadata``), and
+the data ``evaluate`` and ``predict`` derive from that record.
+
+The record holds the data (a dataset, or a file with its SHA-256, label column and header),
+the split (test size and seed), the task, the features (count and names), the class labels
+and the feature scaling, so that ``evaluate MODEL`` alone re-evaluates on the same held-out
+split and ``predict`` turns the rows of a file into labels the way training saw them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .. import tabular
+from .common import PROG, UsageError
+from .data import (
+    FILE,
+    Data,
+    DataSpec,
+    ReadOptions,
+    Scaler,
+    feature_columns,
+    file_digest,
+    load_source,
+    prepare,
+)
+
+TRAINED_WITH = f"{PROG} train"
+
+
+def make_record(data: Data, args: argparse.Namespace) -> dict[str, Any]:
+    """The JSON-able record of how ``train`` made a model from ``data`` (for ``net.metadata``)."""
+    source = data.source
+    assert source is not None
+    return {
+        "trained_with": TRAINED_WITH,
+        "data": source.record,
+        "split": {"test_size": args.test_size, "seed": args.data_seed, "limit": args.limit},
+        "task": "regression" if data.regression else "classification",
+        "n_features": data.n_features,
+        "feature_names": source.feature_names,
+        "target": source.target,
+        "classes": data.classes or None,
+        "class_names": data.class_names or None,
+        "scaler": None if data.scaler is None else data.scaler.to_json(),
+    }
+
+
+@dataclass
+class Record:
+    """A model's record, read back from ``net.metadata``."""
+
+    raw: dict[str, Any]
+
+    @classmethod
+    def of(cls, metadata: dict[str, Any]) -> Record | None:
+        """The record in ``metadata``, or None for a model not saved by ``train``."""
+        if metadata.get("trained_with") != TRAINED_WITH or not isinstance(
+            metadata.get("data"), dict
+        ):
+            return None
+        return cls(metadata)
+
+    @property
+    def spec(self) -> DataSpec:
+        """The recorded data as ``--data`` would name it."""
+        data = self.raw["data"]
+        if "file" in data:
+            return DataSpec(FILE, data["file"])
+        return DataSpec(data["dataset"], data.get("dir"))
+
+    def matches(self, spec: DataSpec) -> bool:
+        """Whether ``spec`` is the data this model was trained on (a file: the same bytes)."""
+        data = self.raw["data"]
+        if spec.is_file:
+            path = Path(str(spec.path))
+            return "file" in data and path.is_file() and file_digest(str(path)) == data["sha256"]
+        directory = None if spec.path is None else str(Path(spec.path).resolve())
+        return data.get("dataset") == spec.name and data.get("dir") == directory
+
+    def options(self) -> ReadOptions:
+        """The recorded split, label column, header and task."""
+        data, split = self.raw["data"], self.raw.get("split") or {}
+        return ReadOptions(
+            test_size=split.get("test_size", 0.2),
+            data_seed=split.get("seed", 0),
+            n_samples=data.get("n_samples", 1000),
+            target=data.get("target"),
+            header=data.get("header"),
+            task=self.raw.get("task", "auto"),
+        )
+
+    @property
+    def scaler(self) -> Scaler | None:
+        """The feature scaling the model was trained with."""
+        return Scaler.from_json(self.raw.get("scaler"))
+
+    @property
+    def classes(self) -> list[Any]:
+        """The label of each class index, as written in the data."""
+        return list(self.raw.get("classes") or [])
+
+    @property
+    def class_names(self) -> list[str]:
+        """How reports name the classes."""
+        return list(self.raw.get("class_names") or map(str, self.classes))
+
+    @property
+    def feature_names(self) -> list[str] | None:
+        """The feature columns' names, in order (None for unnamed columns)."""
+        return self.raw.get("feature_names")
+
+    @property
+    def target(self) -> str | None:
+        """The label column (a name, or a position for files without a header)."""
+        return self.raw.get("target")
+
+
+def _given(args: argparse.Namespace, name: str) -> Any:
+    return getattr(args, name, None)
+
+
+def _read_options(args: argparse.Namespace, base: ReadOptions) -> ReadOptions:
+    """``base`` with whatever the command line gives instead."""
+    opts = ReadOptions(**vars(base))
+    for name in ("test_size", "data_seed", "n_samples", "target", "header"):
+        if _given(args, name) is not None:
+            setattr(opts, name, _given(args, name))
+    return opts
+
+
+def evaluation_data(args: argparse.Namespace, record: Record | None, model: str) -> Data:
+    """The data ``evaluate`` scores: ``--data``, else the data the model was trained on; the
+    held-out split when it is that data (or a built-in set), else every row of the file."""
+    if args.data is None:
+        if record is None:
+            raise UsageError(
+                f"{model} does not record the data it was trained on (it was not saved by "
+                f"'{TRAINED_WITH} --save')",
+                "pass --data",
+            )
+        spec, same = record.spec, True
+        _check_unchanged(record, model)
+    else:
+        spec = args.data
+        same = record is not None and record.matches(spec)
+    if not spec.is_file and (args.target is not None or args.header is not None):
+        raise UsageError(f"--target and --header apply to --data FILE, not to {spec}")
+    base = record.options() if same and record is not None else ReadOptions()
+    if record is not None:  # a new file: the same label column, task and features (by name)
+        base.target = base.target or record.target
+        base.task = record.options().task
+        base.features = record.feature_names
+    source = load_source(spec, _read_options(args, base), split=same or not spec.is_file)
+    if record is None:  # saved by net.save: the dataset's own scaling and classes
+        return prepare(source, source.scaler, source.classes, source.class_names)
+    return prepare(source, record.scaler, record.classes, record.class_names)
+
+
+def _check_unchanged(record: Record, model: str) -> None:
+    data = record.raw["data"]
+    if "file" not in data:
+        return
+    path = data["file"]
+    if not Path(path).is_file():
+        raise UsageError(
+            f"{model} was trained on {path}, which is not there any more", "pass --data"
+        )
+    if file_digest(path) != data["sha256"]:
+        print(
+            f"{PROG} evaluate: warning: {path} has changed since {model} was trained on it, so "
+            "its held-out split may now hold training rows",
+            file=sys.stderr,
+        )
+
+
+def prediction_features(args: argparse.Namespace, record: Record | None, net: Any) -> np.ndarray:
+    """The rows of ``--data``, as the model's features (scaled as in training)."""
+    table = tabular.open_table(str(args.data.path), args.header)
+    columns = _prediction_columns(table, record, net.n_features, args)
+    X = table.numeric(columns)
+    scaler = None if record is None else record.scaler
+    return X if scaler is None else scaler(X)
+
+
+def _prediction_columns(
+    table: tabular.Table, record: Record | None, n_features: int, args: argparse.Namespace
+) -> list[int]:
+    """Feature columns by name when both the file and the model have names, else by position;
+    the label column may be there too and is ignored."""
+    target = args.target or (None if record is None else record.target)
+    if table.names is not None and record is not None and record.feature_names is not None:
+        return feature_columns(table, record.feature_names, None, target)
+    if table.n_columns == n_features:
+        return list(range(n_features))
+    if target is not None and table.n_columns == n_features + 1:
+        try:
+            skip = table.column(target)
+        except tabular.DataFileError:
+            skip = None
+        if skip is not None:
+            return [c for c in range(table.n_columns) if c != skip]
+    raise UsageError(
+        f"{table.path} has {table.n_columns} columns but {args.model} takes {n_features} features",
+        "give the feature columns, and at most the label column (named by --target)",
+    )
