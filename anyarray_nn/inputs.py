@@ -77,7 +77,8 @@ def _device_features(backend: Backend, X: Array, n_features: int) -> Array:
         raise nonfinite_error(to_numpy(X))
     if X.dtype == backend.dtype:
         return X
-    cast = xp.astype(X, backend.dtype)
+    with np.errstate(over="ignore"):  # an overflow is reported below, with its value
+        cast = xp.astype(X, backend.dtype)
     if xp.isdtype(X.dtype, "real floating") and not _device_all_finite(xp, cast):
         _check_range(to_numpy(X), backend.dtype_name)  # raises, naming the value
     return cast

@@ -89,9 +89,7 @@ def test_the_extension_decides_the_format_and_nothing_else_is_written(tmp_path):
     )
 
 
-def test_npz_files_open_without_pickle(tmp_path, file_format):
-    if file_format != "npz":
-        pytest.skip("npz only")
+def test_npz_files_open_without_pickle(tmp_path):
     path = tmp_path / "m.npz"
     _trained().save(path)
     with np.load(path, allow_pickle=False) as npz:
