@@ -298,8 +298,8 @@ def test_weighted_training_reads_the_device_once_per_epoch(monkeypatch, iris):
                 if original is None:
                     continue
 
-                def wrapped(self, *a, _orig=original, **k):
-                    count[0] += 1
+                def wrapped(self, *a, _orig=original, _count=count, **k):
+                    _count[0] += 1
                     return _orig(self, *a, **k)
 
                 monkeypatch.setattr(mod.Array, name, wrapped)
