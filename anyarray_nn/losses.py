@@ -21,11 +21,13 @@ this for any loss that implements ``row_values``.
 
 from __future__ import annotations
 
+import math
 from typing import Any, ClassVar
 
 from . import registry as _registry
 from .activations import Activation, Exp, Sigmoid, Softmax
 from .registry import Component, Registry
+from .validation import Interval
 
 Array = Any
 
@@ -200,6 +202,93 @@ class BinaryCrossEntropy(Loss):
 
     def output_activation(self) -> Activation:
         return Sigmoid()
+
+
+#: The probability clip of scikit-learn's log-losses: between 0 and 1/2.
+CLIP = Interval("real", 0.0, 0.5, closed="neither")
+
+
+class _Clipped:
+    """Bounds a negative log-probability as clipping the probability to ``[eps, 1 - eps]``
+    does: ``-log(clip(p)) = min(max(-log p, -log(1 - eps)), -log(eps))``."""
+
+    eps: float
+
+    def _bound(self, xp: Any, nll: Array) -> Array:
+        return xp.minimum(xp.maximum(nll, -math.log1p(-self.eps)), -math.log(self.eps))
+
+
+class ClippedCrossEntropy(_Clipped, CrossEntropy):
+    """:class:`CrossEntropy` whose *value* clips probabilities to ``[eps, 1 - eps]``, as
+    scikit-learn's ``log_loss`` does (with ``eps`` the dtype's machine epsilon), so that one
+    sample contributes at most ``-log(eps)`` (36.04 in float64). The gradient is the unclipped
+    one, ``(softmax(z) - t) / n``, as in scikit-learn's MLP: its reported loss and stopping rule
+    use the clipped value, its steps the unclipped gradient."""
+
+    name = "clipped_cross_entropy"
+
+    def __init__(self, eps: float = 2.220446049250313e-16) -> None:
+        self.eps = CLIP.check("eps", eps)
+
+    def value(self, xp: Any, a: Array, t: Array) -> Array:
+        return xp.sum(self.row_values(xp, a, t)) / float(a.shape[0])
+
+    def row_values(self, xp: Any, a: Array, t: Array) -> Array:
+        tiny = xp.finfo(a.dtype).smallest_normal
+        return xp.sum(t * self._bound(xp, -xp.log(xp.maximum(a, tiny))), axis=1)
+
+    def value_from_logits(self, xp: Any, z: Array, t: Array) -> Array:
+        return xp.sum(self.row_values_from_logits(xp, z, t)) / float(z.shape[0])
+
+    def row_values_from_logits(self, xp: Any, z: Array, t: Array) -> Array:
+        zmax = xp.max(z, axis=-1, keepdims=True)
+        lse = zmax + xp.log(xp.sum(xp.exp(z - zmax), axis=-1, keepdims=True))
+        return xp.sum(t * self._bound(xp, lse - z), axis=1)
+
+    def fused(self, xp: Any, z: Array, t: Array) -> tuple[Array, Array, Array]:
+        shifted = z - xp.max(z, axis=-1, keepdims=True)
+        e = xp.exp(shifted)
+        s = xp.sum(e, axis=-1, keepdims=True)
+        a = e / s
+        n = float(z.shape[0])
+        loss = xp.sum(t * self._bound(xp, xp.log(s) - shifted)) / n
+        grad = a - t
+        grad *= 1.0 / n
+        return loss, grad, a
+
+
+class ClippedBinaryCrossEntropy(_Clipped, BinaryCrossEntropy):
+    """:class:`BinaryCrossEntropy` whose *value* clips probabilities to ``[eps, 1 - eps]``
+    (scikit-learn's ``binary_log_loss``); the gradient is the unclipped one (see
+    :class:`ClippedCrossEntropy`). The value is computed from the probabilities, as
+    scikit-learn computes it, rounding included: ``log(1 - p)`` of a confident ``p`` loses
+    digits there (from the logits it would not), and the reported losses must agree."""
+
+    name = "clipped_binary_cross_entropy"
+
+    def __init__(self, eps: float = 2.220446049250313e-16) -> None:
+        self.eps = CLIP.check("eps", eps)
+
+    def value(self, xp: Any, a: Array, t: Array) -> Array:
+        return xp.sum(self._terms(xp, a, t)) / _count(a)
+
+    def row_values(self, xp: Any, a: Array, t: Array) -> Array:
+        return xp.sum(self._terms(xp, a, t), axis=1) / float(a.shape[1])
+
+    def value_from_logits(self, xp: Any, z: Array, t: Array) -> Array:
+        return xp.sum(self._terms_from_logits(xp, z, t)) / _count(z)
+
+    def row_values_from_logits(self, xp: Any, z: Array, t: Array) -> Array:
+        return xp.sum(self._terms_from_logits(xp, z, t), axis=1) / float(z.shape[1])
+
+    def _terms(self, xp: Any, a: Array, t: Array) -> Array:
+        tiny = xp.finfo(a.dtype).smallest_normal
+        nll_1 = self._bound(xp, -xp.log(xp.maximum(a, tiny)))
+        nll_0 = self._bound(xp, -xp.log(xp.maximum(1.0 - a, tiny)))
+        return t * nll_1 + (1.0 - t) * nll_0
+
+    def _terms_from_logits(self, xp: Any, z: Array, t: Array) -> Array:
+        return self._terms(xp, Sigmoid().forward(xp, z), t)
 
 
 def _xlogx(xp: Any, t: Array) -> Array:

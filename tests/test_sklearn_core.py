@@ -182,6 +182,42 @@ def test_poisson_from_activations_equals_fused():
         np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12)
 
 
+# -- scikit-learn's clipped log-losses ------------------------------------------------------------
+@pytest.mark.parametrize("output", ["softmax", "sigmoid"])
+def test_clipped_log_losses_are_scikit_learns(backend, output):
+    """The clipped cross-entropies report scikit-learn's values (probabilities clipped to
+    [eps, 1 - eps]: at most -log(eps) per sample, however wrong the prediction) in float64 and
+    float32, and keep the unclipped gradient (scikit-learn's steps)."""
+    from sklearn.neural_network._base import binary_log_loss, log_loss
+
+    rng = np.random.default_rng(5)
+    X = rng.normal(size=(40, 3))
+    k = 3 if output == "softmax" else 2
+    T = np.eye(k)[rng.integers(0, k, 40)] if output == "softmax" else rng.integers(0, 2, (40, 2))
+    for dtype in ("float64", "float32"):
+        eps = float(np.finfo(dtype).eps)
+        loss = (ann.losses.ClippedCrossEntropy(eps) if output == "softmax"
+                else ann.losses.ClippedBinaryCrossEntropy(eps))  # fmt: skip
+        net = _net(backend, [3, 4, k], output, loss, dtype=dtype)
+        plain = ann.NN([3, 4, k], activation="tanh", output=output, backend="numpy",
+                       dtype="float64", seed=3)  # fmt: skip
+        weights = plain.get_weights()
+        weights[2] *= 60.0  # logits up to ~100: some probabilities below eps
+        plain.set_weights(weights)
+        net.set_weights(weights)
+        proba = net.predict(X)
+        reference = log_loss if output == "softmax" else binary_log_loss
+        expected = reference(T.astype(dtype), proba)
+        if output == "sigmoid":
+            expected /= k  # scikit-learn sums over the labels; the network averages
+        assert net.loss(X, T) == pytest.approx(expected, rel=1e-5 if dtype == "float32" else 1e-12)
+        assert net.loss(X, T) < plain.loss(X, T)  # the clip is active on this data
+        if dtype == "float64":
+            for a, b in zip(net.gradients(X, T), plain.gradients(X, T), strict=True):
+                np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-14)
+    assert ann.NN.from_config(net.config()).loss_fn.config() == loss.config()
+
+
 # -- L-BFGS --------------------------------------------------------------------------------------
 def test_lbfgs_equals_scikit_learns_lbfgs(backend, iris):
     """From the same weights and with the same objective (mean log-loss + alpha/(2n) sum W**2),

@@ -18,6 +18,7 @@ from sklearn.utils import Tags, check_random_state
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
 from .. import activations as _activations
+from .. import losses as _losses
 from .. import optimizers as _optimizers
 from ..layers import Dense, Dropout, Layer
 from ..network import NN
@@ -54,6 +55,17 @@ def hidden_activations() -> list[str]:
 def solvers() -> list[str]:
     """``"lbfgs"`` and every registered optimizer."""
     return [LBFGS, *_optimizers.registry.names()]
+
+
+def _loss(output: str, dtype: str) -> _losses.Loss | str | None:
+    """scikit-learn's loss for the output: its log-losses clip probabilities to
+    ``[eps, 1 - eps]`` in the value they report (not in the gradient)."""
+    eps = float(np.finfo(dtype).eps)
+    if output == "softmax":
+        return _losses.ClippedCrossEntropy(eps)
+    if output == "sigmoid":
+        return _losses.ClippedBinaryCrossEntropy(eps)
+    return "poisson" if output == "exp" else None
 
 
 def store_parameters(est: BaseEstimator, params: dict[str, Any]) -> None:
@@ -202,7 +214,7 @@ class BaseNN(BaseEstimator):
         self.net_ = NN(
             self._layers(sizes, bounds),
             output=output,
-            loss="poisson" if output == "exp" else None,
+            loss=_loss(output, self._dtype_name(X)),
             backend=self.backend,
             device=self.device,
             dtype=self._dtype_name(X),
