@@ -78,6 +78,7 @@ class FlatObjective:
             start = stop
 
     def __call__(self, theta: np.ndarray) -> tuple[float, np.ndarray]:
+        """``(f(theta), grad f(theta))`` as a float and a float64 vector."""
         self.set(theta)
         net, xp, n = self.net, self.net.xp, self.n
         total = None
@@ -131,12 +132,11 @@ def fit_lbfgs(
     """
     from scipy.optimize import minimize  # deferred: the core needs scipy only here
 
-    _COUNT.check("max_iter", max_iter)
-    _COUNT.check("max_fun", max_fun)
-    _NON_NEGATIVE.check("tol", tol)
-    _POSITIVE.check("loss_scale", loss_scale)
-    if batch_size is not None:
-        _COUNT.check("batch_size", batch_size)
+    checks = [("max_iter", max_iter, _COUNT), ("max_fun", max_fun, _COUNT),
+              ("tol", tol, _NON_NEGATIVE), ("loss_scale", loss_scale, _POSITIVE),
+              ("batch_size", 1 if batch_size is None else batch_size, _COUNT)]  # fmt: skip
+    for name, value, interval in checks:
+        interval.check(name, value)
     Xd = net.check_inputs(X)
     n = int(Xd.shape[0])
     if n == 0:

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -66,14 +65,13 @@ CASES = [
 
 @dataclass
 class Result:
-    """Scores, times and iteration counts of both estimators over the seeds of one case."""
+    """Scores and non-converged fits of both estimators over the seeds of one case."""
 
     case: Case
     n_train: int = 0
     n_test: int = 0
     chance: list[float] = field(default_factory=list)
     scores: dict[str, list[float]] = field(default_factory=lambda: {"mlp": [], "ours": []})
-    seconds: dict[str, list[float]] = field(default_factory=lambda: {"mlp": [], "ours": []})
     unconverged: dict[str, int] = field(default_factory=lambda: {"mlp": 0, "ours": 0})
 
     def mean(self, who: str) -> float:
@@ -91,17 +89,15 @@ class Result:
         return close and above
 
 
-def _fit_score(est: Any, scaled: bool, split: tuple[np.ndarray, ...]) -> tuple[float, float, bool]:
-    """``(test score, fit seconds, converged)``."""
+def _fit_score(est: Any, scaled: bool, split: tuple[np.ndarray, ...]) -> tuple[float, bool]:
+    """``(test score, converged)``."""
     X_train, X_test, y_train, y_test = split
     model = make_pipeline(StandardScaler(), est) if scaled else est
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ConvergenceWarning)
-        start = time.perf_counter()
         model.fit(X_train, y_train)
-        seconds = time.perf_counter() - start
     converged = not any(issubclass(w.category, ConvergenceWarning) for w in caught)
-    return float(model.score(X_test, y_test)), seconds, converged
+    return float(model.score(X_test, y_test)), converged
 
 
 def run_case(case: Case, seeds: list[int], ours_kw: dict[str, Any]) -> Result:
@@ -121,20 +117,19 @@ def run_case(case: Case, seeds: list[int], ours_kw: dict[str, Any]) -> Result:
             pair = {"mlp": MLPRegressor(random_state=seed),
                     "ours": NNRegressor(random_state=seed, **ours_kw)}  # fmt: skip
         for who, est in pair.items():
-            score, seconds, converged = _fit_score(est, case.scaled, split)
+            score, converged = _fit_score(est, case.scaled, split)
             result.scores[who].append(score)
-            result.seconds[who].append(seconds)
             result.unconverged[who] += not converged
     return result
 
 
 def table(results: list[Result], n_seeds: int) -> str:
-    """The results as a Markdown table."""
+    """The results as a Markdown table (times are left to benchmarks/run.py: on a shared
+    machine they say more about the load than about the estimators)."""
     lines = [
         f"| data set (train/test rows) | MLP (mean ± sd over {n_seeds} seeds) | ours | ours - "
-        "MLP | largest per-seed gap | chance | fits at max_iter (MLP/ours) | time per fit, s "
-        "(MLP/ours) |",
-        "|---|---|---|---|---|---|---|---|",
+        "MLP | largest per-seed gap | chance | fits stopped by max_iter (MLP/ours) |",
+        "|---|---|---|---|---|---|---|",
     ]
     for r in results:
         mlp, ours = np.asarray(r.scores["mlp"]), np.asarray(r.scores["ours"])
@@ -143,8 +138,7 @@ def table(results: list[Result], n_seeds: int) -> str:
             f"| {r.case.name} ({r.n_train}/{r.n_test}), {metric} "
             f"| {mlp.mean():.4f} ± {mlp.std():.4f} | {ours.mean():.4f} ± {ours.std():.4f} "
             f"| {ours.mean() - mlp.mean():+.4f} | {np.max(np.abs(ours - mlp)):.1e} "
-            f"| {np.mean(r.chance):.3f} | {r.unconverged['mlp']}/{r.unconverged['ours']} "
-            f"| {np.median(r.seconds['mlp']):.2f}/{np.median(r.seconds['ours']):.2f} |"
+            f"| {np.mean(r.chance):.3f} | {r.unconverged['mlp']}/{r.unconverged['ours']} |"
         )
     return "\n".join(lines)
 

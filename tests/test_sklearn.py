@@ -15,7 +15,7 @@ from sklearn.base import clone
 from sklearn.datasets import load_iris, make_multilabel_classification
 from sklearn.exceptions import ConvergenceWarning, NotFittedError
 from sklearn.metrics import log_loss
-from sklearn.model_selection import GridSearchCV
+from sklearn.model_selection import GridSearchCV, train_test_split
 from sklearn.neural_network import MLPClassifier, MLPRegressor
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
@@ -477,3 +477,29 @@ def test_bad_targets(iris):
         NNClassifier().fit(X, y, sample_weight=-np.ones(150))
     with pytest.warns(UserWarning, match="clipped"):
         NNClassifier((4,), batch_size=500, max_iter=1).fit(X, y)
+
+
+# -- the parity benchmark --------------------------------------------------------------------------
+def test_parity_script(capsys):
+    """benchmarks/sklearn_parity.py runs, prints its table, and judges as documented: within
+    0.01 of scikit-learn or better, and above chance wherever scikit-learn is."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from benchmarks import sklearn_parity as parity
+
+    assert parity.main(["--seeds", "1", "--only", "iris"]) == 0
+    out = capsys.readouterr().out
+    X, y = load_iris(return_X_y=True)
+    X_tr, X_te, y_tr, y_te = train_test_split(X, y, test_size=0.25, random_state=0, stratify=y)
+    with pytest.warns(ConvergenceWarning):
+        mlp = MLPClassifier(random_state=0).fit(X_tr, y_tr).score(X_te, y_te)
+    assert f"| iris (112/38), accuracy | {mlp:.4f} ± 0.0000 | {mlp:.4f} ± 0.0000 |" in out
+    result = parity.Result(parity.CASES[0], chance=[0.34, 0.34])
+    result.scores = {"mlp": [0.90, 0.90], "ours": [0.90, 0.89]}
+    assert result.ok()  # 0.005 below on average
+    result.scores["ours"] = [0.90, 0.87]
+    assert not result.ok()  # 0.015 below
+    result.scores = {"mlp": [0.90, 0.90], "ours": [0.99, 0.30]}
+    assert not result.ok()  # better on average, but chance in one run where MLP is not

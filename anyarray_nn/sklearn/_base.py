@@ -8,6 +8,7 @@ import itertools
 import math
 import numbers
 import warnings
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -43,6 +44,18 @@ DIVERGED = (
     "Solver produced non-finite parameter weights. The input data may contain large values "
     "and need to be preprocessed"
 )
+
+
+@dataclass
+class Layout:
+    """What the targets ask of a new network: its outputs, their activation, the factor from
+    the network's loss to scikit-learn's (``_scale``), and the estimator attributes to set
+    once the network is built (``classes_``, ...)."""
+
+    n_outputs: int
+    output: str
+    scale: float = 1.0
+    attributes: dict[str, Any] = field(default_factory=dict)
 
 
 def hidden_activations() -> list[str]:
@@ -298,11 +311,13 @@ class BaseNN(BaseEstimator):
         first = not hasattr(self, "net_") or (not self.warm_start and not incremental)
         X, y = self._validate_Xy(X, y, reset=first)
         sample_weight = self._sample_weight(sample_weight, X)
-        targets, n_outputs, output = self._targets(y, first, incremental, **kw)
+        targets, layout = self._targets(y, first, incremental, **kw)
         rng = check_random_state(self.random_state)
         if first:
-            self._initialize(X, n_outputs, output, rng)
-            self._remember_targets(y)
+            self._scale = layout.scale
+            self._initialize(X, layout.n_outputs, layout.output, rng)
+            for name, value in layout.attributes.items():  # once the network exists
+                setattr(self, name, value)
         self._check_range(X, targets if targets.dtype.kind == "f" else None)
         if self.solver == LBFGS:
             self._fit_lbfgs(X, targets, sample_weight)
@@ -402,14 +417,22 @@ class BaseNN(BaseEstimator):
         optimizer = self._make_optimizer() if fresh else None
         monitor = EpochMonitor(self, n_train, validating=val is not None)
         epochs = 1 if incremental else int(self.max_iter)
+        metric = "r2" if self._regression else "subset_accuracy"
         self.n_iter_ = 0
         try:
-            net.fit(X, T, epochs=epochs, batch_size=batch_size, optimizer=optimizer,
-                    lr=self._learning_rate * self._sgd_factor(),
-                    shuffle=SklearnOrder(rng, n_train) if self.shuffle else False,
-                    validation_data=val, metrics=["r2" if self._regression else "subset_accuracy"]
-                    if val is not None else [], callbacks=[monitor], verbose=0,
-                    sample_weight=w)  # fmt: skip
+            net.fit(
+                X,
+                T,
+                epochs=epochs,
+                batch_size=batch_size,
+                lr=self._learning_rate * self._sgd_factor(),
+                optimizer=optimizer,
+                shuffle=SklearnOrder(rng, n_train) if self.shuffle else False,
+                validation_data=val,
+                metrics=[metric] if val is not None else [],
+                callbacks=[monitor],
+                sample_weight=w,
+            )
         except TrainingDivergedError as exc:
             self._diverged(exc, monitor, n_train)
         except KeyboardInterrupt:
@@ -467,13 +490,10 @@ class BaseNN(BaseEstimator):
 
     def _targets(
         self, y: np.ndarray, first: bool, incremental: bool, **kw: Any
-    ) -> tuple[np.ndarray, int, str]:
-        """``(network targets, n_outputs, output activation)``; sets ``_scale`` on a first
-        pass and checks that later calls fit the network."""
+    ) -> tuple[np.ndarray, Layout]:
+        """The network's targets for ``y`` and the network ``y`` calls for; on later calls,
+        checks that ``y`` fits the network already built."""
         raise NotImplementedError
-
-    def _remember_targets(self, y: np.ndarray) -> None:
-        """What predict needs to know about ``y`` (first pass only)."""
 
     def _stratify_labels(self, T: np.ndarray) -> np.ndarray | None:
         """The labels to stratify the early-stopping split by (None: not stratified)."""

@@ -12,7 +12,7 @@ from sklearn.utils.multiclass import check_classification_targets, type_of_targe
 from sklearn.utils.validation import column_or_1d
 
 from . import _docs
-from ._base import LBFGS, BaseNN, store_parameters, validate_xy
+from ._base import LBFGS, BaseNN, Layout, store_parameters, validate_xy
 
 
 def _stochastic(est: BaseNN) -> bool:
@@ -222,26 +222,22 @@ class NNClassifier(ClassifierMixin, BaseNN):
 
     def _targets(
         self, y: np.ndarray, first: bool, incremental: bool, classes: Any = None
-    ) -> tuple[np.ndarray, int, str]:
+    ) -> tuple[np.ndarray, Layout]:
         multilabel = y.ndim == 2
         if first:
             wanted = self._first_classes(y, multilabel, incremental, classes)
-            self._pending = {"classes_": wanted, "_multilabel": multilabel}
         else:
             self._check_later_call(y, multilabel, incremental, classes)
             wanted = self.classes_
-        if multilabel:
-            scale, out = float(len(wanted)), (len(wanted), "sigmoid")
-            targets = y.astype(np.float64)
-        elif len(wanted) <= 2:  # binary, or a single class: one sigmoid unit (scikit-learn's)
-            scale, out = 1.0, (1, "sigmoid")
+        attributes = {"classes_": wanted, "_multilabel": multilabel}
+        if multilabel:  # scikit-learn sums the binary log-loss over the labels
+            layout = Layout(len(wanted), "sigmoid", float(len(wanted)), attributes)
+            return y.astype(np.float64), layout
+        if len(wanted) <= 2:  # binary, or a single class: one sigmoid unit (scikit-learn's)
             targets = (np.searchsorted(wanted, y) == 1).astype(np.float64).reshape(-1, 1)
-        else:
-            scale, out = 1.0, (len(wanted), "softmax")
-            targets = np.searchsorted(wanted, y).astype(np.int64)
-        if first:
-            self._scale = scale  # sklearn sums the binary log-loss over the labels
-        return targets, out[0], out[1]
+            return targets, Layout(1, "sigmoid", 1.0, attributes)
+        return np.searchsorted(wanted, y).astype(np.int64), Layout(len(wanted), "softmax", 1.0,
+                                                                    attributes)  # fmt: skip
 
     def _first_classes(
         self, y: np.ndarray, multilabel: bool, incremental: bool, classes: Any
@@ -290,11 +286,6 @@ class NNClassifier(ClassifierMixin, BaseNN):
                 f"`y` has classes not in `self.classes_`. `self.classes_` has {self.classes_}. "
                 f"'y' has {labels}."
             )
-
-    def _remember_targets(self, y: np.ndarray) -> None:
-        for key, value in self._pending.items():
-            setattr(self, key, value)
-        del self._pending
 
     def _stratify_labels(self, T: np.ndarray) -> np.ndarray | None:
         """scikit-learn stratifies single-output problems only (binary, one class); by the

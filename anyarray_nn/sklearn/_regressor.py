@@ -12,7 +12,7 @@ from sklearn.utils.validation import column_or_1d
 
 from ..validation import check_choice
 from . import _docs
-from ._base import BaseNN, store_parameters, validate_xy
+from ._base import BaseNN, Layout, store_parameters, validate_xy
 from ._classifier import _stochastic
 
 LOSSES = ("squared_error", "poisson")
@@ -159,7 +159,7 @@ class NNRegressor(RegressorMixin, BaseNN):
 
     def _targets(
         self, y: np.ndarray, first: bool, incremental: bool, **kw: Any
-    ) -> tuple[np.ndarray, int, str]:
+    ) -> tuple[np.ndarray, Layout]:
         targets = np.asarray(y, dtype=np.float64).reshape(len(y), -1)
         poisson = self.loss == "poisson"
         if poisson and np.any(targets < 0):
@@ -168,13 +168,12 @@ class NNRegressor(RegressorMixin, BaseNN):
                 f"values down to {targets.min():g}."
             )
         k = targets.shape[1]
-        if first:
-            # scikit-learn steps on half the squared error or half the Poisson deviance, each
-            # summed over outputs (it reports the squared error's mean over outputs, though);
-            # the network's losses are means over outputs
-            self._scale = float(k) if poisson else 0.5 * k
-        elif k != self.n_outputs_:
+        if not first and k != self.n_outputs_:
             raise ValueError(
                 f"y has {k} output(s), but this regressor was fitted with {self.n_outputs_}."
             )
-        return targets, k, "exp" if poisson else "identity"
+        # scikit-learn steps on half the squared error or half the Poisson deviance, each
+        # summed over outputs (it reports the squared error's mean over outputs, though); the
+        # network's losses are means over outputs
+        layout = Layout(k, "exp", float(k)) if poisson else Layout(k, "identity", 0.5 * k)
+        return targets, layout
