@@ -464,6 +464,11 @@ def test_unsupported_arguments_name_the_public_class(iris):
         NNRegressor(solver="lbfgs").partial_fit(X, y)
     with pytest.raises(ValueError, match="loss must be one of"):
         NNRegressor(loss="huber").fit(X, y)
+    est = NNRegressor((3,), solver="lbfgs", max_iter=5, random_state=0)
+    with pytest.warns(ConvergenceWarning):
+        est.fit(X, X[:, 0])
+    with pytest.raises(AttributeError, match=r"NNRegressor\.coefs_ is a read-only copy"):
+        est.coefs_ = [np.zeros((4, 3)), np.zeros((3, 1))]
 
 
 @SHORT

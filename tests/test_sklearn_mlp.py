@@ -7,10 +7,10 @@ Otherwise the reference is a closed form, central differences, or a GLM."""
 
 from __future__ import annotations
 
-import pickle
 import re
 import warnings
 
+import joblib
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -388,13 +388,13 @@ def test_partial_fit_after_fit_with_early_stopping(iris):
 
 @SHORT
 def test_pickle_then_partial_fit_learns(tmp_path):
-    """test_mlp_loading_from_joblib_partial_fit: an unpickled regressor keeps training with
-    partial_fit and moves to a new target."""
+    """test_mlp_loading_from_joblib_partial_fit: a regressor loaded with joblib keeps training
+    with partial_fit and moves to a new target."""
     est = NNRegressor(hidden_layer_sizes=(42,), random_state=42, learning_rate_init=0.01,
                       max_iter=200)  # fmt: skip
     before = est.fit([[2]], [4]).predict([[2]])
-    (tmp_path / "mlp.pkl").write_bytes(pickle.dumps(est))
-    loaded = pickle.loads((tmp_path / "mlp.pkl").read_bytes())
+    joblib.dump(est, tmp_path / "mlp.pkl")
+    loaded = joblib.load(tmp_path / "mlp.pkl")
     for _ in range(200):
         loaded.partial_fit([[2]], [1])
     np.testing.assert_allclose(loaded.predict([[2]]), [1], rtol=1e-4)

@@ -114,6 +114,20 @@ class BaseNN(BaseEstimator):
         """Bias vectors, as NumPy copies (like MLP's)."""
         return self.net_.get_weights()[1::2]
 
+    @coefs_.setter
+    def coefs_(self, value: Any) -> None:
+        self._read_only("coefs_")
+
+    @intercepts_.setter
+    def intercepts_(self, value: Any) -> None:
+        self._read_only("intercepts_")
+
+    def _read_only(self, name: str) -> None:
+        raise AttributeError(
+            f"{type(self).__name__}.{name} is a read-only copy of the network's weights (not "
+            "supported: assigning it); set them with est.net_.set_weights([W1, b1, W2, b2, ...])."
+        )
+
     # -- checks ------------------------------------------------------------------------------
     def _hidden_sizes(self) -> list[int]:
         sizes = self.hidden_layer_sizes
