@@ -612,7 +612,8 @@ def test_unit_sample_weights_with_early_stopping_change_nothing():
 @SHORT
 def test_sample_weights_are_scikit_learns(iris):
     """Non-uniform weights in one batch, with early stopping: the same weighted losses and
-    weighted validation accuracies as MLPClassifier's."""
+    weighted validation accuracies as MLPClassifier's; with lbfgs, the same weighted
+    objective (sum(w l) / sum(w) + alpha / (2 sum(w)) sum W**2) and iterations."""
     X, y = iris
     w = np.random.default_rng(0).uniform(0.2, 3.0, size=150)
     ours, theirs = _pair(NNClassifier, MLPClassifier, hidden_layer_sizes=8, max_iter=30,
@@ -620,6 +621,10 @@ def test_sample_weights_are_scikit_learns(iris):
     ours.fit(X, y, sample_weight=w), theirs.fit(X, y, sample_weight=w)
     np.testing.assert_allclose(ours.loss_curve_, theirs.loss_curve_, rtol=1e-9)
     np.testing.assert_allclose(ours.validation_scores_, theirs.validation_scores_, rtol=1e-12)
+    ours, theirs = _pair(NNClassifier, MLPClassifier, hidden_layer_sizes=8, solver="lbfgs",
+                         max_iter=30, random_state=0)  # fmt: skip
+    ours.fit(X, y, sample_weight=w), theirs.fit(X, y, sample_weight=w)
+    assert ours.n_iter_ == theirs.n_iter_ and ours.loss_ == pytest.approx(theirs.loss_, rel=1e-9)
 
 
 @SHORT
