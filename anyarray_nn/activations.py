@@ -159,6 +159,20 @@ class ELU(Activation):
         return select(xp, z > 0, grad_a, (a + self.alpha) * grad_a)
 
 
+class Exp(Activation):
+    """``exp(z)``: the output of a log-link model, such as a Poisson regression (fused with
+    :class:`~anyarray_nn.losses.Poisson`). Unlike the others it overflows for large ``z`` (above
+    88 in float32, 709 in float64), as any exponential output does."""
+
+    name = "exp"
+
+    def forward(self, xp: Any, z: Array) -> Array:
+        return xp.exp(z)
+
+    def derivative(self, xp: Any, z: Array, a: Array) -> Array:
+        return a
+
+
 class Softmax(Activation):
     """Row-wise ``exp(z - max z) / sum exp(z - max z)``."""
 

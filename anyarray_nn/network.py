@@ -29,6 +29,7 @@ import numpy as np
 from . import activations as _activations
 from . import inputs as _inputs
 from . import io as _io
+from . import lbfgs as _lbfgs
 from . import losses as _losses
 from . import optimizers as _optimizers
 from . import training as _training
@@ -36,6 +37,7 @@ from .backend import Backend, BackendUnavailableError, backend_status, resolve, 
 from .layers import Dense, Dropout, Layer, Pass
 from .layers import registry as _layer_registry
 from .random import STREAM_INIT, host_rng, new_seed
+from .sparse import SPARSE_BATCH, dense_rows, is_sparse
 from .validation import Interval
 
 Array = Any
@@ -234,8 +236,54 @@ class NN:
     def check_inputs(self, X: Any) -> Array:
         """Validate ``X`` and move it onto the device in the model's dtype, by the rules of
         :mod:`anyarray_nn.inputs` (the same on every backend; a public-API boundary, where
-        host reads are allowed)."""
+        host reads are allowed).
+
+        A ``scipy.sparse`` matrix is validated and returned as a CSR matrix that stays on the
+        host: ``fit``, ``predict`` and ``evaluate`` densify one batch of its rows at a time on
+        the way to the device (see :func:`dense_rows`), never the whole matrix."""
+        if is_sparse(X):
+            return self._check_sparse_inputs(X)
         return _inputs.features_to_device(self.backend, X, self.n_features)
+
+    def _check_sparse_inputs(self, X: Any) -> Any:
+        """A validated CSR copy of a ``scipy.sparse`` ``X`` (host): shape, real dtype, finite
+        stored values. Its values keep their dtype until a batch is densified."""
+        X = X.tocsr()
+        self.check_shape(tuple(X.shape))
+        if not np.issubdtype(X.dtype, np.number) or np.issubdtype(X.dtype, np.complexfloating):
+            raise ValueError(f"X must be real numbers, got dtype {X.dtype}.")
+        if X.dtype.kind == "f" and not _inputs.all_finite(X.data):
+            first = int(np.argmax(~np.isfinite(X.data)))
+            row = int(np.searchsorted(X.indptr, first, side="right")) - 1
+            raise ValueError(
+                f"X contains NaN or inf (first in row {row}). Clean or impute the data first."
+            )
+        return X
+
+    def check_weights(self, sample_weight: Any, n_samples: int) -> Array | None:
+        """Validate per-sample weights and move them onto the device as an ``(n,)`` array in
+        the model's dtype (``None`` stays ``None``: every sample counts once).
+
+        Weights must be finite and non-negative with a positive sum. The loss becomes the
+        weighted mean ``sum(w l) / sum(w)`` and the metrics weighted ones."""
+        if sample_weight is None:
+            return None
+        w = np.asarray(to_numpy(sample_weight))
+        if w.ndim == 0:
+            w = np.full(n_samples, float(w))
+        if w.shape != (n_samples,):
+            raise ValueError(
+                f"sample_weight must have shape ({n_samples},) (one weight per row of X), "
+                f"got {w.shape}."
+            )
+        if not np.issubdtype(w.dtype, np.number) or np.issubdtype(w.dtype, np.complexfloating):
+            raise ValueError(f"sample_weight must be real numbers, got dtype {w.dtype}.")
+        if not np.all(np.isfinite(w)) or np.any(w < 0) or not np.sum(w) > 0:
+            raise ValueError(
+                "sample_weight must be finite and non-negative, with a positive sum; drop the "
+                "rows it would exclude instead of weighting them all 0."
+            )
+        return self.backend.asarray(w.astype(np.float64))
 
     def check_shape(self, shape: tuple[int, ...]) -> None:
         """Raise the usual error unless ``shape`` is ``(n_samples, n_features)``."""
@@ -324,39 +372,69 @@ class NN:
         return total
 
     def backprop(
-        self, X: Array, T: Array, ctx: Pass | None = None
+        self, X: Array, T: Array, ctx: Pass | None = None, weights: Array | None = None
     ) -> tuple[Array, Array, list[Array]]:
         """One forward and backward pass on device arrays, with no host sync.
 
         ``ctx`` carries the training flag and the dropout key (default: a fresh inference-mode
-        pass). Returns the objective (a 0-d device array: mean loss plus penalties), the output
-        activations and the gradients of the objective in the order of :meth:`parameters`.
+        pass). ``weights`` (an ``(n,)`` device array, see :meth:`check_weights`) makes the loss
+        the weighted mean ``sum(w l) / sum(w)``. Returns the objective (a 0-d device array:
+        mean loss plus penalties), the output activations and the gradients of the objective in
+        the order of :meth:`parameters`.
         """
         ctx = Pass() if ctx is None else ctx
-        xp, loss_fn, out = self.xp, self.loss_fn, self.output
         z = self.logits(X, ctx)
-        if self._fused:
-            loss, grad, a = loss_fn.fused(xp, z, T)
+        if weights is None:
+            loss, grad, a = self._loss_and_grad(z, T)
         else:
-            a = out.forward(xp, z)
-            loss = loss_fn.value(xp, a, T)
-            grad = out.backward(xp, z, a, loss_fn.grad(xp, a, T))
+            loss, grad, a = self._weighted_loss_and_grad(z, T, weights)
         last = len(self.layers) - 1
         for i in range(last, -1, -1):
             grad = self.layers[i].backward(grad, ctx, need_input_grad=i > 0)
         objective = loss + self.penalty(ctx.grads)
         return objective, a, [ctx.grads[layer][name] for layer, name in self.parameters()]
 
-    def objective(self, X: Array, T: Array) -> tuple[Array, Array]:
+    def _loss_and_grad(self, z: Array, T: Array) -> tuple[Array, Array, Array]:
+        """``(mean loss, dL/dz, output activations)`` from the logits."""
+        xp, loss_fn, out = self.xp, self.loss_fn, self.output
+        if self._fused:
+            return loss_fn.fused(xp, z, T)
+        a = out.forward(xp, z)
+        return loss_fn.value(xp, a, T), out.backward(xp, z, a, loss_fn.grad(xp, a, T)), a
+
+    def _weighted_loss_and_grad(
+        self, z: Array, T: Array, weights: Array
+    ) -> tuple[Array, Array, Array]:
+        """:meth:`_loss_and_grad` for the weighted mean loss: the per-sample losses averaged
+        with ``weights``, and the mean loss's gradient rows scaled by ``n w / sum(w)``."""
+        xp, loss_fn, out = self.xp, self.loss_fn, self.output
+        factors = _losses.row_factors(xp, weights)
+        if self._fused:
+            _, grad, a = loss_fn.fused(xp, z, T)
+            rows = loss_fn.row_values_from_logits(xp, z, T)
+            grad = grad * factors
+        else:
+            a = out.forward(xp, z)
+            rows = loss_fn.row_values(xp, a, T)
+            grad = out.backward(xp, z, a, loss_fn.grad(xp, a, T) * factors)
+        return _losses.weighted_mean(xp, rows, weights), grad, a
+
+    def objective(self, X: Array, T: Array, weights: Array | None = None) -> tuple[Array, Array]:
         """The objective (mean loss plus penalties, a 0-d device array) and the output
-        activations, in inference mode."""
-        xp = self.xp
+        activations, in inference mode; ``weights`` as in :meth:`backprop`."""
+        xp, loss_fn = self.xp, self.loss_fn
         z = self.logits(X)
         a = self.output.forward(xp, z)
-        if self._fused:
-            loss = self.loss_fn.value_from_logits(xp, z, T)
+        if weights is not None:
+            if self._fused:
+                rows = loss_fn.row_values_from_logits(xp, z, T)
+            else:
+                rows = loss_fn.row_values(xp, a, T)
+            loss = _losses.weighted_mean(xp, rows, weights)
+        elif self._fused:
+            loss = loss_fn.value_from_logits(xp, z, T)
         else:
-            loss = self.loss_fn.value(xp, a, T)
+            loss = loss_fn.value(xp, a, T)
         return loss + self.penalty(), a
 
     # -- public API (NumPy in, NumPy out) -------------------------------------------------------
@@ -369,6 +447,8 @@ class NN:
         """
         if batch_size is not None and (not isinstance(batch_size, int) or batch_size < 1):
             raise ValueError(f"batch_size must be a positive int or None, got {batch_size!r}.")
+        if is_sparse(X):
+            return self._predict_sparse(X, batch_size)
         if self.backend.owns(X) and not isinstance(X, np.ndarray):
             rows = X
         else:  # host rows (a memmap stays a memmap: batches are moved one at a time)
@@ -385,6 +465,19 @@ class NN:
             parts = [np.zeros((0, self.n_outputs), dtype=self.backend.dtype_name)]
         return np.concatenate(parts, axis=0)
 
+    def _predict_sparse(self, X: Any, batch_size: int | None) -> np.ndarray:
+        """:meth:`predict` for a ``scipy.sparse`` ``X``: one densified batch on the device at a
+        time (``SPARSE_BATCH`` rows unless ``batch_size`` says otherwise)."""
+        X = self.check_inputs(X)
+        n, step = X.shape[0], batch_size or SPARSE_BATCH
+        parts = [
+            to_numpy(self.forward(dense_rows(self, X, i, min(i + step, n))))
+            for i in range(0, n, step)
+        ]
+        if not parts:
+            return np.zeros((0, self.n_outputs), dtype=self.backend.dtype_name)
+        return np.concatenate(parts, axis=0)
+
     def predict_classes(self, X: Any, batch_size: int | None = None) -> np.ndarray:
         """Predicted class indices: argmax for softmax, ``p > 0.5`` for sigmoid."""
         probs = self.predict(X, batch_size)
@@ -393,30 +486,50 @@ class NN:
             return labels[:, 0] if labels.shape[1] == 1 else labels
         return np.argmax(probs, axis=1)
 
-    def loss(self, X: Any, y: Any) -> float:
-        """The objective on ``(X, y)`` as a Python float: the mean loss plus any L1/L2 penalty
-        (dropout off)."""
-        Xd = self.check_inputs(X)
-        value, _ = self.objective(Xd, self.check_targets(y, Xd.shape[0]))
+    def loss(self, X: Any, y: Any, sample_weight: Any = None) -> float:
+        """The objective on ``(X, y)`` as a Python float: the mean loss (weighted by
+        ``sample_weight`` if given) plus any L1/L2 penalty (dropout off)."""
+        Xd = self._dense_inputs(X, "loss")
+        n = Xd.shape[0]
+        T, w = self.check_targets(y, n), self.check_weights(sample_weight, n)
+        value, _ = self.objective(Xd, T, w)
         return self.backend.float(value)
 
-    def gradients(self, X: Any, y: Any) -> list[np.ndarray]:
+    def gradients(self, X: Any, y: Any, sample_weight: Any = None) -> list[np.ndarray]:
         """Gradients of :meth:`loss` as NumPy arrays, in the order of :meth:`get_weights`
         (penalties included, dropout off). A pure function of the weights and the data."""
-        Xd = self.check_inputs(X)
-        _, _, grads = self.backprop(Xd, self.check_targets(y, Xd.shape[0]))
+        Xd = self._dense_inputs(X, "gradients")
+        n = Xd.shape[0]
+        T, w = self.check_targets(y, n), self.check_weights(sample_weight, n)
+        _, _, grads = self.backprop(Xd, T, None, w)
         return [np.array(to_numpy(g)) for g in grads]
 
-    def evaluate(self, X: Any, y: Any, batch_size: int | None = None) -> dict[str, float]:
+    def _dense_inputs(self, X: Any, what: str) -> Array:
+        if is_sparse(X):
+            raise ValueError(
+                f"NN.{what} takes dense X: pass X.toarray(). (fit, predict and evaluate take "
+                "scipy.sparse X and densify one batch at a time.)"
+            )
+        return self.check_inputs(X)
+
+    def evaluate(
+        self, X: Any, y: Any, batch_size: int | None = None, sample_weight: Any = None
+    ) -> dict[str, float]:
         """``{"loss": ..., "accuracy": ...}`` for classifiers, ``{"loss": ..., "r2": ...}`` else.
 
-        ``loss`` is the same objective as :meth:`loss` (penalties included).
+        ``loss`` is the same objective as :meth:`loss` (penalties included); with
+        ``sample_weight`` the loss and the metric are weighted means. ``X`` may be a
+        ``scipy.sparse`` matrix (evaluated ``batch_size`` rows at a time).
         """
         Xd = self.check_inputs(X)
-        return _training.evaluate_arrays(self, Xd, self.check_targets(y, Xd.shape[0]), batch_size)
+        n = Xd.shape[0]
+        T, w = self.check_targets(y, n), self.check_weights(sample_weight, n)
+        return _training.evaluate_arrays(self, Xd, T, batch_size, weights=w)
 
     #: Training: see :func:`anyarray_nn.training.fit` (its signature and docs are this method's).
     fit = _training.fit
+    #: Full-batch L-BFGS training: see :func:`anyarray_nn.lbfgs.fit_lbfgs`.
+    fit_lbfgs = _lbfgs.fit_lbfgs
 
     # -- description, saving and loading ------------------------------------------------------
     def config(self) -> dict[str, Any]:

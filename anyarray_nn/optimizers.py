@@ -37,6 +37,7 @@ __all__ = [
     "AdamW",
     "Optimizer",
     "RMSProp",
+    "SklearnAdam",
     "from_config",
     "get",
     "registry",
@@ -521,6 +522,46 @@ class AdamW(Adam):
         betas: tuple[float, float] | None = None,
     ) -> None:
         super().__init__(lr, beta1, beta2, eps, weight_decay, amsgrad, betas)
+
+
+class SklearnAdam(Adam):
+    r"""Adam as scikit-learn's MLP writes it (``sklearn.neural_network``'s ``AdamOptimizer``):
+    ``eps`` is added to ``sqrt(v)`` before the bias correction rather than after::
+
+        p <- p - lr * sqrt(1 - beta2**t) / (1 - beta1**t) * m / (sqrt(v) + eps)
+
+    which is :class:`Adam` with ``eps / sqrt(1 - beta2**t)`` in place of ``eps``. The two differ
+    where gradients are as small as ``eps``; the scikit-learn estimators use this one for
+    ``solver="adam"`` so that they take scikit-learn's steps.
+    """
+
+    name = "sklearn_adam"
+
+    def __init__(
+        self,
+        lr: float = 0.001,
+        beta1: float = 0.9,
+        beta2: float = 0.999,
+        eps: float = 1e-8,
+        betas: tuple[float, float] | None = None,
+    ) -> None:
+        super().__init__(lr, beta1, beta2, eps, 0.0, False, betas)
+
+    def _update(self, xp: Any, i: int, p: Array, g: Array, lr: float) -> None:
+        m = self._state["exp_avg"][i]
+        v = self._state["exp_avg_sq"][i]
+        m *= self.beta1
+        m += (1.0 - self.beta1) * g
+        g2 = g * g
+        g2 *= 1.0 - self.beta2
+        v *= self.beta2
+        v += g2
+        step_size = lr * (1.0 - self.beta2**self.t) ** 0.5 / (1.0 - self.beta1**self.t)
+        update = xp.sqrt(v)
+        update += self.eps
+        update = m / update
+        update *= step_size
+        p -= update
 
 
 def get(

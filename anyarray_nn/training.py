@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -40,6 +40,7 @@ from . import schedules as _schedules
 from .backend import to_numpy
 from .layers import Pass
 from .random import STREAM_SHUFFLE, host_rng
+from .sparse import SPARSE_BATCH, dense_rows, is_sparse
 from .validation import Interval
 
 if TYPE_CHECKING:
@@ -105,7 +106,10 @@ class History:
 
 
 # -- metrics accumulated on the device -----------------------------------------------------------
-METRICS = ("accuracy", "r2")
+#: ``accuracy``: the share of correct labels (for several sigmoid outputs, of correct outputs);
+#: ``subset_accuracy``: the share of rows whose every output is correct (scikit-learn's
+#: ``accuracy_score`` of multilabel targets); ``r2``: R², averaged over outputs.
+METRICS = ("accuracy", "subset_accuracy", "r2")
 
 
 def _metric_names(net: NN, metrics: Sequence[str] | None) -> list[str]:
@@ -114,52 +118,66 @@ def _metric_names(net: NN, metrics: Sequence[str] | None) -> list[str]:
     for name in names:
         if name not in METRICS:
             raise ValueError(f"Unknown metric {name!r}. Valid metrics: {', '.join(METRICS)}.")
-        if name == "accuracy" and not net.is_classifier:
-            raise ValueError("accuracy needs a softmax or sigmoid output; use metrics=['r2'].")
+        if name.endswith("accuracy") and not net.is_classifier:
+            raise ValueError(f"{name} needs a softmax or sigmoid output; use metrics=['r2'].")
     return names
 
 
 class _Sums:
     """Device-side running sums over batches: the objective times the rows, and each metric's
-    statistic (hit counts, or per-column squared errors for R²). Read once, by :meth:`logs`."""
+    statistic (hit counts, or per-column squared errors for R²). Read once, by :meth:`logs`.
+
+    With sample weights each row counts with its weight: the sums are weighted, and so is the
+    count they are divided by (kept on the device with them)."""
 
     def __init__(self, net: NN, names: list[str]) -> None:
         self.net, self.names = net, names
         self.total: Array = None
         self.stats: list[Array] = []
         self.rows = 0
+        self.weight: Array = None  # the summed sample weights (device), when weighted
         self.bad_params: Array = None  # device count of non-finite parameter entries
         self.n_bad_params = 0  # the same count, once read by logs()
 
-    def add(self, loss: Array, a: Array, T: Array) -> None:
-        """Add one batch (no host sync)."""
+    def add(self, loss: Array, a: Array, T: Array, w: Array | None = None) -> None:
+        """Add one batch (no host sync); ``w``: its sample weights, if any."""
         rows = int(T.shape[0])
-        weighted = loss * float(rows)
-        batch = self._batch_stats(a, T)
+        count = float(rows) if w is None else self.net.xp.sum(w)
+        weighted = loss * count
+        batch = self._batch_stats(a, T, w)
         if self.total is None:
             self.total, self.stats = weighted, batch
         else:
             self.total = self.total + weighted
             self.stats = [s + b for s, b in zip(self.stats, batch, strict=True)]
         self.rows += rows
+        if w is not None:
+            self.weight = count if self.weight is None else self.weight + count
 
-    def _batch_stats(self, a: Array, T: Array) -> list[Array]:
+    def _batch_stats(self, a: Array, T: Array, w: Array | None = None) -> list[Array]:
         xp, out = self.net.xp, []
+        col = None if w is None else xp.reshape(w, (-1, 1))
         for name in self.names:
-            if name == "accuracy" and self.net.output.name == "softmax":
-                hits = xp.argmax(a, axis=1) == xp.argmax(T, axis=1)
-                out.append(xp.sum(xp.astype(hits, a.dtype)))
-            elif name == "accuracy":  # sigmoid: per-output hits, averaged over outputs
-                hits = (a > 0.5) == (T > 0.5)
-                out.append(xp.sum(xp.astype(hits, a.dtype)) / float(a.shape[1]))
-            else:
+            if name == "r2":
                 d = T - a
-                out.append(xp.sum(d * d, axis=0))
+                sq = d * d if col is None else col * (d * d)
+                out.append(xp.sum(sq, axis=0))
+                continue
+            if self.net.output.name == "softmax":
+                hits = xp.astype(xp.argmax(a, axis=1) == xp.argmax(T, axis=1), a.dtype)
+            else:  # sigmoid: per output
+                hits = xp.astype((a > 0.5) == (T > 0.5), a.dtype)
+                if name == "accuracy":  # averaged over outputs
+                    hits = xp.sum(hits, axis=1) / float(a.shape[1])
+                else:  # every output right
+                    hits = xp.min(hits, axis=1)
+            out.append(xp.sum(hits) if w is None else xp.sum(w * hits))
         return out
 
     def running_loss(self) -> float:
         """The mean objective so far (a host read: only for live progress on host backends)."""
-        return float(to_numpy(self.total)) / max(self.rows, 1)
+        count = self.rows if self.weight is None else float(to_numpy(self.weight))
+        return float(to_numpy(self.total)) / max(count, 1e-300)
 
     def check_parameters(self, params: list[Array]) -> None:
         """Count non-finite entries of ``params`` on the device, to be read with the sums: the
@@ -169,10 +187,11 @@ class _Sums:
         self.bad_params = sum(xp.sum(xp.astype(~xp.isfinite(p), dtype)) for p in params)
 
     def flat(self) -> Array:
-        """``[sum of objective x rows, statistics..., bad parameter count]`` as one device
-        vector (the count only after :meth:`check_parameters`)."""
+        """``[sum of objective x rows, (summed weights,) statistics..., bad parameter
+        count]`` as one device vector (the count only after :meth:`check_parameters`)."""
         xp = self.net.xp
-        parts = [xp.reshape(self.total, (1,))] + [xp.reshape(s, (-1,)) for s in self.stats]
+        head = [self.total] if self.weight is None else [self.total, self.weight]
+        parts = [xp.reshape(v, (1,)) for v in head] + [xp.reshape(s, (-1,)) for s in self.stats]
         if self.bad_params is not None:
             parts.append(xp.reshape(self.bad_params, (1,)))
         return xp.concat(parts)
@@ -182,11 +201,11 @@ class _Sums:
         values = to_numpy(self.flat())
         if self.bad_params is not None:
             self.n_bad_params = int(values[-1])
-        n = self.rows
+        n = self.rows if self.weight is None else float(values[1])
         logs: dict[str, float] = {"loss": float(values[0]) / n}
-        pos = 1
+        pos = 1 if self.weight is None else 2
         for name in self.names:
-            if name == "accuracy":
+            if name != "r2":
                 logs[name] = float(values[pos]) / n
                 pos += 1
             else:
@@ -198,10 +217,16 @@ class _Sums:
         return logs
 
 
-def _ss_tot(net: NN, T: Array) -> np.ndarray:
+def _ss_tot(net: NN, T: Array, w: Array | None = None) -> np.ndarray:
+    """R²'s per-column denominators ``sum(w (T - weighted mean)**2)`` (``w = 1`` without
+    weights), as NumPy."""
     xp = net.xp
-    centred = T - xp.mean(T, axis=0, keepdims=True)
-    return to_numpy(xp.sum(centred * centred, axis=0))
+    if w is None:
+        centred = T - xp.mean(T, axis=0, keepdims=True)
+        return to_numpy(xp.sum(centred * centred, axis=0))
+    col = xp.reshape(w, (-1, 1))
+    centred = T - xp.sum(col * T, axis=0, keepdims=True) / xp.sum(w)
+    return to_numpy(xp.sum(col * (centred * centred), axis=0))
 
 
 def evaluate_arrays(
@@ -210,18 +235,24 @@ def evaluate_arrays(
     T: Array,
     batch_size: int | None = None,
     metrics: Sequence[str] | None = None,
+    weights: Array | None = None,
 ) -> dict[str, float]:
-    """Objective and metrics of ``net`` on device arrays, read back in one transfer."""
+    """Objective and metrics of ``net`` on device arrays (``X`` may also be a validated
+    ``scipy.sparse`` matrix, densified ``batch_size`` rows at a time), read back in one
+    transfer; ``weights`` (device, ``(n,)``) weights the loss and the metrics."""
     names = _metric_names(net, metrics)
     n = X.shape[0]
-    step = max(n if not batch_size else int(batch_size), 1)
+    default = SPARSE_BATCH if is_sparse(X) else n
+    step = max(int(batch_size) if batch_size else default, 1)
     sums = _Sums(net, names)
     for start in range(0, n, step):
         stop = min(start + step, n)
-        xb, tb = (X, T) if stop - start == n else (X[start:stop, :], T[start:stop, :])
-        loss, a = net.objective(xb, tb)
-        sums.add(loss, a, tb)
-    return sums.logs(_ss_tot(net, T) if "r2" in names else None)
+        whole = (start, stop) == (0, n)
+        tb = T if whole else T[start:stop, :]
+        wb = weights if weights is None or whole else weights[start:stop]
+        loss, a = net.objective(dense_rows(net, X, start, stop), tb, wb)
+        sums.add(loss, a, tb, wb)
+    return sums.logs(_ss_tot(net, T, weights) if "r2" in names else None)
 
 
 # -- gradient clipping -----------------------------------------------------------------------------
@@ -290,25 +321,29 @@ class _Progress:
 # -- data: validated at the API and moved once ----------------------------------------------------
 @dataclass
 class _Data:
-    """What one ``fit`` trains on: rows (on the device, or on the host when streaming), targets
-    on the device, optional validation arrays, and R²'s denominators."""
+    """What one ``fit`` trains on: rows (on the device, or on the host when streaming or
+    sparse), targets and optional sample weights on the device, optional validation arrays,
+    and R²'s denominators."""
 
-    X: Array  # device array, or host array when streaming
+    X: Array  # device array, or host array when streaming (a CSR matrix when sparse)
     T: Array
     n: int
     stream: bool
     val: tuple[Array, Array] | None = None
     ss_tot: np.ndarray | None = None
+    w: Array | None = None  # sample weights (device), or None
+    val_w: Array | None = None  # validation sample weights (device), or None
 
     def batch(self, net: NN, order: np.ndarray, order_d: Array, start: int, stop: int) -> tuple:
-        """The rows ``order[start:stop]`` of ``X`` and ``T``, on the device."""
+        """The rows ``order[start:stop]`` of ``X``, ``T`` and the weights, on the device."""
         xp = net.xp
         idx = order_d[start:stop]
         if self.stream:  # host rows of this batch -> device (the documented exception)
-            xb = net.backend.asarray(self.X[order[start:stop]])
+            xb = dense_rows(net, self.X, start, stop, rows=order[start:stop])
         else:
             xb = xp.take(self.X, idx, axis=0)
-        return xb, xp.take(self.T, idx, axis=0)
+        wb = None if self.w is None else xp.take(self.w, idx, axis=0)
+        return xb, xp.take(self.T, idx, axis=0), wb
 
 
 def _prepare_data(
@@ -319,53 +354,60 @@ def _prepare_data(
     validation_split: float,
     stream: bool | None,
     names: list[str],
+    sample_weight: Any = None,
 ) -> _Data:
-    Xt, yt, Xv, yv = _validation(net, X, y, validation_data, validation_split)
-    stream = isinstance(Xt, np.memmap) if stream is None else bool(stream)
-    if stream:
+    (Xt, yt, wt), val = _validation(net, X, y, sample_weight, validation_data, validation_split)
+    sparse = is_sparse(Xt)
+    stream = sparse or (isinstance(Xt, np.memmap) if stream is None else bool(stream))
+    if stream and not sparse:
         X_rows = np.asarray(Xt) if not isinstance(Xt, np.ndarray) else Xt
         net.check_shape(tuple(X_rows.shape))
     else:
-        X_rows = net.check_inputs(Xt)
+        X_rows = net.check_inputs(Xt)  # a validated CSR matrix (host) when sparse
     n = int(X_rows.shape[0])
     T = net.check_targets(yt, n)
     if n == 0:
         raise ValueError("X has no rows.")
-    data = _Data(X_rows, T, n, stream)
-    if Xv is not None:
-        Xvd = net.check_inputs(Xv)
-        data.val = (Xvd, net.check_targets(yv, Xvd.shape[0]))
+    data = _Data(X_rows, T, n, stream, w=net.check_weights(wt, n))
+    if val is not None:
+        Xvd = net.check_inputs(val[0])
+        data.val = (Xvd, net.check_targets(val[1], Xvd.shape[0]))
+        data.val_w = net.check_weights(val[2], Xvd.shape[0])
     if "r2" in names:
-        data.ss_tot = _ss_tot(net, T)
+        data.ss_tot = _ss_tot(net, T, data.w)
     return data
 
 
 def _validation(
-    net: NN, X: Any, y: Any, validation_data: Any, validation_split: float
-) -> tuple[Any, Any, Any, Any]:
+    net: NN, X: Any, y: Any, w: Any, validation_data: Any, validation_split: float
+) -> tuple[tuple[Any, Any, Any], tuple[Any, Any, Any] | None]:
+    """``((X, y, w) to train on, (X_val, y_val, w_val) or None)``."""
     if validation_data is not None and validation_split:
         raise ValueError("Give either validation_data or validation_split, not both.")
     if validation_data is not None:
-        if not (isinstance(validation_data, tuple | list) and len(validation_data) == 2):
-            raise ValueError("validation_data must be a pair (X_val, y_val).")
-        return X, y, validation_data[0], validation_data[1]
+        if not (isinstance(validation_data, tuple | list) and len(validation_data) in (2, 3)):
+            raise ValueError(
+                "validation_data must be a pair (X_val, y_val) or a triple (X_val, y_val, "
+                "sample_weight_val)."
+            )
+        return (X, y, w), (*validation_data, None)[:3]
     if not validation_split:
-        return X, y, None, None
+        return (X, y, w), None
     SPLIT.check("validation_split", validation_split)
     # deferred: scikit-learn's model_selection takes ~2 s to import; the core needs it only here
     from sklearn.model_selection import train_test_split
 
-    Xh, yh = to_numpy(X), to_numpy(y)
+    Xh, yh = (X if is_sparse(X) else to_numpy(X)), to_numpy(y)
+    arrays = [Xh, yh] if w is None else [Xh, yh, to_numpy(w)]
     labels = yh if (net.output.name == "softmax" and yh.ndim == 1) else None
     try:
-        Xt, Xv, yt, yv = train_test_split(
-            Xh, yh, test_size=validation_split, random_state=net.seed % 2**32, stratify=labels
+        parts = train_test_split(
+            *arrays, test_size=validation_split, random_state=net.seed % 2**32, stratify=labels
         )
     except ValueError:  # a class too rare to stratify: fall back to a plain random split
-        Xt, Xv, yt, yv = train_test_split(
-            Xh, yh, test_size=validation_split, random_state=net.seed % 2**32
-        )
-    return Xt, yt, Xv, yv
+        parts = train_test_split(*arrays, test_size=validation_split, random_state=net.seed % 2**32)
+    parts = [*parts, None, None]  # no weights: None for both
+    return (parts[0], parts[2], parts[4]), (parts[1], parts[3], parts[5])
 
 
 # -- optimizer, snapshots ------------------------------------------------------------------------
@@ -433,7 +475,7 @@ class _Run:
     opt: _optimizers.Optimizer
     schedule: _schedules.LRSchedule | None
     batch_size: int
-    shuffle: bool
+    shuffle: bool | Callable[[int, int], np.ndarray]
     clip_norm: float | None
     names: list[str]
     callbacks: Sequence[Any]
@@ -461,6 +503,7 @@ def fit(
     schedule: str | _schedules.LRSchedule | None = None,
     clip_norm: float | None = None,
     stream: bool | None = None,
+    sample_weight: Any = None,
 ) -> History:
     """Train with shuffled mini-batches; returns a :class:`~anyarray_nn.training.History`
     (also kept as ``net.history_``).
@@ -475,8 +518,11 @@ def fit(
             ``"adam"``, ``"adamw"``, ...) or an :mod:`~anyarray_nn.optimizers` object. ``None``
             keeps the previous one (plain SGD with lr 0.01 the first time).
         shuffle: reshuffle every epoch (the order is drawn from the host RNG by seed and
-            epoch number, so it is the same on every backend).
-        validation_data: ``(X_val, y_val)`` evaluated after each epoch (``val_*`` logs).
+            epoch number, so it is the same on every backend). A function
+            ``shuffle(epoch, n)`` returning a permutation of ``range(n)`` sets the order itself
+            (the scikit-learn estimators use it to follow ``MLPClassifier``'s random stream).
+        validation_data: ``(X_val, y_val)`` or ``(X_val, y_val, sample_weight_val)``,
+            evaluated after each epoch (``val_*`` logs).
         validation_split: fraction of ``(X, y)`` held out for validation instead (a
             stratified split for class labels, seeded by ``seed``). This copies ``X``
             into memory; with a memmap, pass ``validation_data`` instead.
@@ -491,7 +537,12 @@ def fit(
             stepped after every epoch.
         clip_norm: clip gradients to this global 2-norm (on the device, no host sync).
         stream: keep ``X`` on the host and copy each batch to the device (default: only
-            when ``X`` is a :class:`numpy.memmap`). Same numbers either way.
+            when ``X`` is a :class:`numpy.memmap`). Same numbers either way. A
+            ``scipy.sparse`` ``X`` always stays on the host, and each batch is densified on its
+            way to the device.
+        sample_weight: one non-negative weight per row of ``X``: each batch's loss is the
+            weighted mean ``sum(w l) / sum(w)`` (and the logged loss and metrics are weighted
+            means). A ``validation_split`` splits the weights along.
 
     Raises:
         TrainingDivergedError: the loss became NaN/inf; the epoch is named and the net keeps
@@ -507,7 +558,7 @@ def fit(
         if not hasattr(cb, "on_epoch_end"):
             raise TypeError(f"{cb!r} is not a callback: it needs on_epoch_end(net, epoch, logs).")
     names = _metric_names(net, metrics)
-    data = _prepare_data(net, X, y, validation_data, validation_split, stream, names)
+    data = _prepare_data(net, X, y, validation_data, validation_split, stream, names, sample_weight)
     run = _start_run(net, data, epochs, batch_size, lr, optimizer, shuffle, names, callbacks,
                      verbose, schedule, clip_norm)  # fmt: skip
     try:
@@ -564,7 +615,8 @@ def _start_run(
             cb.on_train_begin(net, {})
     first = net.epochs_trained_
     progress = _Progress(verbose, n_batches, live=net.backend.is_host)
-    run = _Run(opt, sched, batch_size, bool(shuffle), clip_norm, names, callbacks, progress,
+    order = shuffle if callable(shuffle) else bool(shuffle)
+    run = _Run(opt, sched, batch_size, order, clip_norm, names, callbacks, progress,
                history, first, first + epochs)  # fmt: skip
     run.snapshot = _Snapshot.take(net, history)
     return run
@@ -573,24 +625,35 @@ def _start_run(
 def _train_epoch(net: NN, data: _Data, run: _Run, epoch: int) -> _Sums:
     """One pass over the shuffled data; returns the epoch's device-side sums (no host read)."""
     xp, n, size = net.xp, data.n, run.batch_size
-    order = (
-        host_rng(net.seed, STREAM_SHUFFLE, epoch).permutation(n) if run.shuffle else np.arange(n)
-    )
+    order = _epoch_order(net, run.shuffle, epoch, n)
     order_d = net.backend.asarray(order, dtype=xp.int64)
     sums = _Sums(net, run.names)
     params = net.parameter_arrays()
     run.progress.start(epoch + 1, run.last_epoch)
     for i, start in enumerate(range(0, n, size)):
-        xb, tb = data.batch(net, order, order_d, start, min(start + size, n))
-        loss, a, grads = net.backprop(xb, tb, Pass(training=True, step=net.step_))
+        xb, tb, wb = data.batch(net, order, order_d, start, min(start + size, n))
+        loss, a, grads = net.backprop(xb, tb, Pass(training=True, step=net.step_), wb)
         if run.clip_norm is not None:
             clip_by_global_norm(xp, grads, run.clip_norm)
         run.opt.step(params, grads)
         net.step_ += 1
-        sums.add(loss, a, tb)
+        sums.add(loss, a, tb, wb)
         run.progress.batch(i, sums)
     sums.check_parameters(params)
     return sums
+
+
+def _epoch_order(net: NN, shuffle: Any, epoch: int, n: int) -> np.ndarray:
+    """The epoch's row order: drawn by seed and epoch, given by a ``shuffle`` function, or
+    ``0..n-1``."""
+    if callable(shuffle):
+        order = np.asarray(shuffle(epoch, n))
+        if order.shape != (n,):
+            raise ValueError(f"shuffle(epoch, n) must return a permutation of range({n}).")
+        return order
+    if shuffle:
+        return host_rng(net.seed, STREAM_SHUFFLE, epoch).permutation(n)
+    return np.arange(n)
 
 
 def _end_epoch(net: NN, data: _Data, run: _Run, epoch: int, sums: _Sums) -> bool:
@@ -610,7 +673,9 @@ def _end_epoch(net: NN, data: _Data, run: _Run, epoch: int, sums: _Sums) -> bool
             "or use clip_norm=."
         )
     if data.val is not None:
-        val = evaluate_arrays(net, *data.val, max(run.batch_size, 1024), run.names)
+        val = evaluate_arrays(
+            net, *data.val, max(run.batch_size, 1024), run.names, weights=data.val_w
+        )
         logs.update({f"val_{k}": v for k, v in val.items()})
     logs["lr"] = run.opt.lr
     net.epochs_trained_ = epoch + 1

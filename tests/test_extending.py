@@ -166,7 +166,7 @@ def test_optimizer_recipe_round_trips(user, iris, tmp_path):
 
 def test_optimizer_recipe_in_the_cli_and_scikit_learn(user, iris, tmp_path):
     X, y = iris
-    clf = ann.NNClassifier((8,), solver="sign_momentum", learning_rate_init=0.01, max_iter=20,
+    clf = ann.NNClassifier((8,), solver="sign_momentum", learning_rate_init=0.01, max_iter=40,
                            random_state=0)  # fmt: skip
     assert clf.fit(X, y).score(X, y) > 0.8
     assert isinstance(clf.net_.optimizer, user.SignMomentum)

@@ -368,6 +368,7 @@ ann.NN([4, 8, 3], backend="numpy", seed=0).save({str(path)!r})
     finally:
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=30)
+        proc.stdout.close()
     stale = list(tmp_path.glob(".m.safetensors.*.tmp"))
     assert len(stale) == 1 and not path.exists()
     # a temporary of a live process (this one's parent) is never touched
