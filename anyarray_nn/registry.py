@@ -70,6 +70,7 @@ class Registry:
         self._entries: dict[str, Any] = {}  # normalised name -> class or function
         self._names: dict[str, str] = {}  # normalised name -> name as registered
         self._aliases: dict[str, str] = {}  # normalised alias -> normalised name
+        self._alias_names: dict[str, str] = {}  # normalised alias -> alias as registered
 
     # -- registering -------------------------------------------------------------------------
     def register(self, name: str, entry: Any = None, *, aliases: tuple[str, ...] = ()) -> Any:
@@ -94,6 +95,7 @@ class Registry:
         self._names[key] = name
         for alias in aliases:
             self._aliases[normalise(alias)] = key
+            self._alias_names[normalise(alias)] = alias
         return entry
 
     def unregister(self, name: str) -> None:
@@ -101,6 +103,7 @@ class Registry:
         key = self._key(name)
         del self._entries[key], self._names[key]
         self._aliases = {a: k for a, k in self._aliases.items() if k != key}
+        self._alias_names = {a: n for a, n in self._alias_names.items() if a in self._aliases}
 
     def alias(self, alias: str, name: str) -> None:
         """Make ``alias`` another name for the registered ``name``."""
@@ -109,6 +112,7 @@ class Registry:
         if taken in self._entries and taken != key:
             raise ValueError(f"{alias!r} is already a {self.kind} name.")
         self._aliases[taken] = key
+        self._alias_names[taken] = alias
 
     # -- looking up --------------------------------------------------------------------------
     def names(self) -> list[str]:
@@ -117,7 +121,7 @@ class Registry:
 
     def aliases(self) -> dict[str, str]:
         """``{alias: name}`` for every alias."""
-        return {alias: self._names[key] for alias, key in self._aliases.items()}
+        return {self._alias_names[a]: self._names[key] for a, key in self._aliases.items()}
 
     def __contains__(self, name: object) -> bool:
         return isinstance(name, str) and self._resolve(name) is not None
