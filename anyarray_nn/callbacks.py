@@ -143,7 +143,8 @@ class ModelCheckpoint(_Monitor):
     from an epoch whose loss is not finite, so a good file is never replaced by NaN weights.
     ``path`` ends in ``.safetensors`` or ``.npz`` and may contain ``{epoch}`` (one file per
     epoch) and the epoch's log values, e.g. ``"ck_{epoch:03d}_{val_loss:.3f}.safetensors"``.
-    Both are checked when the callback is made, not after the first epoch.
+    Both are checked when the callback is made, not after the first epoch. In data-parallel
+    training (``fit(comm=...)``) only rank 0 writes.
     """
 
     name = "model_checkpoint"
@@ -166,6 +167,8 @@ class ModelCheckpoint(_Monitor):
     def on_epoch_end(self, net: Any, epoch: int, logs: dict[str, float]) -> bool | None:
         if not math.isfinite(logs.get("loss", math.nan)):
             return None
+        if not getattr(getattr(net, "comm_", None), "is_chief", True):
+            return None  # data-parallel training: rank 0 alone writes
         if self.save_best_only:
             value = self._value(logs)
             if value is None or not self._improved(value):

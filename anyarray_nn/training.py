@@ -5,9 +5,9 @@ Its shape follows scikit-learn's ``_fit`` / ``_fit_stochastic`` / ``_backprop`` 
 - :func:`fit` checks the arguments and runs the epochs;
 - :func:`_prepare_data` validates the data and moves it to the device once (:class:`_Data`);
 - :func:`_train_epoch` runs one epoch of steps: batch, :meth:`NN.backprop`, clipping, the
-  optimizer step, and device-side sums of the loss and metrics (:class:`_Sums`);
+  optimizer step, and device-side sums of the loss and metrics (:class:`Sums`);
 - :func:`_end_epoch` does the bookkeeping: the epoch's one host read, the divergence check,
-  validation (:func:`evaluate_arrays`, which sums batches with the same :class:`_Sums`), the
+  validation (:func:`evaluate_arrays`, which sums batches with the same :class:`Sums`), the
   history, callbacks, the snapshot and the learning-rate schedule.
 
 Rules the loop keeps (see the README's Architecture section):
@@ -28,6 +28,7 @@ Rules the loop keeps (see the README's Architecture section):
 from __future__ import annotations
 
 import math
+import sys
 import warnings
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -35,12 +36,14 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from . import distributed as _distributed
 from . import optimizers as _optimizers
 from . import schedules as _schedules
 from .backend import to_numpy
 from .layers import Pass
 from .random import STREAM_SHUFFLE, host_rng
-from .sparse import SPARSE_BATCH, dense_rows, is_sparse
+from .sparse import dense_rows, is_sparse
+from .sums import METRICS, Sums, evaluate_arrays, metric_names, ss_tot
 from .validation import Interval
 
 if TYPE_CHECKING:
@@ -105,156 +108,6 @@ class History:
         return f"History({len(self)} epochs, last={last})"
 
 
-# -- metrics accumulated on the device -----------------------------------------------------------
-#: ``accuracy``: the share of correct labels (for several sigmoid outputs, of correct outputs);
-#: ``subset_accuracy``: the share of rows whose every output is correct (scikit-learn's
-#: ``accuracy_score`` of multilabel targets); ``r2``: R², averaged over outputs.
-METRICS = ("accuracy", "subset_accuracy", "r2")
-
-
-def _metric_names(net: NN, metrics: Sequence[str] | None) -> list[str]:
-    default = ["accuracy"] if net.is_classifier else ["r2"]
-    names = default if metrics is None else [m.lower() for m in metrics]
-    for name in names:
-        if name not in METRICS:
-            raise ValueError(f"Unknown metric {name!r}. Valid metrics: {', '.join(METRICS)}.")
-        if name.endswith("accuracy") and not net.is_classifier:
-            raise ValueError(f"{name} needs a softmax or sigmoid output; use metrics=['r2'].")
-    return names
-
-
-class _Sums:
-    """Device-side running sums over batches: the objective times the rows, and each metric's
-    statistic (hit counts, or per-column squared errors for R²). Read once, by :meth:`logs`.
-
-    With sample weights each row counts with its weight: the sums are weighted, and so is the
-    count they are divided by (kept on the device with them)."""
-
-    def __init__(self, net: NN, names: list[str]) -> None:
-        self.net, self.names = net, names
-        self.total: Array = None
-        self.stats: list[Array] = []
-        self.rows = 0
-        self.weight: Array = None  # the summed sample weights (device), when weighted
-        self.bad_params: Array = None  # device count of non-finite parameter entries
-        self.n_bad_params = 0  # the same count, once read by logs()
-
-    def add(self, loss: Array, a: Array, T: Array, w: Array | None = None) -> None:
-        """Add one batch (no host sync); ``w``: its sample weights, if any."""
-        rows = int(T.shape[0])
-        count = float(rows) if w is None else self.net.xp.sum(w)
-        weighted = loss * count
-        batch = self._batch_stats(a, T, w)
-        if self.total is None:
-            self.total, self.stats = weighted, batch
-        else:
-            self.total = self.total + weighted
-            self.stats = [s + b for s, b in zip(self.stats, batch, strict=True)]
-        self.rows += rows
-        if w is not None:
-            self.weight = count if self.weight is None else self.weight + count
-
-    def _batch_stats(self, a: Array, T: Array, w: Array | None = None) -> list[Array]:
-        xp, out = self.net.xp, []
-        col = None if w is None else xp.reshape(w, (-1, 1))
-        for name in self.names:
-            if name == "r2":
-                d = T - a
-                sq = d * d if col is None else col * (d * d)
-                out.append(xp.sum(sq, axis=0))
-                continue
-            if self.net.output.name == "softmax":
-                hits = xp.astype(xp.argmax(a, axis=1) == xp.argmax(T, axis=1), a.dtype)
-            else:  # sigmoid: per output
-                hits = xp.astype((a > 0.5) == (T > 0.5), a.dtype)
-                if name == "accuracy":  # averaged over outputs
-                    hits = xp.sum(hits, axis=1) / float(a.shape[1])
-                else:  # every output right
-                    hits = xp.min(hits, axis=1)
-            out.append(xp.sum(hits) if w is None else xp.sum(w * hits))
-        return out
-
-    def running_loss(self) -> float:
-        """The mean objective so far (a host read: only for live progress on host backends)."""
-        count = self.rows if self.weight is None else float(to_numpy(self.weight))
-        return float(to_numpy(self.total)) / max(count, 1e-300)
-
-    def check_parameters(self, params: list[Array]) -> None:
-        """Count non-finite entries of ``params`` on the device, to be read with the sums: the
-        last update of an epoch happens after its loss was measured, so only this catches a
-        step that overflowed there."""
-        xp, dtype = self.net.xp, self.net.backend.dtype
-        self.bad_params = sum(xp.sum(xp.astype(~xp.isfinite(p), dtype)) for p in params)
-
-    def flat(self) -> Array:
-        """``[sum of objective x rows, (summed weights,) statistics..., bad parameter
-        count]`` as one device vector (the count only after :meth:`check_parameters`)."""
-        xp = self.net.xp
-        head = [self.total] if self.weight is None else [self.total, self.weight]
-        parts = [xp.reshape(v, (1,)) for v in head] + [xp.reshape(s, (-1,)) for s in self.stats]
-        if self.bad_params is not None:
-            parts.append(xp.reshape(self.bad_params, (1,)))
-        return xp.concat(parts)
-
-    def logs(self, ss_tot: np.ndarray | None) -> dict[str, float]:
-        """The epoch's logs, from one device -> host transfer."""
-        values = to_numpy(self.flat())
-        if self.bad_params is not None:
-            self.n_bad_params = int(values[-1])
-        n = self.rows if self.weight is None else float(values[1])
-        logs: dict[str, float] = {"loss": float(values[0]) / n}
-        pos = 1 if self.weight is None else 2
-        for name in self.names:
-            if name != "r2":
-                logs[name] = float(values[pos]) / n
-                pos += 1
-            else:
-                k = len(ss_tot)
-                ss_res = values[pos : pos + k]
-                safe = np.where(ss_tot > 0, ss_tot, 1.0)
-                logs[name] = float(np.mean(np.where(ss_tot > 0, 1.0 - ss_res / safe, 0.0)))
-                pos += k
-        return logs
-
-
-def _ss_tot(net: NN, T: Array, w: Array | None = None) -> np.ndarray:
-    """R²'s per-column denominators ``sum(w (T - weighted mean)**2)`` (``w = 1`` without
-    weights), as NumPy."""
-    xp = net.xp
-    if w is None:
-        centred = T - xp.mean(T, axis=0, keepdims=True)
-        return to_numpy(xp.sum(centred * centred, axis=0))
-    col = xp.reshape(w, (-1, 1))
-    centred = T - xp.sum(col * T, axis=0, keepdims=True) / xp.sum(w)
-    return to_numpy(xp.sum(col * (centred * centred), axis=0))
-
-
-def evaluate_arrays(
-    net: NN,
-    X: Array,
-    T: Array,
-    batch_size: int | None = None,
-    metrics: Sequence[str] | None = None,
-    weights: Array | None = None,
-) -> dict[str, float]:
-    """Objective and metrics of ``net`` on device arrays (``X`` may also be a validated
-    ``scipy.sparse`` matrix, densified ``batch_size`` rows at a time), read back in one
-    transfer; ``weights`` (device, ``(n,)``) weights the loss and the metrics."""
-    names = _metric_names(net, metrics)
-    n = X.shape[0]
-    default = SPARSE_BATCH if is_sparse(X) else n
-    step = max(int(batch_size) if batch_size else default, 1)
-    sums = _Sums(net, names)
-    for start in range(0, n, step):
-        stop = min(start + step, n)
-        whole = (start, stop) == (0, n)
-        tb = T if whole else T[start:stop, :]
-        wb = weights if weights is None or whole else weights[start:stop]
-        loss, a = net.objective(dense_rows(net, X, start, stop), tb, wb)
-        sums.add(loss, a, tb, wb)
-    return sums.logs(_ss_tot(net, T, weights) if "r2" in names else None)
-
-
 # -- gradient clipping -----------------------------------------------------------------------------
 def clip_by_global_norm(xp: Any, grads: list[Array], max_norm: float) -> Array:
     """Scale ``grads`` in place so their global 2-norm is at most ``max_norm``.
@@ -296,7 +149,7 @@ class _Progress:
                 dynamic_ncols=True,
             )
 
-    def batch(self, i: int, sums: _Sums) -> None:
+    def batch(self, i: int, sums: Sums) -> None:
         if self.bar is None:
             return
         self.bar.update(1)
@@ -374,7 +227,7 @@ def _prepare_data(
         data.val = (Xvd, net.check_targets(val[1], Xvd.shape[0]))
         data.val_w = net.check_weights(val[2], Xvd.shape[0])
     if "r2" in names:
-        data.ss_tot = _ss_tot(net, T, data.w)
+        data.ss_tot = ss_tot(net, T, data.w)
     return data
 
 
@@ -484,6 +337,7 @@ class _Run:
     first_epoch: int
     last_epoch: int
     snapshot: _Snapshot = field(repr=False, default=None)  # type: ignore[assignment]
+    comm: _distributed.Communicator = field(default_factory=_distributed.Communicator)
 
 
 def fit(
@@ -504,6 +358,7 @@ def fit(
     clip_norm: float | None = None,
     stream: bool | None = None,
     sample_weight: Any = None,
+    comm: Any = None,
 ) -> History:
     """Train with shuffled mini-batches; returns a :class:`~anyarray_nn.training.History`
     (also kept as ``net.history_``).
@@ -543,6 +398,14 @@ def fit(
         sample_weight: one non-negative weight per row of ``X``: each batch's loss is the
             weighted mean ``sum(w l) / sum(w)`` (and the logged loss and metrics are weighted
             means). A ``validation_split`` splits the weights along.
+        comm: train data-parallel over the ranks of an mpi4py communicator (e.g.
+            ``MPI.COMM_WORLD``) or an :mod:`anyarray_nn.distributed` communicator; ``None``
+            is one process. Every rank passes the same arguments; each computes the gradient
+            of its contiguous part of every global batch of ``batch_size`` rows, and one
+            allreduce per step gives every rank the batch's gradient, so N ranks train to the
+            numbers of one process. Rank 0's weights are broadcast first; rank 0 alone prints
+            and writes checkpoints. A failure on any rank raises
+            :class:`~anyarray_nn.distributed.DistributedError` on every rank.
 
     Raises:
         TrainingDivergedError: the loss became NaN/inf; the epoch is named and the net keeps
@@ -557,25 +420,43 @@ def fit(
     for cb in callbacks:
         if not hasattr(cb, "on_epoch_end"):
             raise TypeError(f"{cb!r} is not a callback: it needs on_epoch_end(net, epoch, logs).")
-    names = _metric_names(net, metrics)
-    data = _prepare_data(net, X, y, validation_data, validation_split, stream, names, sample_weight)
-    run = _start_run(net, data, epochs, batch_size, lr, optimizer, shuffle, names, callbacks,
-                     verbose, schedule, clip_norm)  # fmt: skip
+    names = metric_names(net, metrics)
+    comm = _distributed.as_communicator(comm)
+    net.comm_ = comm
+    with _distributed.agreement(comm, "while checking the data"):
+        data = _prepare_data(
+            net, X, y, validation_data, validation_split, stream, names, sample_weight
+        )
+    _distributed.share_start(net, comm)
+    verbose = verbose if comm.is_chief else 0  # rank 0 alone prints
+    with _distributed.agreement(comm, "while starting to train"):
+        run = _start_run(net, data, epochs, batch_size, lr, optimizer, shuffle, names,
+                         callbacks, verbose, schedule, clip_norm)  # fmt: skip
+    run.comm = comm
+    if comm.size > 1:
+        _distributed.share_optimizer(net, comm)
+        run.snapshot = _Snapshot.take(net, run.history)
+    train_epoch = _train_epoch if comm.size == 1 else _train_epoch_parallel
     try:
         for epoch in range(run.first_epoch, run.last_epoch):
-            sums = _train_epoch(net, data, run, epoch)
+            sums = train_epoch(net, data, run, epoch)
             if _end_epoch(net, data, run, epoch, sums):
                 break
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, _distributed.DistributedError, TrainingDivergedError):
         # Leave the net as it was after the last finished epoch, consistent with its history.
         run.progress.close()
         run.snapshot.restore(net, run.history)
-        warnings.warn(
-            f"fit interrupted; the network keeps its state after epoch {net.epochs_trained_} "
-            "and net.history_ holds the finished epochs.",
-            RuntimeWarning,
-            stacklevel=2,
-        )
+        if sys.exc_info()[0] is KeyboardInterrupt:
+            warnings.warn(
+                f"fit interrupted; the network keeps its state after epoch "
+                f"{net.epochs_trained_} and net.history_ holds the finished epochs.",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+        raise
+    except BaseException as exc:  # uncoordinated on several ranks: the others would wait
+        if comm.size > 1:
+            _distributed.abort_all(comm, exc)
         raise
     finally:
         run.progress.close()
@@ -622,12 +503,12 @@ def _start_run(
     return run
 
 
-def _train_epoch(net: NN, data: _Data, run: _Run, epoch: int) -> _Sums:
+def _train_epoch(net: NN, data: _Data, run: _Run, epoch: int) -> Sums:
     """One pass over the shuffled data; returns the epoch's device-side sums (no host read)."""
     xp, n, size = net.xp, data.n, run.batch_size
     order = _epoch_order(net, run.shuffle, epoch, n)
     order_d = net.backend.asarray(order, dtype=xp.int64)
-    sums = _Sums(net, run.names)
+    sums = Sums(net, run.names)
     params = net.parameter_arrays()
     run.progress.start(epoch + 1, run.last_epoch)
     for i, start in enumerate(range(0, n, size)):
@@ -643,6 +524,93 @@ def _train_epoch(net: NN, data: _Data, run: _Run, epoch: int) -> _Sums:
     return sums
 
 
+def _train_epoch_parallel(net: NN, data: _Data, run: _Run, epoch: int) -> Sums:
+    """One epoch over several ranks. Each global batch ``order[start:stop]`` is split into
+    contiguous slices, one per rank (:func:`~anyarray_nn.distributed.slice_of`); a rank
+    backpropagates its slice (dropout keyed by the rows' global positions), weighs its
+    gradients by its share of the batch, and ONE allreduce of a flat buffer (gradients, loss
+    and metric parts, a status slot per rank) gives every rank the batch's gradient and sums.
+    Every rank then takes the same optimizer step."""
+    comm, xp, be = run.comm, net.xp, net.backend
+    n, size = data.n, run.batch_size
+    order = _epoch_order(net, run.shuffle, epoch, n)
+    order_d = be.asarray(order, dtype=xp.int64)
+    sums = Sums(net, run.names)
+    params = net.parameter_arrays()
+    statuses = None  # summed status slots, read at the epoch's end on device backends
+    error: BaseException | None = None
+    run.progress.start(epoch + 1, run.last_epoch)
+    for i, start in enumerate(range(0, n, size)):
+        stop = min(start + size, n)
+        parts, error = _rank_parts(net, data, run, order, order_d, start, stop, sums, error)
+        slots = np.zeros(comm.size)
+        slots[comm.rank] = _distributed.status_of(error)
+        flat = xp.concat([xp.reshape(p, (-1,)) for p in parts] + [be.asarray(slots)])
+        reduced = comm.allreduce(flat, be)
+        status = reduced[flat.shape[0] - comm.size :]
+        if be.is_host:  # free to read: a failure anywhere stops every rank now
+            _distributed.raise_if_failed(comm, to_numpy(status), error, f"in epoch {epoch + 1}")
+        else:
+            statuses = status if statuses is None else statuses + status
+        grads, sum_parts = _unflatten(xp, reduced, parts, len(params))
+        if run.clip_norm is not None:
+            clip_by_global_norm(xp, grads, run.clip_norm)
+        run.opt.step(params, grads)
+        net.step_ += 1
+        sums.add_parts(sum_parts, stop - start)
+        run.progress.batch(i, sums)
+    if statuses is not None:
+        _distributed.raise_if_failed(comm, to_numpy(statuses), error, f"in epoch {epoch + 1}")
+    sums.check_parameters(params)
+    return sums
+
+
+def _rank_parts(
+    net: NN,
+    data: _Data,
+    run: _Run,
+    order: np.ndarray,
+    order_d: Array,
+    start: int,
+    stop: int,
+    sums: Sums,
+    error: BaseException | None,
+) -> tuple[list[Array], BaseException | None]:
+    """This rank's share of one global batch: its weighted gradients and :meth:`Sums.parts`,
+    or zeros when its slice is empty or it has failed (it still takes part in the reduction,
+    so the others never wait)."""
+    xp, comm = net.xp, run.comm
+    lo, hi = _distributed.slice_of(start, stop, comm.rank, comm.size)
+    if error is None and hi > lo:
+        try:
+            xb, tb, wb = data.batch(net, order, order_d, lo, hi)
+            ctx = Pass(training=True, step=net.step_, row_offset=lo - start)
+            loss, a, grads = net.backprop(xb, tb, ctx, wb)
+            if wb is None:
+                share = (hi - lo) / (stop - start)
+            else:
+                share = xp.sum(wb) / xp.sum(xp.take(data.w, order_d[start:stop], axis=0))
+            return [g * share for g in grads] + sums.parts(loss, a, tb, wb), None
+        except BaseException as exc:  # KeyboardInterrupt too: the others must hear of it
+            error = exc
+    be = net.backend
+    zeros = [
+        xp.zeros(tuple(p.shape), dtype=be.dtype, device=be.device) for p in net.parameter_arrays()
+    ]
+    return zeros + sums.zero_parts(data.w is not None), error
+
+
+def _unflatten(xp: Any, flat: Array, like: list[Array], n_grads: int) -> tuple[list, list]:
+    """Split a reduced flat buffer back into arrays shaped like ``like`` (views, no copies):
+    the first ``n_grads`` are gradients, the rest :meth:`Sums.parts`."""
+    out, offset = [], 0
+    for array in like:
+        count = math.prod(array.shape)
+        out.append(xp.reshape(flat[offset : offset + count], tuple(array.shape)))
+        offset += count
+    return out[:n_grads], out[n_grads:]
+
+
 def _epoch_order(net: NN, shuffle: Any, epoch: int, n: int) -> np.ndarray:
     """The epoch's row order: drawn by seed and epoch, given by a ``shuffle`` function, or
     ``0..n-1``."""
@@ -656,7 +624,7 @@ def _epoch_order(net: NN, shuffle: Any, epoch: int, n: int) -> np.ndarray:
     return np.arange(n)
 
 
-def _end_epoch(net: NN, data: _Data, run: _Run, epoch: int, sums: _Sums) -> bool:
+def _end_epoch(net: NN, data: _Data, run: _Run, epoch: int, sums: Sums) -> bool:
     """The epoch's bookkeeping, after its one host read; returns True to stop training."""
     logs = sums.logs(data.ss_tot)
     if not math.isfinite(logs["loss"]) or sums.n_bad_params:
@@ -674,7 +642,7 @@ def _end_epoch(net: NN, data: _Data, run: _Run, epoch: int, sums: _Sums) -> bool
         )
     if data.val is not None:
         val = evaluate_arrays(
-            net, *data.val, max(run.batch_size, 1024), run.names, weights=data.val_w
+            net, *data.val, max(run.batch_size, 1024), run.names, data.val_w, run.comm
         )
         logs.update({f"val_{k}": v for k, v in val.items()})
     logs["lr"] = run.opt.lr
@@ -683,14 +651,24 @@ def _end_epoch(net: NN, data: _Data, run: _Run, epoch: int, sums: _Sums) -> bool
     run.progress.end(epoch + 1, run.last_epoch, logs)
     # the epoch is finished: from here on (callbacks included) an interrupt keeps it whole
     run.snapshot = _Snapshot.take(net, run.history)
+    if run.comm.size == 1:
+        _epoch_hooks(net, run, epoch, logs)
+    else:  # every rank learns of a failure, a stop, or weights that drifted apart
+        _distributed.end_of_epoch(
+            run.comm, net, lambda: _epoch_hooks(net, run, epoch, logs), epoch + 1
+        )
+    if net.stop_training:
+        run.history.stopped_early = True
+    return net.stop_training
+
+
+def _epoch_hooks(net: NN, run: _Run, epoch: int, logs: dict[str, float]) -> None:
+    """Callbacks, then the learning-rate schedule, after an epoch."""
     for cb in run.callbacks:
         if cb.on_epoch_end(net, epoch + 1, logs) is True:
             net.stop_training = True
     if run.schedule is not None:
         run.opt.lr = float(run.schedule.next(epoch - run.first_epoch, logs))
-    if net.stop_training:
-        run.history.stopped_early = True
-    return net.stop_training
 
 
 __all__ = [

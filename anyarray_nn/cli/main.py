@@ -10,6 +10,7 @@ from collections.abc import Sequence
 
 from ..backend import BackendUnavailableError
 from ..datasets import DatasetNotFoundError
+from ..distributed import DistributedError
 from ..io import ModelFileError
 from ..tabular import DataFileError
 from ..training import TrainingDivergedError
@@ -51,6 +52,9 @@ def _run(args: argparse.Namespace) -> int:
     except Interrupted as exc:
         print(f"{PROG} {args.command or 'demo'}: {exc}", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except DistributedError as exc:
+        status = EXIT_INTERRUPTED if exc.interrupted else EXIT_CHECK_FAILED
+        return fail(exc, "every rank stopped; the last checkpoint rank 0 wrote is intact", status)
     except TrainingDivergedError as exc:
         reason = first_line(exc).split(". ")[0]  # the library's own advice names fit's arguments
         return fail(reason, "nothing saved; lower --lr, or try --clip-norm 1", EXIT_CHECK_FAILED)

@@ -326,6 +326,13 @@ def _add_train_options(t: argparse.ArgumentParser) -> None:
         help="clip the gradients to this global 2-norm (steadies a diverging run)",
     )
     m.add_argument(
+        "--distributed",
+        action="store_true",
+        help="train data-parallel over the MPI ranks this command runs on "
+        "(mpiexec -n 4 anyarray-nn train --distributed ...); rank 0 prints and saves; needs "
+        "mpi4py: pip install 'anyarray_nn[mpi]'",
+    )
+    m.add_argument(
         "--seed", type=int, default=0, help="seed of weights, shuffling, dropout (default 0)"
     )
     m.add_argument(

@@ -4,11 +4,12 @@ the output goes, report, save (on Ctrl-C too: the last finished epoch)."""
 from __future__ import annotations
 
 import argparse
+import io
 import sys
 import time
 import warnings
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, redirect_stdout
 from typing import Any
 
 import numpy as np
@@ -118,8 +119,33 @@ def _network(args: argparse.Namespace, data: Data, backend: Any) -> NN:
     )
 
 
+def _communicator(args: argparse.Namespace) -> Any:
+    """``MPI.COMM_WORLD`` for ``--distributed``, else ``None`` (one process)."""
+    if not getattr(args, "distributed", False):
+        return None
+    try:
+        from mpi4py import MPI  # optional (the mpi extra)
+    except ImportError:
+        raise UsageError(
+            "--distributed needs mpi4py, which is not installed",
+            "pip install 'anyarray_nn[mpi]', then start it with mpiexec -n N",
+        ) from None
+    return MPI.COMM_WORLD
+
+
 def cmd_train(args: argparse.Namespace) -> int:
-    """Train on ``--data``, print train and test metrics, save the model and the curves."""
+    """Train on ``--data``, print train and test metrics, save the model and the curves.
+
+    With ``--distributed`` every MPI rank runs this; rank 0 alone prints and writes files."""
+    comm = _communicator(args)
+    if comm is not None and comm.Get_rank() != 0:
+        with redirect_stdout(io.StringIO()):  # the other ranks train silently
+            args.save = args.plot = None
+            return _train(args, comm)
+    return _train(args, comm)
+
+
+def _train(args: argparse.Namespace, comm: Any) -> int:
     _check_outputs(args)
     backend = resolve_backend(args.backend, args.device, args.dtype)
     data = training_data(args)
@@ -130,7 +156,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         print(f"data: {data.describe()}")
         print(f"model: {net}")
     start = time.perf_counter()
-    history = _fit(net, data, args, verbose)
+    history = _fit(net, data, args, verbose, comm)
     elapsed = time.perf_counter() - start
     epochs = f"{len(history)} epoch{'s' if len(history) != 1 else ''}"
     print(f"trained {epochs} in {elapsed:.2f} s on {net.backend}")
@@ -159,7 +185,7 @@ def _quiet_numerics() -> Iterator[None]:
         yield
 
 
-def _fit(net: NN, data: Data, args: argparse.Namespace, verbose: int) -> Any:
+def _fit(net: NN, data: Data, args: argparse.Namespace, verbose: int, comm: Any = None) -> Any:
     try:
         with _quiet_numerics():
             return net.fit(
@@ -172,6 +198,7 @@ def _fit(net: NN, data: Data, args: argparse.Namespace, verbose: int) -> Any:
                 validation_split=args.validation_split,
                 clip_norm=args.clip_norm,
                 verbose=verbose,
+                comm=comm,
             )
     except KeyboardInterrupt:
         raise Interrupted(_save_interrupted(net, args)) from None

@@ -1,0 +1,344 @@
+"""Communicators for data-parallel training: one process (no-op), MPI (mpi4py), NCCL (CuPy).
+
+``net.fit(X, y, ..., comm=MPI.COMM_WORLD)`` trains one network over many processes, on one
+machine or many, through an existing engine: MPI, the engine under Horovod and ChainerMN, with
+NCCL for CuPy arrays. There is no socket protocol of our own and no parameter server.
+
+What the training loop needs from a communicator (:class:`Communicator`):
+
+- ``rank`` and ``size``;
+- :meth:`Communicator.allreduce`: the element-wise sum of one flat buffer over all ranks, the
+  same numbers on every rank, called **once per training step** (all gradients, the loss and
+  metric sums, and one status slot per rank travel together);
+- :meth:`Communicator.broadcast` of host arrays and :meth:`Communicator.broadcast_object` of
+  small host values, used when training starts (rank 0's weights and counters) and to spread
+  the message of a rank that failed;
+- :meth:`Communicator.abort`, the last resort when a rank cannot take part any more.
+
+**Faults never hang the job.** Every collective is entered by every rank. A rank whose step
+fails (an exception, a ``KeyboardInterrupt``, non-finite values in its rows) still takes part in
+the step's reduction, with zeros and its status slot set; every rank then sees the slot and
+raises :class:`DistributedError` naming the rank and the cause. Code outside the steps (data
+preparation, callbacks at the end of an epoch) runs inside :func:`agreement`, which adds one
+small reduction of the status slots. :meth:`Communicator.abort` is used only when an error
+escapes outside these (e.g. inside the MPI library itself).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import numpy as np
+
+from .backend import Backend, to_numpy
+
+Array = Any
+
+#: A rank's status in a step's or an agreement's reduction.
+OK, FAILED, INTERRUPTED = 0.0, 1.0, 2.0
+
+
+class DistributedError(RuntimeError):
+    """A rank failed during data-parallel training; every rank raises this, naming it.
+
+    Attributes:
+        rank: the (first) rank that failed.
+        interrupted: it was a ``KeyboardInterrupt`` (the command line then exits 130).
+    """
+
+    def __init__(self, message: str, rank: int, interrupted: bool = False) -> None:
+        super().__init__(message)
+        self.rank = rank
+        self.interrupted = interrupted
+
+
+class Communicator:
+    """One process of a group: its ``rank`` in ``0..size-1``. The base class is the group of
+    one (``comm=None``): every collective is the identity and nothing is counted as sent."""
+
+    rank: int = 0
+    size: int = 1
+
+    def __init__(self) -> None:
+        #: allreduce calls, their total seconds and bytes (for tests and benchmarks)
+        self.allreduce_calls = 0
+        self.allreduce_seconds = 0.0
+        self.allreduce_bytes = 0
+
+    @property
+    def is_chief(self) -> bool:
+        """Rank 0: the one that prints, shows progress and writes files."""
+        return self.rank == 0
+
+    def allreduce(self, buffer: Array, backend: Backend) -> Array:
+        """The sum of ``buffer`` (a flat device array) over all ranks, on every rank."""
+        return buffer
+
+    def allreduce_host(self, buffer: np.ndarray) -> np.ndarray:
+        """The sum of a small host array over all ranks (agreements, validation sums)."""
+        return buffer
+
+    def broadcast(self, arrays: Sequence[np.ndarray], root: int = 0) -> list[np.ndarray]:
+        """Rank ``root``'s host arrays, on every rank (same shapes and dtypes everywhere)."""
+        return list(arrays)
+
+    def broadcast_object(self, value: Any, root: int = 0) -> Any:
+        """Rank ``root``'s small host value (numbers, strings, tuples) on every rank."""
+        return value
+
+    def abort(self, code: int = 1) -> None:
+        """End every process of the group at once (the last resort: no cleanup runs)."""
+        raise SystemExit(code)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(rank={self.rank}, size={self.size})"
+
+
+class MPIComm(Communicator):
+    """A communicator over an mpi4py ``Comm`` (e.g. ``MPI.COMM_WORLD``).
+
+    Device buffers go through CUDA-aware MPI when ``cuda_aware`` is true (default: when the
+    environment says the MPI library is built for it: ``ANYARRAY_NN_CUDA_AWARE_MPI=1``, Open
+    MPI's ``OMPI_MCA_opal_cuda_support=true`` or MPICH's ``MPIR_CVAR_ENABLE_GPU=1``), else
+    they are staged through host memory: one device-to-host and one host-to-device copy per
+    step. NumPy and CPU torch buffers are host memory already (torch through DLPack, without a
+    copy).
+    """
+
+    def __init__(self, comm: Any, cuda_aware: bool | None = None) -> None:
+        super().__init__()
+        from mpi4py import MPI  # optional (the mpi extra): imported only when used
+
+        self._mpi = MPI
+        self.comm = comm
+        self.rank = comm.Get_rank()
+        self.size = comm.Get_size()
+        self.cuda_aware = _cuda_aware_from_environment() if cuda_aware is None else cuda_aware
+
+    def allreduce(self, buffer: Array, backend: Backend) -> Array:
+        start = time.perf_counter()
+        if backend.is_host or not self.cuda_aware:
+            host = np.array(to_numpy(buffer))  # one transfer; a fresh, writable host buffer
+            self.comm.Allreduce(self._mpi.IN_PLACE, host, op=self._mpi.SUM)
+            result = host if backend.name == "numpy" else backend.asarray(host, dtype=buffer.dtype)
+        else:  # CUDA-aware MPI reads and writes device memory itself
+            # the buffer exposes __cuda_array_interface__ (CuPy) or DLPack (torch)
+            self.comm.Allreduce(self._mpi.IN_PLACE, buffer, op=self._mpi.SUM)
+            result = buffer
+        self._count(buffer, start)
+        return result
+
+    def _count(self, buffer: Array, start: float) -> None:
+        self.allreduce_calls += 1
+        self.allreduce_seconds += time.perf_counter() - start
+        self.allreduce_bytes += int(np.prod(buffer.shape)) * _itemsize(buffer)
+
+    def allreduce_host(self, buffer: np.ndarray) -> np.ndarray:
+        out = np.array(buffer)
+        self.comm.Allreduce(self._mpi.IN_PLACE, out, op=self._mpi.SUM)
+        return out
+
+    def broadcast(self, arrays: Sequence[np.ndarray], root: int = 0) -> list[np.ndarray]:
+        out = []
+        for array in arrays:
+            mine = np.ascontiguousarray(array)
+            self.comm.Bcast(mine, root=root)
+            out.append(mine)
+        return out
+
+    def broadcast_object(self, value: Any, root: int = 0) -> Any:
+        return self.comm.bcast(value, root=root)
+
+    def abort(self, code: int = 1) -> None:
+        self.comm.Abort(code)
+
+
+class NCCLComm(MPIComm):
+    """Reduces CuPy device buffers with NCCL (``cupy.cuda.nccl``), without a host round trip;
+    the NCCL unique id is broadcast over the MPI communicator ``comm``, which also carries the
+    small host-side collectives. Needs one GPU per rank (rank ``r`` uses its current device)."""
+
+    def __init__(self, comm: Any) -> None:
+        super().__init__(comm, cuda_aware=True)
+        from cupy.cuda import nccl  # optional (a CUDA extra)
+
+        self._nccl = nccl
+        uid = nccl.get_unique_id() if self.rank == 0 else None
+        uid = comm.bcast(uid, root=0)
+        self.nccl = nccl.NcclCommunicator(self.size, uid, self.rank)
+
+    def allreduce(self, buffer: Array, backend: Backend) -> Array:
+        if backend.name != "cupy":
+            return super().allreduce(buffer, backend)
+        import cupy  # present: the buffer is a CuPy array
+
+        start = time.perf_counter()
+        kinds = {np.dtype("float32"): self._nccl.NCCL_FLOAT32, np.dtype("float64"): None}
+        kind = kinds.get(np.dtype(str(buffer.dtype))) or self._nccl.NCCL_FLOAT64
+        self.nccl.allReduce(
+            buffer.data.ptr,
+            buffer.data.ptr,
+            int(buffer.size),
+            kind,
+            self._nccl.NCCL_SUM,
+            cupy.cuda.get_current_stream().ptr,
+        )
+        self._count(buffer, start)
+        return buffer
+
+
+def as_communicator(comm: Any) -> Communicator:
+    """``None`` -> the group of one; an mpi4py ``Comm`` -> :class:`MPIComm`; one of ours as is."""
+    if comm is None:
+        return Communicator()
+    if isinstance(comm, Communicator):
+        return comm
+    if hasattr(comm, "Allreduce") and hasattr(comm, "Get_rank"):
+        return MPIComm(comm)
+    raise TypeError(
+        f"comm must be None, an mpi4py communicator (e.g. MPI.COMM_WORLD) or an "
+        f"anyarray_nn.distributed.Communicator; got {type(comm).__name__}."
+    )
+
+
+def slice_of(start: int, stop: int, rank: int, size: int) -> tuple[int, int]:
+    """Rank ``rank``'s contiguous part of the global rows ``start:stop``: the first
+    ``(stop - start) % size`` ranks get one row more, as ``numpy.array_split`` does."""
+    n = stop - start
+    base, extra = divmod(n, size)
+    lo = start + rank * base + min(rank, extra)
+    return lo, lo + base + (1 if rank < extra else 0)
+
+
+def status_of(error: BaseException | None) -> float:
+    if error is None:
+        return OK
+    return INTERRUPTED if isinstance(error, KeyboardInterrupt) else FAILED
+
+
+def raise_if_failed(
+    comm: Communicator, statuses: np.ndarray, error: BaseException | None, what: str
+) -> None:
+    """After a reduction of the status slots: if any rank failed, raise on every rank a
+    :class:`DistributedError` naming the first one and its error (broadcast from it)."""
+    failed = np.flatnonzero(statuses)
+    if failed.size == 0:
+        return
+    rank = int(failed[0])
+    mine = None if error is None else f"{type(error).__name__}: {error}".rstrip(": ")
+    message = comm.broadcast_object(mine, root=rank)
+    interrupted = statuses[rank] == INTERRUPTED
+    text = (
+        f"rank {rank} of {comm.size} was interrupted {what}"
+        if interrupted
+        else f"rank {rank} of {comm.size} failed {what}: {message}"
+    )
+    raise DistributedError(text, rank, bool(interrupted)) from error
+
+
+@contextlib.contextmanager
+def agreement(comm: Communicator, what: str) -> Iterator[None]:
+    """Run the block on every rank; then agree (one small reduction) whether all succeeded.
+    A failure anywhere becomes the same :class:`DistributedError` on every rank."""
+    if comm.size == 1:
+        yield
+        return
+    error: BaseException | None = None
+    try:
+        yield
+    except BaseException as exc:  # KeyboardInterrupt included: the others must hear of it
+        error = exc
+    statuses = np.zeros(comm.size)
+    statuses[comm.rank] = status_of(error)
+    raise_if_failed(comm, comm.allreduce_host(statuses), error, what)
+
+
+def _cuda_aware_from_environment() -> bool:
+    env = os.environ
+    return (
+        env.get("ANYARRAY_NN_CUDA_AWARE_MPI") == "1"
+        or env.get("OMPI_MCA_opal_cuda_support", "").lower() == "true"
+        or env.get("MPIR_CVAR_ENABLE_GPU") == "1"
+    )
+
+
+def _itemsize(buffer: Array) -> int:
+    return int(np.dtype(str(buffer.dtype).split(".")[-1]).itemsize)
+
+
+def share_start(net: Any, comm: Communicator) -> None:
+    """Give every rank rank 0's starting point: its seed (shuffle orders, dropout masks), step
+    and epoch counters, and weights, so ranks built with different seeds still agree."""
+    if comm.size == 1:
+        return
+    seed, step, epochs = comm.broadcast_object((net.seed, net.step_, net.epochs_trained_))
+    net.seed, net.step_, net.epochs_trained_ = seed, step, epochs
+    for layer in net.layers:
+        if hasattr(layer, "layer_index") and hasattr(layer, "seed"):
+            layer.seed = seed
+    weights = comm.broadcast(net.get_weights())
+    for (layer, name), value in zip(net.parameters(), weights, strict=True):
+        layer.params[name] = net.backend.asarray(value, copy=True)
+
+
+def share_optimizer(net: Any, comm: Communicator) -> None:
+    """Give every rank rank 0's optimizer state (a continued fit starts where rank 0 is)."""
+    if comm.size == 1 or net.optimizer is None:
+        return
+    state = net.optimizer.state_dict()
+    t = comm.broadcast_object(state["t"])
+    arrays = {k: comm.broadcast([to_numpy(a) for a in v]) for k, v in state["state"].items()}
+    net.optimizer.load_state_dict({"t": t, "state": arrays}, net.backend)
+
+
+def abort_all(comm: Communicator, error: BaseException) -> None:
+    """The last resort: an error escaped where the other ranks cannot hear of it (they would
+    wait in the next collective forever), so end them all, saying why."""
+    print(
+        f"anyarray_nn: rank {comm.rank} of {comm.size}: {type(error).__name__}: {error}; "
+        "aborting every rank (MPI Abort) so that none waits forever.",
+        file=sys.stderr,
+        flush=True,
+    )
+    comm.abort(1)
+
+
+def weights_checksum(net: Any) -> float:
+    """A cheap fingerprint of the weights: their float64 sum (bitwise equal on every rank when
+    the weights are)."""
+    xp = net.xp
+    total = sum(xp.sum(xp.astype(p, xp.float64)) for p in net.parameter_arrays())
+    return float(to_numpy(total))
+
+
+def end_of_epoch(comm: Communicator, net: Any, hooks: Any, epoch: int) -> None:
+    """Run the epoch's hooks (callbacks, schedule) on this rank, then one small reduction
+    tells every rank whether any failed or asked to stop, and compares the ranks' weights
+    (bitwise, by :func:`weights_checksum`): they must never drift apart."""
+    error: BaseException | None = None
+    try:
+        hooks()
+    except BaseException as exc:  # a callback's error, or Ctrl-C, on this rank only
+        error = exc
+    size = comm.size
+    vector = np.zeros(2 * size + 1)
+    vector[comm.rank] = status_of(error)
+    vector[size + comm.rank] = weights_checksum(net) if error is None else 0.0
+    vector[-1] = float(bool(net.stop_training))
+    reduced = comm.allreduce_host(vector)
+    raise_if_failed(comm, reduced[:size], error, f"at the end of epoch {epoch}")
+    sums = reduced[size : 2 * size]
+    if np.any(sums != sums[0]):
+        differ = [r for r in range(size) if sums[r] != sums[0]]
+        raise DistributedError(
+            f"after epoch {epoch} the weights of rank(s) {differ} differ from rank 0's "
+            f"(checksums {sums.tolist()}): the ranks no longer train the same network. Were "
+            "they given different data, or was a rank's network changed outside fit?",
+            differ[0],
+        )
+    net.stop_training = bool(reduced[-1])
