@@ -326,13 +326,6 @@ def _add_train_options(t: argparse.ArgumentParser) -> None:
         help="clip the gradients to this global 2-norm (steadies a diverging run)",
     )
     m.add_argument(
-        "--distributed",
-        action="store_true",
-        help="train data-parallel over the MPI ranks this command runs on "
-        "(mpiexec -n 4 anyarray-nn train --distributed ...); rank 0 prints and saves; needs "
-        "mpi4py: pip install 'anyarray_nn[mpi]'",
-    )
-    m.add_argument(
         "--seed", type=int, default=0, help="seed of weights, shuffling, dropout (default 0)"
     )
     m.add_argument(
@@ -349,6 +342,17 @@ def _add_train_options(t: argparse.ArgumentParser) -> None:
         help="train on a random subset of N training samples (quick runs)",
     )
     _add_backend_options(t, "float32")
+    _add_train_output_options(t)
+
+
+def _add_train_output_options(t: argparse.ArgumentParser) -> None:
+    t.add_argument_group("scale-out").add_argument(
+        "--distributed",
+        action="store_true",
+        help="train data-parallel over the MPI ranks this command runs on "
+        "(mpiexec -n 4 anyarray-nn train --distributed ...); rank 0 prints and saves; needs "
+        "mpi4py: pip install 'anyarray_nn[mpi]'",
+    )
     o = t.add_argument_group("output")
     o.add_argument(
         "--save",
