@@ -111,6 +111,9 @@ class NN:
         self.epochs_trained_ = 0
         self.history_: Any = None
         self.stop_training = False
+        #: The communicator of the last ``fit`` (``fit(comm=...)``; one process otherwise):
+        #: its counters say how many allreduce calls training made. Not pickled.
+        self.comm_: Any = None
         #: Free-form JSON-able information saved with the model (e.g. how it was trained: the
         #: command line records the dataset, split and class labels here).
         self.metadata: dict[str, Any] = {}
@@ -142,6 +145,11 @@ class NN:
                 "A softmax output needs at least 2 units. For binary classification use "
                 "output='sigmoid'; for regression use output='identity'."
             )
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state["comm_"] = None  # an MPI communicator belongs to its process
+        return state
 
     @property
     def xp(self) -> Any:

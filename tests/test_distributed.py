@@ -315,3 +315,13 @@ def test_nccl_on_two_gpus_equals_one_process(tmp_path):
     with np.load(tmp_path / "w_float64_0.npz") as saved:
         for i, b in enumerate(_reference("float64")):
             np.testing.assert_allclose(saved[f"arr_{i}"], b, rtol=1e-12, atol=1e-15)
+
+
+def test_a_trained_network_pickles_without_its_communicator():
+    import pickle
+
+    net = ann.NN([4, 3, 2], backend="numpy", seed=0)
+    net.fit(np.zeros((4, 4)), [0, 1, 0, 1], epochs=1)
+    assert isinstance(net.comm_, Communicator)
+    twin = pickle.loads(pickle.dumps(net))
+    assert twin.comm_ is None and twin.predict(np.ones((1, 4))).shape == (1, 2)
