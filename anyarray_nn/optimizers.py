@@ -489,14 +489,18 @@ class Adam(Optimizer):
             vmax = self._state["max_exp_avg_sq"][i]
             vmax[...] = xp.maximum(vmax, v)
             v = vmax
-        step_size = lr / (1.0 - self.beta1**self.t)
-        bias_correction2_sqrt = (1.0 - self.beta2**self.t) ** 0.5
-        update = xp.sqrt(v)  # p -= step_size * m / (sqrt(v) / bc2 + eps)
-        update *= 1.0 / bias_correction2_sqrt
+        step_size, v_scale = self._bias_corrections(lr)
+        update = xp.sqrt(v)  # p -= step_size * m / (sqrt(v) * v_scale + eps)
+        update *= v_scale
         update += self.eps
         update = m / update
         update *= step_size
         p -= update
+
+    def _bias_corrections(self, lr: float) -> tuple[float, float]:
+        """``(step_size, v_scale)`` of ``p -= step_size * m / (sqrt(v) * v_scale + eps)``:
+        torch's placement, ``eps`` added after the second moment's bias correction."""
+        return lr / (1.0 - self.beta1**self.t), 1.0 / (1.0 - self.beta2**self.t) ** 0.5
 
 
 class AdamW(Adam):
@@ -547,21 +551,10 @@ class SklearnAdam(Adam):
     ) -> None:
         super().__init__(lr, beta1, beta2, eps, 0.0, False, betas)
 
-    def _update(self, xp: Any, i: int, p: Array, g: Array, lr: float) -> None:
-        m = self._state["exp_avg"][i]
-        v = self._state["exp_avg_sq"][i]
-        m *= self.beta1
-        m += (1.0 - self.beta1) * g
-        g2 = g * g
-        g2 *= 1.0 - self.beta2
-        v *= self.beta2
-        v += g2
+    def _bias_corrections(self, lr: float) -> tuple[float, float]:
+        # scikit-learn's placement: eps added to sqrt(v) before the bias correction
         step_size = lr * (1.0 - self.beta2**self.t) ** 0.5 / (1.0 - self.beta1**self.t)
-        update = xp.sqrt(v)
-        update += self.eps
-        update = m / update
-        update *= step_size
-        p -= update
+        return step_size, 1.0
 
 
 def get(
