@@ -1,7 +1,7 @@
 """anyarray_nn: dense neural networks with from-scratch backprop, written once against the
 Python Array API standard, running on NumPy, CuPy, PyTorch or array-api-strict."""
 
-from . import callbacks, datasets, initializers, metrics, optimizers, registry, schedules
+from . import callbacks, datasets, initializers, metrics, optimizers, registry, schedules, writeback
 from ._version import __version__
 from .activations import Activation
 from .backend import (
@@ -16,6 +16,7 @@ from .backend import (
 )
 from .callbacks import Callback, EarlyStopping, ModelCheckpoint
 from .gradcheck import GradcheckReport, check_layer_backward, gradcheck, numerical_gradients
+from .heads import Head
 from .io import ModelFileError
 from .layers import Dense, Dropout, Layer, Pass
 from .losses import Loss
@@ -30,7 +31,8 @@ from .schedules import (
     ReduceLROnPlateau,
     StepDecay,
 )
-from .training import History, TrainingDivergedError
+from .state import History, TrainingState
+from .training import TrainingDivergedError
 
 
 def __getattr__(name: str) -> object:
@@ -60,6 +62,7 @@ __all__ = [
     "EarlyStopping",
     "ExponentialDecay",
     "GradcheckReport",
+    "Head",
     "History",
     "InverseScaling",
     "LRSchedule",
@@ -75,6 +78,7 @@ __all__ = [
     "ReduceLROnPlateau",
     "StepDecay",
     "TrainingDivergedError",
+    "TrainingState",
     "__version__",
     "available_backends",
     "backend_status",
@@ -92,4 +96,5 @@ __all__ = [
     "resolve",
     "schedules",
     "to_numpy",
+    "writeback",
 ]

@@ -47,6 +47,13 @@ class Activation(Component):
     registry: ClassVar[Registry] = registry
     #: Default weight initializer for layers using this activation.
     default_init: ClassVar[str] = "glorot_uniform"
+    #: What a network with this *output* activation predicts (see :mod:`anyarray_nn.heads`):
+    #: ``"multiclass"`` (one class per row: probabilities that sum to 1), ``"multilabel"``
+    #: (an independent probability per output: binary or multilabel classification) or
+    #: ``"regression"`` (values).
+    task: ClassVar[str] = "regression"
+    #: The loss a network with this output activation trains with when it names none.
+    default_loss: ClassVar[str] = "mse"
 
     def forward(self, xp: Any, z: Array) -> Array:
         raise NotImplementedError
@@ -77,6 +84,8 @@ class Sigmoid(Activation):
     """``1 / (1 + exp(-z))``, evaluated as ``e/(1+e)`` or ``1/(1+e)`` with ``e = exp(-|z|)``."""
 
     name = "sigmoid"
+    task = "multilabel"
+    default_loss = "binary_cross_entropy"
 
     def forward(self, xp: Any, z: Array) -> Array:
         e = xp.exp(-xp.abs(z))  # in (0, 1]: never overflows
@@ -165,6 +174,7 @@ class Exp(Activation):
     88 in float32, 709 in float64), as any exponential output does."""
 
     name = "exp"
+    default_loss = "poisson"
 
     def forward(self, xp: Any, z: Array) -> Array:
         return xp.exp(z)
@@ -177,6 +187,8 @@ class Softmax(Activation):
     """Row-wise ``exp(z - max z) / sum exp(z - max z)``."""
 
     name = "softmax"
+    task = "multiclass"
+    default_loss = "cross_entropy"
 
     def forward(self, xp: Any, z: Array) -> Array:
         e = xp.exp(z - xp.max(z, axis=-1, keepdims=True))

@@ -27,10 +27,11 @@ escapes outside these (e.g. inside the MPI library itself).
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -273,7 +274,7 @@ def _itemsize(buffer: Array) -> int:
 
 def share_start(net: Any, comm: Communicator) -> None:
     """Give every rank rank 0's starting point: its seed (shuffle orders, dropout masks), step
-    and epoch counters, and weights, so ranks built with different seeds still agree."""
+    and epoch counters, and parameter vector, so ranks built with different seeds still agree."""
     if comm.size == 1:
         return
     seed, step, epochs = comm.broadcast_object((net.seed, net.step_, net.epochs_trained_))
@@ -281,9 +282,8 @@ def share_start(net: Any, comm: Communicator) -> None:
     for layer in net.layers:
         if hasattr(layer, "layer_index") and hasattr(layer, "seed"):
             layer.seed = seed
-    weights = comm.broadcast(net.get_weights())
-    for (layer, name), value in zip(net.parameters(), weights, strict=True):
-        layer.params[name] = net.backend.asarray(value, copy=True)
+    (theta,) = comm.broadcast([to_numpy(net.theta)])
+    net.bind(net.backend.asarray(theta, copy=True))
 
 
 def share_optimizer(net: Any, comm: Communicator) -> None:
@@ -292,8 +292,11 @@ def share_optimizer(net: Any, comm: Communicator) -> None:
         return
     state = net.optimizer.state_dict()
     t = comm.broadcast_object(state["t"])
-    arrays = {k: comm.broadcast([to_numpy(a) for a in v]) for k, v in state["state"].items()}
-    net.optimizer.load_state_dict({"t": t, "state": arrays}, net.backend)
+    names = sorted(state["state"])
+    arrays = comm.broadcast([to_numpy(state["state"][k]) for k in names])
+    net.optimizer.load_state_dict(
+        {"t": t, "state": dict(zip(names, arrays, strict=True))}, net.backend
+    )
 
 
 def abort_all(comm: Communicator, error: BaseException) -> None:
@@ -312,8 +315,7 @@ def weights_checksum(net: Any) -> float:
     """A cheap fingerprint of the weights: their float64 sum (bitwise equal on every rank when
     the weights are)."""
     xp = net.xp
-    total = sum(xp.sum(xp.astype(p, xp.float64)) for p in net.parameter_arrays())
-    return float(to_numpy(total))
+    return float(to_numpy(xp.sum(xp.astype(net.theta, xp.float64))))
 
 
 def end_of_epoch(comm: Communicator, net: Any, hooks: Any, epoch: int) -> None:
@@ -342,3 +344,91 @@ def end_of_epoch(comm: Communicator, net: Any, hooks: Any, epoch: int) -> None:
             differ[0],
         )
     net.stop_training = bool(reduced[-1])
+
+
+# -- the step's reduction: a no-op for one process, one allreduce for several -------------------
+class LocalReduction:
+    """One process: it computes every row of a batch, and the step's reduction does nothing."""
+
+    size = 1
+    epoch = 0
+
+    def start_epoch(self, epoch: int) -> None:
+        """The epoch (0-based) whose steps follow, for messages."""
+        self.epoch = epoch
+
+    def rows(self, start: int, stop: int) -> tuple[int, int]:
+        """The rows of the global batch ``start:stop`` this process computes."""
+        return start, stop
+
+    def __call__(
+        self, compute: Callable[[], tuple[Array, list[Array]]], share: Any
+    ) -> tuple[Array, list[Array]]:
+        """``(gradient, [loss, statistics...])`` of the batch."""
+        return compute()
+
+    def end_epoch(self, epoch: int) -> None:
+        """Nothing to check."""
+
+
+class AllReduction(LocalReduction):
+    """Data-parallel ranks: each computes its contiguous slice of a global batch
+    (:func:`slice_of`), weighs its gradient and loss by its share of the batch, and ONE
+    allreduce of one flat vector (gradient, loss, statistics, a status slot per rank) gives
+    every rank the batch's gradient, loss and statistics.
+
+    Failures are data, not exceptions that would leave a rank behind: a failing rank
+    contributes zeros and its status, every rank reaches every allreduce, and all raise the
+    same :class:`DistributedError` (at once on host backends, at the epoch's end on devices,
+    whose status slots are read only then)."""
+
+    def __init__(self, comm: Communicator, net: Any, n_stats: list[tuple[int, ...]]) -> None:
+        self.comm, self.net, self.stat_shapes = comm, net, n_stats
+        self.size = comm.size
+        self.error: BaseException | None = None
+        self.statuses: Array = None
+
+    def rows(self, start: int, stop: int) -> tuple[int, int]:
+        return slice_of(start, stop, self.comm.rank, self.comm.size)
+
+    def __call__(
+        self, compute: Callable[[], tuple[Array, list[Array]]], share: Any
+    ) -> tuple[Array, list[Array]]:
+        be, comm = self.net.backend, self.comm
+        xp = be.xp
+        parts = None
+        if self.error is None and share is not None:
+            try:
+                grad, (loss, *stats) = compute()
+                parts = [grad * share, xp.reshape(loss * share, (1,))]
+                parts += [xp.reshape(xp.astype(s, be.dtype), (-1,)) for s in stats]
+            except BaseException as exc:  # KeyboardInterrupt too: the others must hear of it
+                self.error = exc
+        if parts is None:  # failed, or an empty slice: zeros, so that no rank waits
+            width = self.net.layout.size + 1 + sum(math.prod(s) for s in self.stat_shapes)
+            parts = [xp.zeros((width,), dtype=be.dtype, device=be.device)]
+        slots = np.zeros(comm.size)
+        slots[comm.rank] = status_of(self.error)
+        flat = xp.concat([*parts, be.asarray(slots)])
+        reduced = comm.allreduce(flat, be)
+        status = reduced[flat.shape[0] - comm.size :]
+        if be.is_host:  # free to read: a failure anywhere stops every rank now
+            raise_if_failed(comm, to_numpy(status), self.error, f"in epoch {self.epoch + 1}")
+        else:
+            self.statuses = status if self.statuses is None else self.statuses + status
+        return self._split(reduced)
+
+    def _split(self, reduced: Array) -> tuple[Array, list[Array]]:
+        xp, n = self.net.xp, self.net.layout.size
+        out, offset = [reduced[n : n + 1][0]], n + 1
+        for shape in self.stat_shapes:
+            count = math.prod(shape)
+            out.append(xp.reshape(reduced[offset : offset + count], shape))
+            offset += count
+        return reduced[:n], out
+
+    def end_epoch(self, epoch: int) -> None:
+        """On device backends, read the epoch's summed status slots once."""
+        if self.statuses is not None:
+            statuses, self.statuses = self.statuses, None
+            raise_if_failed(self.comm, to_numpy(statuses), self.error, f"in epoch {epoch + 1}")

@@ -162,3 +162,45 @@ def refuse_non_numeric_columns(X: Any) -> None:
             "pandas.get_dummies(X, columns=[...]) or sklearn.preprocessing.OneHotEncoder for "
             "one-hot features, OrdinalEncoder (or .cat.codes) for ordered codes."
         )
+
+
+def sparse_features(X: Any, n_features: int) -> Any:
+    """A validated CSR copy of a ``scipy.sparse`` ``X`` (host): shape, real dtype, finite
+    stored values. Its values keep their dtype until a batch is densified."""
+    X = X.tocsr()
+    check_shape(tuple(X.shape), n_features)
+    if not np.issubdtype(X.dtype, np.number) or np.issubdtype(X.dtype, np.complexfloating):
+        raise ValueError(f"X must be real numbers, got dtype {X.dtype}.")
+    if X.dtype.kind == "f" and not all_finite(X.data):
+        first = int(np.argmax(~np.isfinite(X.data)))
+        row = int(np.searchsorted(X.indptr, first, side="right")) - 1
+        raise ValueError(
+            f"X contains NaN or inf (first in row {row}). Clean or impute the data first."
+        )
+    return X
+
+
+def weights_to_device(backend: Backend, sample_weight: Any, n_samples: int) -> Array | None:
+    """Validate per-sample weights and move them onto the device as an ``(n,)`` array in the
+    model's dtype (``None`` stays ``None``: every sample counts once).
+
+    Weights must be finite and non-negative with a positive sum. The loss becomes the weighted
+    mean ``sum(w l) / sum(w)`` and the metrics weighted ones."""
+    if sample_weight is None:
+        return None
+    w = np.asarray(to_numpy(sample_weight))
+    if w.ndim == 0:
+        w = np.full(n_samples, float(w))
+    if w.shape != (n_samples,):
+        raise ValueError(
+            f"sample_weight must have shape ({n_samples},) (one weight per row of X), "
+            f"got {w.shape}."
+        )
+    if not np.issubdtype(w.dtype, np.number) or np.issubdtype(w.dtype, np.complexfloating):
+        raise ValueError(f"sample_weight must be real numbers, got dtype {w.dtype}.")
+    if not np.all(np.isfinite(w)) or np.any(w < 0) or not np.sum(w) > 0:
+        raise ValueError(
+            "sample_weight must be finite and non-negative, with a positive sum; drop the "
+            "rows it would exclude instead of weighting them all 0."
+        )
+    return backend.asarray(w.astype(np.float64))

@@ -1,7 +1,9 @@
 """The model file format: named tensors plus a JSON document, never pickle.
 
-This module only reads and writes files; :meth:`anyarray_nn.NN.save` and
-:meth:`anyarray_nn.NN.load` decide what goes in and rebuild the network from what comes out.
+This module owns the file format and the model schema: :func:`write` and :func:`read` handle
+the bytes (atomic writes, checksums, size checks), and :func:`save_model` / :func:`load_model`
+(behind :meth:`anyarray_nn.NN.save` and :meth:`anyarray_nn.NN.load`) decide what goes in and
+rebuild the network from what comes out.
 
 The file's extension decides its format: ``.safetensors`` is
 `safetensors <https://github.com/huggingface/safetensors>`_ (a core dependency), ``.npz`` is NumPy's
@@ -43,6 +45,9 @@ import numpy as np
 import safetensors.numpy
 
 from ._version import __version__
+from .backend import BackendUnavailableError, backend_status, resolve, to_numpy
+from .layers import Dense
+from .layers import registry as _layer_registry
 
 if TYPE_CHECKING:
     from .network import NN
@@ -243,19 +248,197 @@ def _safetensors_metadata(data: bytes) -> dict[str, str]:
     return json.loads(data[8 : 8 + size]).get("__metadata__") or {}
 
 
-def save(net: NN, path: str | os.PathLike[str], include_optimizer: bool = True) -> None:
-    """``net.save(path, include_optimizer)``: see :meth:`anyarray_nn.NN.save`."""
-    net.save(path, include_optimizer=include_optimizer)
+# -- the model schema: what a network file holds, and how a network is rebuilt from it -----------
+def model_config(net: NN) -> dict[str, Any]:
+    """:meth:`NN.config`: layers (type and config), output activation, loss, penalties, seed,
+    dtype, backend and device, as JSON-able data."""
+    for part, obj in (("output activation", net.output), ("loss", net.loss_fn)):
+        _require_registered(part, obj)
+    for layer in net.layers:
+        _require_registered("layer", layer)
+        activation = getattr(layer, "activation", None)
+        if activation is not None:
+            _require_registered("activation", activation)
+    return {
+        "layers": [
+            {"type": layer.name, "config": _without_name(layer.config())} for layer in net.layers
+        ],
+        "output": net.output.spec(),
+        "loss": net.loss_fn.spec(),
+        "l1": net.l1,
+        "l2": net.l2,
+        "seed": net.seed,
+        "dtype": net.backend.dtype_name,
+        "backend": net.backend.name,
+        "device": net.backend.device_name,
+    }
 
 
-def load(
+def constructor_arguments(
+    config: dict[str, Any], backend: Any = None, device: Any = None, dtype: Any = None
+) -> dict[str, Any]:
+    """``NN(**...)`` arguments that rebuild :func:`model_config` output (registered layer
+    types only); ``backend``, ``device`` and ``dtype`` default to the config's."""
+    layers = [
+        _layer_registry.from_config({**spec["config"], "name": spec["type"]})
+        for spec in config["layers"]
+    ]
+    return {
+        "layers": layers,
+        "output": config["output"],
+        "loss": config["loss"],
+        "backend": config["backend"] if backend is None else backend,
+        "device": config.get("device") if backend is None and device is None else device,
+        "dtype": dtype or config["dtype"],
+        "seed": config["seed"],
+        "l1": config["l1"],
+        "l2": config["l2"],
+    }
+
+
+def save_model(net: NN, path: str | os.PathLike[str], include_optimizer: bool = True) -> None:
+    """:meth:`NN.save`: weights ``W1, b1, ...``, the optimizer state as
+    ``optimizer.<name>.<parameter index>`` tensors, and the JSON document."""
+    format_for(path)  # a wrong extension fails before any work
+    weights = net.get_weights()
+    tensors = dict(zip(net.parameter_names(), weights, strict=True))
+    for name, array in tensors.items():
+        if not np.all(np.isfinite(array)):
+            raise ValueError(
+                f"{name} contains NaN or inf: refusing to write a model that load() would "
+                f"reject ({str(path)!r} is left as it was). Train again from finite weights."
+            )
+    opt = net.optimizer if include_optimizer else None
+    opt_meta = None
+    if opt is not None:
+        _require_registered("optimizer", opt)
+        state = opt.state_dict()
+        for key, flat in state["state"].items():
+            for i, array in enumerate(net.layout.split(np.asarray(to_numpy(flat)))):
+                tensors[f"optimizer.{key}.{i}"] = array
+        opt_meta = {
+            "config": opt.config(),
+            "t": state["t"],
+            "state": {k: len(weights) for k in state["state"]},
+        }
+    meta = {
+        "model": model_config(net),
+        "training": {"step": net.step_, "epochs_trained": net.epochs_trained_},
+        "optimizer": opt_meta,
+        "tensors": net.parameter_names(),
+        "metadata": net.metadata,
+    }
+    write(path, tensors, meta)
+
+
+def load_model(
+    cls: type[NN],
     path: str | os.PathLike[str],
     backend: str | Any | None = None,
     device: Any = None,
     dtype: Any = None,
 ) -> NN:
-    """``NN.load(path, ...)``: see :meth:`anyarray_nn.NN.load`."""
-    # network imports this module at load time, so NN is looked up when called
-    from .network import NN
+    """:meth:`NN.load`: rebuild a network of class ``cls`` from a file."""
+    path = Path(path)
+    meta, tensors = read(path)
+    try:
+        model = meta["model"]
+        _check_declared_shapes(model["layers"], tensors, str(path))
+        if backend is None:
+            backend, device = _saved_or_fallback(model, device, str(path))
+        net = cls.from_config(model, backend, device, dtype)
+        _load_state(net, meta, tensors, str(path))
+    except ModelFileError:
+        raise
+    except (KeyError, TypeError, ValueError) as e:
+        raise ModelFileError(
+            f"{str(path)!r} has inconsistent metadata or tensors ({type(e).__name__}: {e})."
+        ) from e
+    return net
 
-    return NN.load(path, backend, device, dtype)
+
+def _load_state(net: NN, meta: dict[str, Any], tensors: dict[str, np.ndarray], path: str) -> None:
+    """Weights, counters and optimizer state read from a model file."""
+    from .optimizers import from_config  # deferred: the format itself needs no optimizer
+
+    names = net.parameter_names()
+    if names != meta["tensors"] or any(name not in tensors for name in names):
+        raise ModelFileError(f"{path!r}: its tensors do not match its architecture.")
+    net.set_weights([tensors[name] for name in names])
+    net.metadata = dict(meta.get("metadata") or {})
+    net.step_ = int(meta["training"]["step"])
+    net.epochs_trained_ = int(meta["training"]["epochs_trained"])
+    opt_meta = meta.get("optimizer")
+    if opt_meta:
+        opt = from_config(opt_meta["config"])
+        opt.build(net.theta)
+        state = {
+            key: np.concatenate(
+                [np.asarray(tensors[f"optimizer.{key}.{i}"]).reshape(-1) for i in range(count)]
+            )
+            for key, count in opt_meta["state"].items()
+        }
+        opt.load_state_dict({"t": int(opt_meta["t"]), "state": state}, net.backend)
+        net.optimizer = opt
+
+
+def _saved_or_fallback(model: dict[str, Any], device: Any, path: str) -> tuple[Any, Any]:
+    """Where ``load(path)`` puts a model by default: the backend and device it was saved from;
+    when those are not usable here, that backend's default device, else ``"auto"``."""
+    saved, saved_device = model["backend"], model.get("device") if device is None else device
+    if backend_status().get(saved, "unknown") is None:
+        try:
+            resolve(saved, saved_device, model.get("dtype"))
+            return saved, saved_device
+        except BackendUnavailableError:  # e.g. saved on a GPU this machine lacks
+            fallback, where = (saved, None), f"{saved} on its default device"
+    else:
+        fallback, where = ("auto", None), "backend='auto'"
+    warnings.warn(
+        f"{path!r} was saved from {saved} on device {saved_device!r}, which is not usable "
+        f"here; loading it with {where}.",
+        RuntimeWarning,
+        stacklevel=5,
+    )
+    return fallback
+
+
+def _check_declared_shapes(
+    layers: list[dict[str, Any]], tensors: dict[str, np.ndarray], path: str
+) -> None:
+    """Compare every Dense layer's declared ``fan_in``/``units`` with its stored tensors before
+    anything is built, so a file claiming a huge layer is refused without allocating it.
+
+    Parameters are numbered by parametrised layer (``W1, b1, W2, ...``); a layer type's
+    ``param_names`` tell without building it whether it has any.
+    """
+    k = 0
+    for spec in layers:
+        kind = _layer_registry.lookup(spec["type"])
+        if not kind.param_names:
+            continue
+        k += 1
+        if kind is not Dense:
+            continue
+        config = spec["config"]
+        declared = {f"W{k}": (config.get("fan_in"), config["units"]), f"b{k}": (config["units"],)}
+        for name, shape in declared.items():
+            stored = tensors.get(name)
+            if stored is None or tuple(stored.shape) != shape:
+                found = "missing" if stored is None else f"stored as {tuple(stored.shape)}"
+                raise ModelFileError(
+                    f"{path!r}: layer {k} declares {name} of shape {shape} but it is {found} "
+                    "(an inconsistent or tampered file; nothing was built)."
+                )
+
+
+def _require_registered(part: str, obj: Any) -> None:
+    if not type(obj).is_registered():
+        raise ValueError(
+            f"Cannot describe the {part} {obj!r} by name: its class {type(obj).__name__} is not "
+            f"registered. Give it a class attribute name = '...' (see the Extending guide)."
+        )
+
+
+def _without_name(config: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in config.items() if k != "name"}

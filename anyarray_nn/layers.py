@@ -5,6 +5,9 @@ happens only in the optimizer step.
 A layer is *built* on a :class:`~anyarray_nn.backend.Backend` (which gives it ``xp``, the device and
 the dtype) before use; :class:`~anyarray_nn.network.NN` does this for you.
 
+A network keeps all parameters in one flat vector (:mod:`anyarray_nn.flat`): after ``build``,
+``params["W"]`` is a view of its slice, so a layer reads and never replaces its parameters.
+
 Every forward/backward pass has its own :class:`Pass` (torch's ``ctx.save_for_backward`` idiom):
 the training flag, the dropout key (optimizer step and row offset), the arrays the layers saved
 and the gradients they produced all live there, never on the layers. Two passes through the same
@@ -89,6 +92,8 @@ class Layer(Component):
     registry: ClassVar[Registry] = registry
     #: Parameter names in the order used by ``get_weights``.
     param_names: ClassVar[tuple[str, ...]] = ()
+    #: The parameters L1/L2 penalties apply to (weights, not biases).
+    penalised_params: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self) -> None:
         self.backend: Backend | None = None
@@ -114,13 +119,6 @@ class Layer(Component):
         ``dL/d input`` (``None`` when ``need_input_grad`` is False)."""
         raise NotImplementedError
 
-    def move(self, backend: Backend) -> None:
-        """Re-home parameters on ``backend`` (bit-exact through the host)."""
-        self.params = {
-            k: backend.asarray(backend.to_numpy(v), copy=True) for k, v in self.params.items()
-        }
-        self.backend = backend
-
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
 
@@ -145,6 +143,7 @@ class Dense(Layer):
 
     name = "dense"
     param_names = ("W", "b")
+    penalised_params = ("W",)
 
     def __init__(
         self,
@@ -255,9 +254,3 @@ class Dropout(Layer):
 
     def __repr__(self) -> str:
         return f"Dropout({self.rate})"
-
-
-def from_config(kind: str, config: dict[str, Any]) -> Layer:
-    """Rebuild a layer from its type name and :meth:`Layer.config` output (no code execution:
-    only registered layer types are built)."""
-    return registry.from_config({**config, "name": kind})

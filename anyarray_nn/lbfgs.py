@@ -13,7 +13,6 @@ device memory; a ``scipy.sparse`` ``X`` is densified one chunk at a time.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -40,7 +39,7 @@ class FlatObjective:
     the order of :meth:`NN.parameters` (float64, host); ``f`` and ``grad`` are ``scale`` times
     the network's objective and its gradient over all of ``(X, T, w)``.
 
-    Calling it sets the network's parameters to ``theta`` (fresh device arrays).
+    Calling it makes ``theta`` the network's parameter vector (:meth:`NN.bind`).
     """
 
     def __init__(
@@ -56,26 +55,17 @@ class FlatObjective:
         self.n = int(T.shape[0])
         default = SPARSE_BATCH if is_sparse(X) else self.n
         self.step = max(int(batch_size) if batch_size else default, 1)
-        self.shapes = [tuple(p.shape) for p in net.parameter_arrays()]
         self.total_w = None if w is None else net.xp.sum(w)
         #: number of evaluations so far
         self.nfev = 0
 
     def theta(self) -> np.ndarray:
         """The network's current parameters as one float64 vector (one transfer)."""
-        xp = self.net.xp
-        flat = xp.concat([xp.reshape(p, (-1,)) for p in self.net.parameter_arrays()])
-        return np.asarray(to_numpy(flat), dtype=np.float64)
+        return np.asarray(to_numpy(self.net.theta), dtype=np.float64)
 
     def set(self, theta: np.ndarray) -> None:
-        """Make ``theta`` the network's parameters (one transfer, then device slices)."""
-        net, xp = self.net, self.net.xp
-        flat = net.backend.asarray(np.asarray(theta), copy=True)
-        start = 0
-        for (layer, name), shape in zip(net.parameters(), self.shapes, strict=True):
-            stop = start + math.prod(shape)
-            layer.params[name] = xp.asarray(xp.reshape(flat[start:stop], shape), copy=True)
-            start = stop
+        """Make ``theta`` the network's parameter vector (one transfer)."""
+        self.net.bind(self.net.backend.asarray(np.asarray(theta), copy=True))
 
     def __call__(self, theta: np.ndarray) -> tuple[float, np.ndarray]:
         """``(f(theta), grad f(theta))`` as a float and a float64 vector."""
@@ -87,8 +77,8 @@ class FlatObjective:
             whole = (start, stop) == (0, n)
             tb = self.T if whole else self.T[start:stop, :]
             wb = self.w if self.w is None or whole else self.w[start:stop]
-            loss, _, grads = net.backprop(dense_rows(net, self.X, start, stop), tb, None, wb)
-            flat = xp.concat([xp.reshape(loss, (1,))] + [xp.reshape(g, (-1,)) for g in grads])
+            loss, _, grad = net.backprop(dense_rows(net, self.X, start, stop), tb, None, wb)
+            flat = xp.concat([xp.reshape(loss, (1,)), grad])
             if not whole:  # chunks combine as a (weighted) mean; the penalty is in each once
                 flat = flat * ((stop - start) / n if wb is None else xp.sum(wb) / self.total_w)
             total = flat if total is None else total + flat

@@ -43,8 +43,12 @@ class Loss(Component):
     """
 
     registry: ClassVar[Registry] = registry
-    #: Name of the output activation this loss is fused with, if any.
-    fused_with: ClassVar[str | None] = None
+    #: The output activation this loss is fused with, if any (it then implements the
+    #: ``*_from_logits`` methods and :meth:`fused`).
+    fused_with: ClassVar[type[Activation] | None] = None
+    #: The closed interval targets must lie in (``None``: any finite value); checked by the
+    #: network's output head before training or evaluating.
+    target_range: ClassVar[tuple[float, float] | None] = None
 
     def value(self, xp: Any, a: Array, t: Array) -> Array:
         """Mean loss (0-d array) of outputs ``a`` against targets ``t``."""
@@ -124,7 +128,8 @@ class CrossEntropy(Loss):
     """Categorical cross-entropy ``-sum(t * log p) / n`` for one-hot (or probability) rows ``t``."""
 
     name = "cross_entropy"
-    fused_with = Softmax.name
+    fused_with = Softmax
+    target_range = (0.0, 1.0)
 
     def value(self, xp: Any, a: Array, t: Array) -> Array:
         tiny = xp.finfo(a.dtype).smallest_normal
@@ -172,7 +177,8 @@ class BinaryCrossEntropy(Loss):
     """``-mean(t log p + (1 - t) log(1 - p))`` over samples and outputs."""
 
     name = "binary_cross_entropy"
-    fused_with = Sigmoid.name
+    fused_with = Sigmoid
+    target_range = (0.0, 1.0)
 
     def value(self, xp: Any, a: Array, t: Array) -> Array:
         tiny = xp.finfo(a.dtype).smallest_normal
@@ -304,7 +310,8 @@ class Poisson(Loss):
     Targets are counts or rates, ``t >= 0``."""
 
     name = "poisson"
-    fused_with = Exp.name
+    fused_with = Exp
+    target_range = (0.0, math.inf)
 
     def value(self, xp: Any, a: Array, t: Array) -> Array:
         return xp.sum(self._terms(xp, a, xp.log(a), t)) / _count(a)
@@ -345,18 +352,11 @@ registry.alias("categorical_cross_entropy", "cross_entropy")
 registry.alias("log_loss", "cross_entropy")  # scikit-learn's name
 registry.alias("bce", "binary_cross_entropy")
 
-#: The loss chosen when ``loss=None``, by output activation.
-DEFAULT_LOSS_FOR_OUTPUT = {
-    "softmax": "cross_entropy",
-    "sigmoid": "binary_cross_entropy",
-    "exp": "poisson",
-}
 
-
-def get(spec: str | dict[str, Any] | Loss | None, output: str = "identity") -> Loss:
+def get(spec: str | dict[str, Any] | Loss | None, output: Activation | None = None) -> Loss:
     """A :class:`Loss` from a name, a config dict or an instance; ``None`` picks the natural
-    loss for ``output`` (cross-entropy for softmax, binary cross-entropy for sigmoid, Poisson
-    for exp, else MSE)."""
+    loss of the ``output`` activation (its ``default_loss``: cross-entropy for softmax, binary
+    cross-entropy for sigmoid, Poisson for exp, else MSE)."""
     if spec is None:
-        spec = DEFAULT_LOSS_FOR_OUTPUT.get(output, "mse")
+        spec = "mse" if output is None else output.default_loss
     return registry.get(spec)

@@ -1,17 +1,24 @@
-"""The network: a stack of layers, an output activation and a loss, on one backend.
+"""The network: a stack of layers and an output head, on one backend.
 
-:class:`NN` has two faces:
+:class:`NN` is the model: its layers, the forward and backward passes, its parameters (one flat
+vector, :mod:`anyarray_nn.flat`, that each layer sees through views) and its configuration. It
+has two faces:
 
 - the **public API** (NumPy or any array library in, NumPy out): ``fit``, ``predict``,
   ``evaluate``, ``loss``, ``gradients``, ``get_weights``/``set_weights``, ``to``, ``copy``,
   ``save``/``load``, ``config``/``from_config``;
-- a small **device-level interface** for the training loop (:mod:`anyarray_nn.training`) and
-  data-parallel training (:mod:`anyarray_nn.distributed`): :meth:`NN.check_inputs` and
-  :meth:`NN.check_targets` validate data and move it to the device once; :meth:`NN.backprop`
-  is one forward and backward pass on device arrays (no host sync), returning the objective,
-  the outputs and the gradients; :meth:`NN.objective` is the same without gradients. Like
-  Thinc's ``begin_update``, each call has its own :class:`~anyarray_nn.layers.Pass`, so the
-  network holds no intermediate arrays between calls.
+- a small **device-level interface** for training (:mod:`anyarray_nn.training`), L-BFGS and
+  data-parallel training: :meth:`NN.check_inputs`, :meth:`NN.check_targets` and
+  :meth:`NN.check_weights` validate data and move it to the device once;
+  :meth:`NN.backprop` is one forward and backward pass on device arrays (no host sync),
+  returning the objective, the outputs and the flat gradient; :meth:`NN.objective` is the same
+  without gradients; :attr:`NN.theta` and :meth:`NN.bind` are the flat parameter vector and how
+  a new one is stored (the write-back rule).
+
+What lives elsewhere: data checks in :mod:`anyarray_nn.inputs`, the task (targets, loss,
+metrics, decoding) in the output head (:mod:`anyarray_nn.heads`), everything training changes
+besides the weights in a :class:`~anyarray_nn.state.TrainingState`, and the file schema in
+:mod:`anyarray_nn.io`.
 """
 
 from __future__ import annotations
@@ -19,9 +26,7 @@ from __future__ import annotations
 import copy as _copy
 import numbers
 import os
-import warnings
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -31,13 +36,15 @@ from . import inputs as _inputs
 from . import io as _io
 from . import lbfgs as _lbfgs
 from . import losses as _losses
-from . import optimizers as _optimizers
 from . import training as _training
-from .backend import Backend, BackendUnavailableError, backend_status, resolve, to_numpy
+from .backend import Backend, resolve, to_numpy
+from .flat import FlatLayout
+from .heads import Head
 from .layers import Dense, Dropout, Layer, Pass
-from .layers import registry as _layer_registry
 from .random import STREAM_INIT, host_rng, new_seed
 from .sparse import SPARSE_BATCH, dense_rows, is_sparse
+from .state import TrainingState
+from .sums import evaluate_arrays
 from .validation import Interval
 
 Array = Any
@@ -53,10 +60,11 @@ class NN:
         activation: hidden-layer activation when ``layers`` is a list of sizes: one name for all,
             or one per hidden layer (any registered activation, or an Activation object;
             default ``"relu"``). Softmax is an output activation only.
-        output: output activation: ``"softmax"`` (default), ``"sigmoid"`` or ``"identity"``.
-        loss: ``"cross_entropy"``, ``"binary_cross_entropy"``, ``"mse"`` (or any registered
-            loss) or ``None`` to pick the natural loss for ``output``. Softmax + cross-entropy
-            and sigmoid + BCE are fused.
+        output: output activation: ``"softmax"`` (default), ``"sigmoid"``, ``"identity"``,
+            ``"exp"`` or any registered activation.
+        loss: ``"cross_entropy"``, ``"binary_cross_entropy"``, ``"mse"``, ``"poisson"`` (or any
+            registered loss) or ``None`` to pick the natural loss for ``output``. Softmax +
+            cross-entropy, sigmoid + BCE and exp + Poisson are fused.
         init: weight initializer for all layers (default: per activation, He or Glorot).
         backend: ``"numpy"``, ``"cupy"``, ``"torch"``, ``"array_api_strict"``, ``"auto"``, an
             Array API namespace, or a :class:`~anyarray_nn.backend.Backend`.
@@ -69,11 +77,11 @@ class NN:
             ``elu``; their defaults if ``None``: 0.01 and 1.0).
         dropout: inverted-dropout rate after each hidden layer (one rate, or one per hidden
             layer; 0 disables). Active in ``fit`` only.
+        l1, l2: penalties ``l1 * sum|W|`` and ``l2 * sum W**2`` over the weights (never the
+            biases), added to the loss that ``loss``, ``gradients`` and ``fit`` use.
 
     ``activation``, ``init``, ``alpha`` and ``dropout`` describe the layers built from a list of
     sizes; with a list of Layer objects they are refused (set them on the layers).
-        l1, l2: penalties ``l1 * sum|W|`` and ``l2 * sum W**2`` over the weights (never the
-            biases), added to the loss that ``loss``, ``gradients`` and ``fit`` use.
 
     The loss is the mean over samples (and over outputs for MSE/BCE), as with PyTorch's
     ``reduction="mean"``.
@@ -98,25 +106,15 @@ class NN:
         self.l1, self.l2 = PENALTY.check("l1", l1), PENALTY.check("l2", l2)
         self.backend: Backend = resolve(backend, device, dtype)
         self.seed = int(seed) if seed is not None else new_seed()
-        self.output = _activations.get(output)
-        self.loss_fn = _losses.get(loss, self.output.name)
+        output_fn = _activations.get(output)
+        self.head = Head(output_fn, _losses.get(loss, output_fn))
         self.layers: list[Layer] = _make_layers(layers, activation, init, alpha, dropout)
-        self._build()
-        self._fused = self.loss_fn.fused_with == self.output.name
-        #: Optimizer used by the last ``fit`` (kept so that a later ``fit`` continues it).
-        self.optimizer: _optimizers.Optimizer | None = None
-        #: Optimizer steps and epochs taken so far: they key dropout masks and shuffle orders,
-        #: so that fit(3 epochs) + fit(2 epochs) equals fit(5 epochs), also across save/load.
-        self.step_ = 0
-        self.epochs_trained_ = 0
-        self.history_: Any = None
-        self.stop_training = False
-        #: The communicator of the last ``fit`` (``fit(comm=...)``; one process otherwise):
-        #: its counters say how many allreduce calls training made. Not pickled.
-        self.comm_: Any = None
+        #: Everything training changes besides the weights (optimizer, counters, history).
+        self.training_state = TrainingState()
         #: Free-form JSON-able information saved with the model (e.g. how it was trained: the
         #: command line records the dataset, split and class labels here).
         self.metadata: dict[str, Any] = {}
+        self._build()
 
     # -- construction ------------------------------------------------------------------------
     def _build(self) -> None:
@@ -127,11 +125,11 @@ class NN:
         self.n_features = int(fan_in)
         dense = [layer for layer in self.layers if isinstance(layer, Dense)]
         for layer in dense[:-1]:
-            if layer.activation.name == "softmax":
+            if layer.activation.task == "multiclass":
                 raise ValueError(
-                    "softmax is an output activation (rows that sum to 1), not a hidden one: "
-                    "a hidden softmax layer trains to chance. Use relu, tanh, ... for hidden "
-                    "layers and output='softmax' for the output."
+                    f"{layer.activation.name} is an output activation (rows that sum to 1), not "
+                    "a hidden one: a hidden softmax layer trains to chance. Use relu, tanh, ... "
+                    "for hidden layers and output='softmax' for the output."
                 )
         rng = host_rng(self.seed, STREAM_INIT)
         width = self.n_features
@@ -140,24 +138,114 @@ class NN:
             if isinstance(layer, Dropout):
                 layer.seed, layer.layer_index = self.seed, index
         self.n_outputs = width
-        if self.output.name == "softmax" and width < 2:
-            raise ValueError(
-                "A softmax output needs at least 2 units. For binary classification use "
-                "output='sigmoid'; for regression use output='identity'."
-            )
+        self.head.check_width(width)
+        pairs = self.parameters()
+        self.layout = FlatLayout.of(
+            self.parameter_names(),
+            [tuple(layer.params[name].shape) for layer, name in pairs],
+            [name in layer.penalised_params for layer, name in pairs],
+        )
+        self.bind(self._pack_layer_params())
 
-    def __getstate__(self) -> dict[str, Any]:
-        state = self.__dict__.copy()
-        state["comm_"] = None  # an MPI communicator belongs to its process
-        return state
+    def _pack_layer_params(self) -> Array:
+        """A new flat vector holding the layers' current parameter arrays."""
+        arrays = [self.backend.asarray(p) for p in self._layer_arrays()]
+        return self.layout.pack(self.xp, arrays) if arrays else self._empty()
 
+    def _empty(self) -> Array:
+        be = self.backend
+        return be.xp.zeros((0,), dtype=be.dtype, device=be.device)
+
+    def _layer_arrays(self) -> list[Array]:
+        return [layer.params[name] for layer, name in self.parameters()]
+
+    # -- the flat parameter vector (the write-back rule) ---------------------------------------
+    @property
+    def theta(self) -> Array:
+        """Every parameter in one flat device vector, in the order of :meth:`parameters` (the
+        layers' ``params`` are views of it). Replace it with :meth:`bind`."""
+        self._adopt_replaced_params()
+        return self._theta
+
+    def bind(self, theta: Array) -> None:
+        """Make the flat vector ``theta`` the network's parameters: the caller's half of the
+        write-back rule. An update done in place gives back the same vector, and nothing
+        changes; a new vector (an immutable library, a restored snapshot) gets new views."""
+        if theta is getattr(self, "_theta", None):
+            return
+        self._theta = theta
+        self._views = self.layout.views(self.xp, theta)
+        for (layer, name), view in zip(self.parameters(), self._views, strict=True):
+            layer.params[name] = view
+        self._mask = None  # the penalty mask follows the vector's device and dtype
+
+    def _adopt_replaced_params(self) -> None:
+        """If code replaced a layer's parameter array (``layer.params["W"] = ...``) instead of
+        writing into it, take the layers' arrays as the parameters."""
+        current = self._layer_arrays()
+        if any(a is not v for a, v in zip(current, self._views, strict=True)):
+            self._theta = None  # type: ignore[assignment]
+            self.bind(self._pack_layer_params())
+
+    # -- training state, under the names scikit-learn and Keras users know --------------------
+    optimizer = property(
+        lambda self: self.training_state.optimizer,
+        lambda self, v: setattr(self.training_state, "optimizer", v),
+        doc="The optimizer of the last ``fit`` (a later ``fit`` continues it).",
+    )
+    step_ = property(
+        lambda self: self.training_state.step,
+        lambda self, v: setattr(self.training_state, "step", int(v)),
+        doc="Optimizer steps taken (they key dropout masks).",
+    )
+    epochs_trained_ = property(
+        lambda self: self.training_state.epochs_trained,
+        lambda self, v: setattr(self.training_state, "epochs_trained", int(v)),
+        doc="Epochs finished (they key shuffle orders).",
+    )
+    history_ = property(
+        lambda self: self.training_state.history,
+        lambda self, v: setattr(self.training_state, "history", v),
+        doc="The History of the last ``fit``.",
+    )
+    stop_training = property(
+        lambda self: self.training_state.stop_training,
+        lambda self, v: setattr(self.training_state, "stop_training", bool(v)),
+        doc="Set by a callback to end ``fit`` after the current epoch.",
+    )
+    comm_ = property(
+        lambda self: self.training_state.comm,
+        doc="The communicator of the last ``fit`` (``fit(comm=...)``; one process otherwise).",
+    )
+
+    # -- identity -------------------------------------------------------------------------------
     @property
     def xp(self) -> Any:
         return self.backend.xp
 
     @property
+    def output(self) -> _activations.Activation:
+        """The output activation (owned by :attr:`head`)."""
+        return self.head.output
+
+    @property
+    def loss_fn(self) -> _losses.Loss:
+        """The loss (owned by :attr:`head`)."""
+        return self.head.loss
+
+    @property
     def is_classifier(self) -> bool:
-        return self.output.name in ("softmax", "sigmoid")
+        return self.head.is_classifier
+
+    def __getstate__(self) -> dict[str, Any]:
+        # The flat vector alone: the layers' views would be pickled as copies of it.
+        state = self.__dict__.copy()
+        state["_mask"] = None
+        del state["_views"]
+        state["layers"] = [_copy.copy(layer) for layer in self.layers]
+        for layer in state["layers"]:
+            layer.params = {}
+        return state
 
     def __repr__(self) -> str:
         sizes = [self.n_features] + [d.units for d in self.layers if isinstance(d, Dense)]
@@ -172,8 +260,10 @@ class NN:
         return [(layer, name) for layer in self.layers for name in layer.param_names]
 
     def parameter_arrays(self) -> list[Array]:
-        """The live parameter arrays (device), in the order of :meth:`parameters`."""
-        return [layer.params[name] for layer, name in self.parameters()]
+        """The live parameter arrays (device views of :attr:`theta`), in the order of
+        :meth:`parameters`."""
+        self._adopt_replaced_params()
+        return list(self._views)
 
     def parameter_names(self) -> list[str]:
         """``["W1", "b1", "W2", "b2", ...]`` numbered by parametrised layer."""
@@ -186,38 +276,39 @@ class NN:
 
     def get_weights(self) -> list[np.ndarray]:
         """Copies of all parameters as NumPy arrays, in the order W1, b1, W2, b2, ..."""
-        return [np.array(to_numpy(p)) for p in self.parameter_arrays()]
+        return self.layout.split(np.asarray(to_numpy(self.theta)))
 
     def set_weights(self, weights: Sequence[Any]) -> None:
         """Replace all parameters (NumPy or any array library), checking count and shapes."""
-        pairs = self.parameters()
         weights = list(weights)
-        if len(weights) != len(pairs):
-            raise ValueError(f"set_weights expects {len(pairs)} arrays, got {len(weights)}.")
-        new = []
-        for (layer, name), label, w in zip(pairs, self.parameter_names(), weights, strict=True):
-            w = to_numpy(w)
-            shape = tuple(layer.params[name].shape)
+        if len(weights) != len(self.layout.names):
+            raise ValueError(
+                f"set_weights expects {len(self.layout.names)} arrays, got {len(weights)}."
+            )
+        host = []
+        for label, shape, w in zip(self.layout.names, self.layout.shapes, weights, strict=True):
+            w = np.asarray(to_numpy(w))
             if tuple(w.shape) != shape:
                 raise ValueError(f"{label} must have shape {shape}, got {tuple(w.shape)}.")
             if not np.all(np.isfinite(w)):
                 raise ValueError(f"{label} contains NaN or inf.")
-            new.append(self.backend.asarray(w, copy=True))  # never alias the caller's arrays
-        for (layer, name), arr in zip(pairs, new, strict=True):
-            layer.params[name] = arr
+            host.append(w.reshape(-1))
+        flat = np.concatenate(host) if host else np.zeros(0)
+        self.bind(self.backend.asarray(flat, copy=True))  # never alias the caller's arrays
 
     def to(self, backend: str | Any, device: Any = None, dtype: Any = None) -> NN:
-        """Move every parameter (and optimizer state) to another backend/device/dtype, in place.
-
-        Returns ``self``. Values are carried over bit-exactly (through host memory) unless the
-        dtype changes.
-        """
+        """Move the parameters and the training state to another backend/device/dtype, in
+        place. Returns ``self``. Values are carried over bit-exactly (through host memory)
+        unless the dtype changes."""
+        self._refuse_during_fit("to()")
         target = resolve(backend, device, dtype or self.backend.dtype_name)
+        theta = np.asarray(to_numpy(self.theta))
         for layer in self.layers:
-            layer.move(target)
-        if self.optimizer is not None:
-            self.optimizer.load_state_dict(self.optimizer.state_dict(), target)
+            layer.backend = target
         self.backend = target
+        self._theta = None  # type: ignore[assignment]
+        self.bind(target.asarray(theta, copy=True))
+        self.training_state.move(target)
         return self
 
     def copy(self, backend: str | Any | None = None, device: Any = None, dtype: Any = None) -> NN:
@@ -230,15 +321,33 @@ class NN:
                 device,
                 dtype or self.backend.dtype_name,
             )
+        theta = self.theta
         clone = _copy.copy(self)
         clone.layers = [_copy.copy(layer) for layer in self.layers]
         for twin in clone.layers:
-            twin.move(target)  # fresh arrays, never shared with the original
+            twin.params = dict(twin.params)
+            twin.backend = target
         clone.backend = target
-        clone.optimizer = None if self.optimizer is None else self.optimizer.clone(target)
-        clone.history_ = _copy.deepcopy(self.history_)
+        clone._theta = None
+        clone.bind(target.asarray(to_numpy(theta), copy=True))  # never shared with self
+        clone.training_state = self.training_state.copy(target)
         clone.metadata = _copy.deepcopy(self.metadata)
         return clone
+
+    def _refuse_during_fit(self, what: str) -> None:
+        if getattr(self, "_fitting", False):
+            raise RuntimeError(
+                f"net.{what} was called while fit() is running (from a callback?): the "
+                "training loop holds the parameters and optimizer state on their current "
+                "backend, device and dtype. Call it after fit() returns, or stop training "
+                "first (net.stop_training = True) and call it then."
+            )
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        theta = state.pop("_theta")
+        self.__dict__.update(state)
+        self._theta = None  # type: ignore[assignment]
+        self.bind(theta)  # the layers' views, which pickling does not keep
 
     # -- the device-level interface (see the module docstring) ----------------------------------
     def check_inputs(self, X: Any) -> Array:
@@ -250,103 +359,21 @@ class NN:
         host: ``fit``, ``predict`` and ``evaluate`` densify one batch of its rows at a time on
         the way to the device (see :func:`dense_rows`), never the whole matrix."""
         if is_sparse(X):
-            return self._check_sparse_inputs(X)
+            return _inputs.sparse_features(X, self.n_features)
         return _inputs.features_to_device(self.backend, X, self.n_features)
 
-    def _check_sparse_inputs(self, X: Any) -> Any:
-        """A validated CSR copy of a ``scipy.sparse`` ``X`` (host): shape, real dtype, finite
-        stored values. Its values keep their dtype until a batch is densified."""
-        X = X.tocsr()
-        self.check_shape(tuple(X.shape))
-        if not np.issubdtype(X.dtype, np.number) or np.issubdtype(X.dtype, np.complexfloating):
-            raise ValueError(f"X must be real numbers, got dtype {X.dtype}.")
-        if X.dtype.kind == "f" and not _inputs.all_finite(X.data):
-            first = int(np.argmax(~np.isfinite(X.data)))
-            row = int(np.searchsorted(X.indptr, first, side="right")) - 1
-            raise ValueError(
-                f"X contains NaN or inf (first in row {row}). Clean or impute the data first."
-            )
-        return X
-
     def check_weights(self, sample_weight: Any, n_samples: int) -> Array | None:
-        """Validate per-sample weights and move them onto the device as an ``(n,)`` array in
-        the model's dtype (``None`` stays ``None``: every sample counts once).
-
-        Weights must be finite and non-negative with a positive sum. The loss becomes the
-        weighted mean ``sum(w l) / sum(w)`` and the metrics weighted ones."""
-        if sample_weight is None:
-            return None
-        w = np.asarray(to_numpy(sample_weight))
-        if w.ndim == 0:
-            w = np.full(n_samples, float(w))
-        if w.shape != (n_samples,):
-            raise ValueError(
-                f"sample_weight must have shape ({n_samples},) (one weight per row of X), "
-                f"got {w.shape}."
-            )
-        if not np.issubdtype(w.dtype, np.number) or np.issubdtype(w.dtype, np.complexfloating):
-            raise ValueError(f"sample_weight must be real numbers, got dtype {w.dtype}.")
-        if not np.all(np.isfinite(w)) or np.any(w < 0) or not np.sum(w) > 0:
-            raise ValueError(
-                "sample_weight must be finite and non-negative, with a positive sum; drop the "
-                "rows it would exclude instead of weighting them all 0."
-            )
-        return self.backend.asarray(w.astype(np.float64))
+        """Per-sample weights on the device (see :func:`anyarray_nn.inputs.weights_to_device`)."""
+        return _inputs.weights_to_device(self.backend, sample_weight, n_samples)
 
     def check_shape(self, shape: tuple[int, ...]) -> None:
         """Raise the usual error unless ``shape`` is ``(n_samples, n_features)``."""
         _inputs.check_shape(tuple(shape), self.n_features)
 
     def check_targets(self, y: Any, n_samples: int) -> Array:
-        """Validate ``y`` and return the ``(n, n_outputs)`` float target matrix on the device.
-
-        Softmax/cross-entropy accepts integer labels ``(n,)`` in ``[0, n_outputs)`` (turned into
-        one-hot rows on the device) or one-hot/probability rows ``(n, n_outputs)``.
-        """
-        host = np.asarray(to_numpy(y))
-        if host.shape[:1] != (n_samples,):
-            raise ValueError(
-                f"y has {host.shape[0] if host.ndim else 0} rows but X has {n_samples}."
-            )
-        if not np.issubdtype(host.dtype, np.number) and host.dtype != np.bool_:
-            raise ValueError(
-                f"y must be numeric (got dtype {host.dtype}); encode string labels as integers "
-                "0..n_classes-1 first (e.g. sklearn.preprocessing.LabelEncoder)."
-            )
-        if host.dtype.kind == "f" and not _inputs.all_finite(host):
-            raise _inputs.nonfinite_error(host, "y")
-        if self.output.name == "softmax" and host.ndim == 1:
-            return self._one_hot(host)
-        k = self.n_outputs
-        if host.ndim == 1:
-            host = host.reshape(-1, 1)
-        if host.ndim != 2 or host.shape[1] != k:
-            raise ValueError(
-                f"y has shape {host.shape}, but the network has {k} outputs: give "
-                f"(n,) labels{' ' if self.output.name == 'softmax' else ' or values '}"
-                f"or an (n, {k}) array."
-            )
-        if self.loss_fn.name in ("binary_cross_entropy", "cross_entropy") and (
-            host.min() < 0 or host.max() > 1
-        ):
-            raise ValueError(f"Targets for {self.loss_fn.name} must lie in [0, 1].")
-        return self.backend.asarray(host.astype(np.float64))
-
-    def _one_hot(self, labels: np.ndarray) -> Array:
-        """Integer labels (host) -> one-hot rows on the device (built there by broadcasting)."""
-        k, xp = self.n_outputs, self.xp
-        if not np.all(labels == np.round(labels)):
-            raise ValueError("Class labels must be integers 0..n_classes-1.")
-        lo, hi = labels.min(initial=0), labels.max(initial=0)
-        if lo < 0 or hi >= k:
-            raise ValueError(
-                f"Labels out of range: found {int(lo)}..{int(hi)}, but the output layer has "
-                f"{k} units (valid labels 0..{k - 1}). Widen the output layer or re-encode y."
-            )
-        device_labels = self.backend.asarray(labels.astype(np.int64), dtype=xp.int64)
-        classes = xp.arange(k, dtype=xp.int64, device=self.backend.device)
-        one_hot = xp.reshape(device_labels, (-1, 1)) == xp.reshape(classes, (1, -1))
-        return xp.astype(one_hot, self.backend.dtype)
+        """Validate ``y`` and return the ``(n, n_outputs)`` float target matrix on the device
+        (the output head's rules: :meth:`anyarray_nn.heads.Head.targets`)."""
+        return self.head.targets(self.backend, y, n_samples, self.n_outputs)
 
     def logits(self, X: Array, ctx: Pass | None = None) -> Array:
         """Pre-activations of the output layer for a device array ``X``."""
@@ -360,90 +387,60 @@ class NN:
         """Output activations for a device array ``X`` (no checks, no conversion)."""
         return self.output.forward(self.xp, self.logits(X, ctx))
 
-    def penalty(self, grads: dict[Layer, dict[str, Array]] | None = None) -> Array | float:
-        """``l1 * sum|W| + l2 * sum W**2`` over Dense weights; adds its gradient to ``grads``."""
+    def _penalty_mask(self) -> Array:
+        if self._mask is None:
+            self._mask = self.backend.asarray(self.layout.penalty_mask())
+        return self._mask
+
+    def penalty(self, grad: Array | None = None) -> tuple[Array | float, Array | None]:
+        """``(l1 * sum|W| + l2 * sum W**2, grad + its gradient)`` over the weights (never the
+        biases), on the flat vector: a few whole-vector operations."""
         if not (self.l1 or self.l2):
-            return 0.0
+            return 0.0, grad
         xp, total = self.xp, 0.0
-        for layer in self.layers:
-            if not isinstance(layer, Dense):
-                continue
-            W = layer.params["W"]
-            if self.l2:
-                total = total + self.l2 * xp.sum(W * W)
-                if grads is not None:
-                    grads[layer]["W"] = grads[layer]["W"] + (2.0 * self.l2) * W
-            if self.l1:
-                total = total + self.l1 * xp.sum(xp.abs(W))
-                if grads is not None:
-                    grads[layer]["W"] = grads[layer]["W"] + self.l1 * xp.sign(W)
-        return total
+        weights = self._theta * self._penalty_mask()  # biases zeroed
+        if self.l2:
+            total = total + self.l2 * xp.sum(weights * weights)
+            if grad is not None:
+                grad = grad + (2.0 * self.l2) * weights
+        if self.l1:
+            signs = xp.sign(weights)
+            total = total + self.l1 * xp.sum(xp.abs(weights))
+            if grad is not None:
+                grad = grad + self.l1 * signs
+        return total, grad
 
     def backprop(
         self, X: Array, T: Array, ctx: Pass | None = None, weights: Array | None = None
-    ) -> tuple[Array, Array, list[Array]]:
+    ) -> tuple[Array, Array, Array]:
         """One forward and backward pass on device arrays, with no host sync.
 
         ``ctx`` carries the training flag and the dropout key (default: a fresh inference-mode
         pass). ``weights`` (an ``(n,)`` device array, see :meth:`check_weights`) makes the loss
         the weighted mean ``sum(w l) / sum(w)``. Returns the objective (a 0-d device array:
-        mean loss plus penalties), the output activations and the gradients of the objective in
-        the order of :meth:`parameters`.
+        mean loss plus penalties), the output activations and the gradient of the objective as
+        one flat vector laid out like :attr:`theta`.
         """
         ctx = Pass() if ctx is None else ctx
         z = self.logits(X, ctx)
-        if weights is None:
-            loss, grad, a = self._loss_and_grad(z, T)
-        else:
-            loss, grad, a = self._weighted_loss_and_grad(z, T, weights)
+        loss, grad, a = self.head.loss_and_grad(self.xp, z, T, weights)
         last = len(self.layers) - 1
         for i in range(last, -1, -1):
             grad = self.layers[i].backward(grad, ctx, need_input_grad=i > 0)
-        objective = loss + self.penalty(ctx.grads)
-        return objective, a, [ctx.grads[layer][name] for layer, name in self.parameters()]
-
-    def _loss_and_grad(self, z: Array, T: Array) -> tuple[Array, Array, Array]:
-        """``(mean loss, dL/dz, output activations)`` from the logits."""
-        xp, loss_fn, out = self.xp, self.loss_fn, self.output
-        if self._fused:
-            return loss_fn.fused(xp, z, T)
-        a = out.forward(xp, z)
-        return loss_fn.value(xp, a, T), out.backward(xp, z, a, loss_fn.grad(xp, a, T)), a
-
-    def _weighted_loss_and_grad(
-        self, z: Array, T: Array, weights: Array
-    ) -> tuple[Array, Array, Array]:
-        """:meth:`_loss_and_grad` for the weighted mean loss: the per-sample losses averaged
-        with ``weights``, and the mean loss's gradient rows scaled by ``n w / sum(w)``."""
-        xp, loss_fn, out = self.xp, self.loss_fn, self.output
-        factors = _losses.row_factors(xp, weights)
-        if self._fused:
-            _, grad, a = loss_fn.fused(xp, z, T)
-            rows = loss_fn.row_values_from_logits(xp, z, T)
-            grad = grad * factors
-        else:
-            a = out.forward(xp, z)
-            rows = loss_fn.row_values(xp, a, T)
-            grad = out.backward(xp, z, a, loss_fn.grad(xp, a, T) * factors)
-        return _losses.weighted_mean(xp, rows, weights), grad, a
+        grads = [ctx.grads[layer][name] for layer, name in self.parameters()]
+        flat = self.layout.pack(self.xp, grads) if grads else self._empty()
+        if not (self.l1 or self.l2):
+            return loss, a, flat
+        penalty, flat = self.penalty(flat)
+        return loss + penalty, a, flat
 
     def objective(self, X: Array, T: Array, weights: Array | None = None) -> tuple[Array, Array]:
         """The objective (mean loss plus penalties, a 0-d device array) and the output
         activations, in inference mode; ``weights`` as in :meth:`backprop`."""
-        xp, loss_fn = self.xp, self.loss_fn
-        z = self.logits(X)
-        a = self.output.forward(xp, z)
-        if weights is not None:
-            if self._fused:
-                rows = loss_fn.row_values_from_logits(xp, z, T)
-            else:
-                rows = loss_fn.row_values(xp, a, T)
-            loss = _losses.weighted_mean(xp, rows, weights)
-        elif self._fused:
-            loss = loss_fn.value_from_logits(xp, z, T)
-        else:
-            loss = loss_fn.value(xp, a, T)
-        return loss + self.penalty(), a
+        loss, a = self.head.objective(self.xp, self.logits(X), T, weights)
+        if not (self.l1 or self.l2):
+            return loss, a
+        return loss + self.penalty()[0], a
 
     # -- public API (NumPy in, NumPy out) -------------------------------------------------------
     def predict(self, X: Any, batch_size: int | None = None) -> np.ndarray:
@@ -488,11 +485,7 @@ class NN:
 
     def predict_classes(self, X: Any, batch_size: int | None = None) -> np.ndarray:
         """Predicted class indices: argmax for softmax, ``p > 0.5`` for sigmoid."""
-        probs = self.predict(X, batch_size)
-        if self.output.name == "sigmoid":
-            labels = (probs > 0.5).astype(np.int64)
-            return labels[:, 0] if labels.shape[1] == 1 else labels
-        return np.argmax(probs, axis=1)
+        return self.head.decode(self.predict(X, batch_size))
 
     def loss(self, X: Any, y: Any, sample_weight: Any = None) -> float:
         """The objective on ``(X, y)`` as a Python float: the mean loss (weighted by
@@ -500,6 +493,7 @@ class NN:
         Xd = self._dense_inputs(X, "loss")
         n = Xd.shape[0]
         T, w = self.check_targets(y, n), self.check_weights(sample_weight, n)
+        self._adopt_replaced_params()
         value, _ = self.objective(Xd, T, w)
         return self.backend.float(value)
 
@@ -509,8 +503,9 @@ class NN:
         Xd = self._dense_inputs(X, "gradients")
         n = Xd.shape[0]
         T, w = self.check_targets(y, n), self.check_weights(sample_weight, n)
-        _, _, grads = self.backprop(Xd, T, None, w)
-        return [np.array(to_numpy(g)) for g in grads]
+        self._adopt_replaced_params()
+        _, _, grad = self.backprop(Xd, T, None, w)
+        return self.layout.split(np.asarray(to_numpy(grad)))
 
     def _dense_inputs(self, X: Any, what: str) -> Array:
         if is_sparse(X):
@@ -532,37 +527,19 @@ class NN:
         Xd = self.check_inputs(X)
         n = Xd.shape[0]
         T, w = self.check_targets(y, n), self.check_weights(sample_weight, n)
-        return _training.evaluate_arrays(self, Xd, T, batch_size, weights=w)
+        self._adopt_replaced_params()
+        return evaluate_arrays(self, Xd, T, batch_size, weights=w)
 
     #: Training: see :func:`anyarray_nn.training.fit` (its signature and docs are this method's).
     fit = _training.fit
     #: Full-batch L-BFGS training: see :func:`anyarray_nn.lbfgs.fit_lbfgs`.
     fit_lbfgs = _lbfgs.fit_lbfgs
 
-    # -- description, saving and loading ------------------------------------------------------
+    # -- description, saving and loading (the schema lives in anyarray_nn.io) -------------------
     def config(self) -> dict[str, Any]:
         """The architecture as JSON-able data: layers (type and config), output activation,
         loss, penalties, seed, dtype, backend and device. :meth:`from_config` rebuilds it."""
-        for part, obj in (("output activation", self.output), ("loss", self.loss_fn)):
-            _require_registered(part, obj)
-        for layer in self.layers:
-            _require_registered("layer", layer)
-            if isinstance(layer, Dense):
-                _require_registered("activation", layer.activation)
-        return {
-            "layers": [
-                {"type": layer.name, "config": _without_name(layer.config())}
-                for layer in self.layers
-            ],
-            "output": self.output.spec(),
-            "loss": self.loss_fn.spec(),
-            "l1": self.l1,
-            "l2": self.l2,
-            "seed": self.seed,
-            "dtype": self.backend.dtype_name,
-            "backend": self.backend.name,
-            "device": self.backend.device_name,
-        }
+        return _io.model_config(self)
 
     @classmethod
     def from_config(
@@ -570,23 +547,8 @@ class NN:
     ) -> NN:
         """A fresh network from :meth:`config` output (only registered components are built).
 
-        ``backend``, ``device`` and ``dtype`` default to the ones in ``config``.
-        """
-        layers = [
-            _layer_registry.from_config({**spec["config"], "name": spec["type"]})
-            for spec in config["layers"]
-        ]
-        return cls(
-            layers,
-            output=config["output"],
-            loss=config["loss"],
-            backend=config["backend"] if backend is None else backend,
-            device=config.get("device") if backend is None and device is None else device,
-            dtype=dtype or config["dtype"],
-            seed=config["seed"],
-            l1=config["l1"],
-            l2=config["l2"],
-        )
+        ``backend``, ``device`` and ``dtype`` default to the ones in ``config``."""
+        return cls(**_io.constructor_arguments(config, backend, device, dtype))
 
     def save(self, path: str | os.PathLike[str], include_optimizer: bool = True) -> None:
         """Write architecture, weights and (optionally) optimizer state to exactly ``path``,
@@ -596,35 +558,7 @@ class NN:
             ValueError: another extension, an unregistered component, or non-finite weights
                 (nothing is written then; an existing file at ``path`` is left as it was).
         """
-        _io.format_for(path)  # a wrong extension fails before any work
-        tensors = dict(zip(self.parameter_names(), self.get_weights(), strict=True))
-        for name, array in tensors.items():
-            if not np.all(np.isfinite(array)):
-                raise ValueError(
-                    f"{name} contains NaN or inf: refusing to write a model that load() would "
-                    f"reject ({str(path)!r} is left as it was). Train again from finite weights."
-                )
-        opt = self.optimizer if include_optimizer else None
-        opt_meta = None
-        if opt is not None:
-            _require_registered("optimizer", opt)
-            state = opt.state_dict()
-            for key, arrays in state["state"].items():
-                for i, array in enumerate(arrays):
-                    tensors[f"optimizer.{key}.{i}"] = np.array(to_numpy(array))
-            opt_meta = {
-                "config": opt.config(),
-                "t": state["t"],
-                "state": {k: len(v) for k, v in state["state"].items()},
-            }
-        meta = {
-            "model": self.config(),
-            "training": {"step": self.step_, "epochs_trained": self.epochs_trained_},
-            "optimizer": opt_meta,
-            "tensors": self.parameter_names(),
-            "metadata": self.metadata,
-        }
-        _io.write(path, tensors, meta)
+        _io.save_model(self, path, include_optimizer)
 
     @classmethod
     def load(
@@ -647,92 +581,7 @@ class NN:
         Raises:
             ModelFileError: truncated, corrupted, foreign or newer-version files.
         """
-        path = Path(path)
-        meta, tensors = _io.read(path)
-        try:
-            model = meta["model"]
-            _check_declared_shapes(model["layers"], tensors, str(path))
-            if backend is None:
-                backend, device = _saved_or_fallback(model, device, str(path))
-            net = cls.from_config(model, backend, device, dtype)
-            net._load_state(meta, tensors, str(path))
-        except _io.ModelFileError:
-            raise
-        except (KeyError, TypeError, ValueError) as e:
-            raise _io.ModelFileError(
-                f"{str(path)!r} has inconsistent metadata or tensors ({type(e).__name__}: {e})."
-            ) from e
-        return net
-
-    def _load_state(self, meta: dict[str, Any], tensors: dict[str, np.ndarray], path: str) -> None:
-        """Weights, counters and optimizer state read from a model file."""
-        names = self.parameter_names()
-        if names != meta["tensors"] or any(name not in tensors for name in names):
-            raise _io.ModelFileError(f"{path!r}: its tensors do not match its architecture.")
-        self.set_weights([tensors[name] for name in names])
-        self.metadata = dict(meta.get("metadata") or {})
-        self.step_ = int(meta["training"]["step"])
-        self.epochs_trained_ = int(meta["training"]["epochs_trained"])
-        opt_meta = meta.get("optimizer")
-        if opt_meta:
-            opt = _optimizers.from_config(opt_meta["config"])
-            opt.build(self.xp, self.parameter_arrays())
-            state = {
-                key: [tensors[f"optimizer.{key}.{i}"] for i in range(count)]
-                for key, count in opt_meta["state"].items()
-            }
-            opt.load_state_dict({"t": int(opt_meta["t"]), "state": state}, self.backend)
-            self.optimizer = opt
-
-
-def _saved_or_fallback(model: dict[str, Any], device: Any, path: str) -> tuple[Any, Any]:
-    """Where ``load(path)`` puts a model by default: the backend and device it was saved from;
-    when those are not usable here, that backend's default device, else ``"auto"``."""
-    saved, saved_device = model["backend"], model.get("device") if device is None else device
-    if backend_status().get(saved, "unknown") is None:
-        try:
-            resolve(saved, saved_device, model.get("dtype"))
-            return saved, saved_device
-        except BackendUnavailableError:  # e.g. saved on a GPU this machine lacks
-            fallback, where = (saved, None), f"{saved} on its default device"
-    else:
-        fallback, where = ("auto", None), "backend='auto'"
-    warnings.warn(
-        f"{path!r} was saved from {saved} on device {saved_device!r}, which is not usable "
-        f"here; loading it with {where}.",
-        RuntimeWarning,
-        stacklevel=4,
-    )
-    return fallback
-
-
-def _check_declared_shapes(
-    layers: list[dict[str, Any]], tensors: dict[str, np.ndarray], path: str
-) -> None:
-    """Compare every Dense layer's declared ``fan_in``/``units`` with its stored tensors before
-    anything is built, so a file claiming a huge layer is refused without allocating it.
-
-    Parameters are numbered by parametrised layer (``W1, b1, W2, ...``); a layer type's
-    ``param_names`` tell without building it whether it has any.
-    """
-    k = 0
-    for spec in layers:
-        kind = _layer_registry.lookup(spec["type"])
-        if not kind.param_names:
-            continue
-        k += 1
-        if kind is not Dense:
-            continue
-        config = spec["config"]
-        declared = {f"W{k}": (config.get("fan_in"), config["units"]), f"b{k}": (config["units"],)}
-        for name, shape in declared.items():
-            stored = tensors.get(name)
-            if stored is None or tuple(stored.shape) != shape:
-                found = "missing" if stored is None else f"stored as {tuple(stored.shape)}"
-                raise _io.ModelFileError(
-                    f"{path!r}: layer {k} declares {name} of shape {shape} but it is {found} "
-                    "(an inconsistent or tampered file; nothing was built)."
-                )
+        return _io.load_model(cls, path, backend, device, dtype)
 
 
 def _make_layers(
@@ -802,19 +651,6 @@ def _hidden_activation(spec: Any, alpha: float | None) -> _activations.Activatio
     if alpha is not None and takes_alpha:
         return _activations.get(spec, alpha=alpha)
     return _activations.get(spec)
-
-
-def _require_registered(part: str, obj: Any) -> None:
-    if not type(obj).is_registered():
-        raise ValueError(
-            f"Cannot describe the {part} {obj!r} by name: its class {type(obj).__name__} is not "
-            f"registered. Give it a class attribute name = '...' (see the README's Extending "
-            "section)."
-        )
-
-
-def _without_name(config: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in config.items() if k != "name"}
 
 
 #: ``anyarray_nn.load(path, backend=None, device=None, dtype=None)``: :meth:`NN.load`.

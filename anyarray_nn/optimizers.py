@@ -1,32 +1,37 @@
-"""Optimizers: small state machines that update parameters in place.
+"""Optimizers: small state machines over the flat parameter vector.
 
 Each optimizer follows the single-tensor update of its ``torch.optim`` namesake exactly (same
-hyperparameter names, defaults and formulas), written with standard Array API ops only. The life
-cycle is::
+hyperparameter names, defaults and formulas), written with standard Array API ops only, and
+applied to all parameters at once: a network keeps its parameters in one flat vector
+(:mod:`anyarray_nn.flat`), so an update is a fixed handful of operations whatever the depth.
+The life cycle is::
 
     opt = get("adam", lr=1e-3)
-    opt.build(xp, params)          # allocate state next to the parameters
+    opt.build(params)                  # state vectors next to the flat parameter vector
     for batch in batches:
-        opt.step(params, grads)    # p -= ... in place; state updated in place
-    opt.lr = 0.5 * opt.lr          # schedules change lr between epochs
+        params = opt.step(params, grads)   # in place where arrays can be written
+    opt.lr = 0.5 * opt.lr              # schedules change lr between epochs
 
-Rules kept inside :meth:`Optimizer.step`: scalars are Python floats (a float32 model stays
-float32), every array op comes from the ``xp`` given to :meth:`Optimizer.build`, and nothing reads a
-device value back to the host (branches depend only on host hyperparameters and the host step
-counter ``t``). ``g`` below is the gradient, ``t`` counts steps from 1, ``lr`` is read at each step.
+Rules kept inside :meth:`Optimizer.update`: scalars are Python floats (a float32 model stays
+float32), every array op comes from ``xp``, nothing reads a device value back to the host
+(branches depend only on host hyperparameters and the host step counter ``t``), and new values
+are returned, never only written (the write-back rule, :mod:`anyarray_nn.writeback`), so the same
+code runs on immutable arrays. ``g`` below is the gradient, ``t`` counts steps from 1, ``lr`` is
+read at each step.
 """
 
 from __future__ import annotations
 
 import copy
-from collections.abc import Sequence
 from typing import Any, ClassVar
 
 import array_api_compat
 
 from . import registry as _registry
+from . import writeback
 from .registry import Component, Registry
 from .validation import Interval, check_bool
+from .writeback import WriteBack
 
 Array = Any
 
@@ -60,16 +65,20 @@ NON_NEGATIVE_INT = Interval("int", 0)
 
 
 class Optimizer(Component):
-    """Base class: holds ``lr``, the step counter ``t`` and per-parameter state arrays.
+    """Base class: holds ``lr``, the step counter ``t`` and the state arrays.
 
-    Subclasses list their state names in ``_state_names()`` and implement ``_update`` for one
-    parameter. The state is allocated by :meth:`build` with ``xp.zeros_like(p)`` (same shape,
-    dtype and device as the parameter) and updated in place. Setting ``name`` registers a
-    subclass; its constructor arguments, stored under their own names, are its :meth:`config`.
+    All parameters of a network live in one flat buffer (see :mod:`anyarray_nn.flat`), so an
+    optimizer sees one parameter vector, one gradient vector and one vector per state name
+    (``exp_avg``, ...), and an update is a handful of whole-buffer operations whatever the
+    network's depth. Subclasses list their state names in ``_state_names()`` and implement
+    :meth:`update`, which follows the write-back rule (:mod:`anyarray_nn.writeback`): it
+    returns the new parameters and state, updated in place where the arrays can be written.
+    Setting ``name`` registers a subclass; its constructor arguments, stored under their own
+    names, are its :meth:`config`.
 
-    The state round trip lives here, in the style of ``torch.optim``: :meth:`state_dict`,
-    :meth:`load_state_dict` (optionally onto another backend) and :meth:`clone`. Moving a
-    network, copying it, saving and loading it, and the training loop's snapshots all use them.
+    The state round trip is :meth:`state_dict` / :meth:`load_state_dict` (torch.optim's):
+    moving a network, copying it, saving and loading it and the training loop's snapshots all
+    use it (:meth:`clone` is a copy through it).
     """
 
     registry: ClassVar[Registry] = registry
@@ -77,9 +86,9 @@ class Optimizer(Component):
     def __init__(self, lr: float) -> None:
         self.lr = lr
         self.t: int = 0
-        self._xp: Any = None
-        self._meta: list[tuple[tuple[int, ...], Any, Any]] = []  # (shape, dtype, device) per param
-        self._state: dict[str, list[Array]] = {}
+        #: The state arrays by name, each shaped like the flat parameter vector.
+        self.state: dict[str, Array] = {}
+        self._size: int | None = None  # length of the parameter vector built for
 
     # -- lr: public and mutable, validated on every assignment -----------------------------------
     @property
@@ -95,176 +104,126 @@ class Optimizer(Component):
     def _state_names(self) -> tuple[str, ...]:
         return ()
 
-    def _init_state(self, xp: Any, p: Array, name: str) -> Array:
-        return xp.zeros_like(p)
+    def _init_state(self, xp: Any, params: Array, name: str) -> Array:
+        return xp.zeros_like(params)
 
-    def _update(self, xp: Any, i: int, p: Array, g: Array, lr: float) -> None:
+    def update(
+        self, xp: Any, p: Array, g: Array, state: dict[str, Array], lr: float, wb: WriteBack
+    ) -> tuple[Array, dict[str, Array]]:
+        """One step: ``(new p, new state)`` from ``p``, the gradient ``g`` and ``state``.
+
+        ``self.t`` already counts this step. Use ``wb`` for updates that may be in place
+        (``m = wb.mul(m, beta)``), or plain arithmetic (``m = beta * m``), which is always
+        correct and only allocates."""
         raise NotImplementedError
 
-    # -- pickling (scikit-learn persistence): modules are not picklable, arrays are ----------------
-    def __getstate__(self) -> dict[str, Any]:
-        state = self.__dict__.copy()
-        state["_xp"] = None
-        return state
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state)
-        arrays = [a for per_param in self._state.values() for a in per_param]
-        if arrays:
-            self._xp = array_api_compat.array_namespace(*arrays)
-
     # -- life cycle -------------------------------------------------------------------------------
-    def build(self, xp: Any, params: Sequence[Array]) -> None:
-        """Allocate state for ``params`` on their device, in their dtype; reset ``t`` to 0."""
+    def build(self, params: Array) -> None:
+        """Allocate state next to the flat parameter vector ``params``; reset ``t`` to 0."""
+        xp = array_api_compat.array_namespace(params)
         self.t = 0
-        self._allocate(xp, params)
+        self._size = int(params.shape[0])
+        self.state = {name: self._init_state(xp, params, name) for name in self._state_names()}
 
-    def _allocate(self, xp: Any, params: Sequence[Array]) -> None:
-        params = list(params)
-        self._xp = xp
-        self._meta = [(tuple(p.shape), p.dtype, array_api_compat.device(p)) for p in params]
-        self._state = {
-            name: [self._init_state(xp, p, name) for p in params] for name in self._state_names()
-        }
+    def step(self, params: Array, grads: Array, wb: WriteBack | None = None) -> Array:
+        """Update from the flat gradient ``grads``; returns the new parameter vector (``params``
+        itself, updated in place, where the arrays can be written). ``t`` is incremented first.
 
-    def step(self, params: Sequence[Array], grads: Sequence[Array]) -> None:
-        """Update every ``params[i]`` in place from ``grads[i]``; ``t`` is incremented first.
-
-        Without a prior :meth:`build` (or :meth:`load_state_arrays`), the first call allocates
-        fresh state from ``params`` themselves and keeps ``t``.
-        """
-        if self._xp is None:
-            self._allocate(array_api_compat.array_namespace(*params), params)
-        if not len(params) == len(grads) == len(self._meta):
-            raise ValueError(
-                f"{type(self).__name__} was built for {len(self._meta)} parameters, but step() got "
-                f"{len(params)} parameters and {len(grads)} gradients."
-            )
-        for i, (p, g, (shape, _, _)) in enumerate(zip(params, grads, self._meta, strict=True)):
-            if tuple(p.shape) != shape or tuple(g.shape) != shape or g.dtype != p.dtype:
-                raise ValueError(
-                    f"Parameter {i}: built for shape {shape}; got a parameter of shape "
-                    f"{tuple(p.shape)} ({p.dtype}) and a gradient of shape {tuple(g.shape)} "
-                    f"({g.dtype}). Gradients must match their parameter's shape and dtype."
-                )
-        self.t += 1
-        lr = self.lr
-        for i, (p, g) in enumerate(zip(params, grads, strict=True)):
-            self._update(self._xp, i, p, g, lr)
-        if self.t % FLUSH_EVERY == 0 and self._state:
-            self._flush_tiny_state()
-
-    def _flush_tiny_state(self) -> None:
-        """Set state entries with ``|x| < FLUSH_BELOW * smallest_normal`` to zero.
-
-        Why: running averages of units whose gradient is zero (dead ReLUs, saturated sigmoids)
-        decay geometrically into the *subnormal* range, where x86 CPUs compute 10-100x slower;
-        a few thousand such entries made an epoch of a 784-128-64-10 net 6x slower in our
-        measurements. Entries that small move a parameter by less than ~1e-20 of its value, so
-        zeroing them is invisible in float32 and float64, and every ``FLUSH_EVERY`` steps is
-        often enough that a decaying entry (by 0.9 per step) never reaches the subnormal range.
-        """
-        xp = self._xp
-        for arrays in self._state.values():
-            for a in arrays:
-                floor = FLUSH_BELOW * float(xp.finfo(a.dtype).smallest_normal)
-                a *= xp.astype(xp.abs(a) >= floor, a.dtype)
-
-    def state_arrays(self) -> dict[str, list[Array]]:
-        """The live state arrays by name, one list entry per parameter (``{}`` if stateless)."""
-        return {name: list(arrays) for name, arrays in self._state.items()}
-
-    def load_state_arrays(self, arrays: dict[str, Sequence[Array]], t: int) -> None:
-        """Replace the state with copies of ``arrays`` and set the step count ``t``.
-
-        ``arrays`` has exactly the keys of :meth:`state_arrays`, one array per parameter, all in
-        one namespace on the parameters' device. Namespace, device and dtype are taken from the
-        arrays, so a model moved to another backend or dtype needs no new :meth:`build`; shapes
-        must match the parameters given to :meth:`build`, if it was called.
-        """
-        names = self._state_names()
-        if set(arrays) != set(names):
-            raise ValueError(f"{self!r} keeps state {sorted(names)}, got {sorted(arrays)}.")
-        t = NON_NEGATIVE_INT.check("t", t)
-        if not names:
+        Without a prior :meth:`build` (or :meth:`load_state_dict`), the first call allocates
+        fresh state and keeps ``t``."""
+        if self._size is None:
+            t = self.t
+            self.build(params)
             self.t = t
-            return
-        given = {name: list(arrays[name]) for name in names}
-        count = len(self._meta) if self._xp is not None else len(given[names[0]])
-        for name in names:
-            if len(given[name]) != count:
-                raise ValueError(
-                    f"State {name!r} has {len(given[name])} arrays; expected one per parameter "
-                    f"({count})."
-                )
-        meta = []
-        for i, first in enumerate(given[names[0]]):
-            shape, dtype = tuple(first.shape), first.dtype
-            if self._xp is not None and shape != self._meta[i][0]:
-                raise ValueError(
-                    f"State {names[0]!r}[{i}] has shape {shape}; the parameter has shape "
-                    f"{self._meta[i][0]}."
-                )
-            for name in names[1:]:
-                a = given[name][i]
-                if tuple(a.shape) != shape or a.dtype != dtype:
-                    raise ValueError(
-                        f"State {name!r}[{i}] has shape {tuple(a.shape)} and dtype {a.dtype}; "
-                        f"expected {shape} and {dtype} like {names[0]!r}[{i}]."
-                    )
-            meta.append((shape, dtype, array_api_compat.device(first)))
-        everything = [a for arrs in given.values() for a in arrs]
-        xp = array_api_compat.array_namespace(*everything) if everything else self._xp
-        # Copies, so two optimizers never update the same buffer in place.
-        self._state = {
-            name: [
-                xp.asarray(a, dtype=dtype, device=device, copy=True)
-                for a, (_, dtype, device) in zip(given[name], meta, strict=True)
-            ]
-            for name in names
-        }
-        self._xp, self._meta, self.t = xp, meta, int(t)
+        shape = (self._size,)
+        if tuple(params.shape) != shape or tuple(grads.shape) != shape:
+            raise ValueError(
+                f"{type(self).__name__} was built for {self._size} parameters; step() got "
+                f"parameters of shape {tuple(params.shape)} and gradients of shape "
+                f"{tuple(grads.shape)}."
+            )
+        if grads.dtype != params.dtype:
+            raise ValueError(
+                f"Gradients ({grads.dtype}) must have their parameters' dtype ({params.dtype})."
+            )
+        xp = array_api_compat.array_namespace(params)
+        wb = writeback.for_array(params) if wb is None else wb
+        self.t += 1
+        params, state = self.update(xp, params, grads, dict(self.state), self.lr, wb)
+        if self.t % FLUSH_EVERY == 0:
+            state = {k: _flush_tiny(xp, a, wb) for k, a in state.items()}
+        self.state = state
+        return params
 
     # -- the state round trip (torch.optim style) -------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
-        """``{"t": steps taken, "state": {name: [array per parameter]}}``.
+        """``{"t": steps taken, "state": {name: flat array}}``.
 
-        The arrays are the live ones, on the parameters' device (nothing is copied): pass the
-        dict to :meth:`load_state_dict`, which copies, or to a writer that reads them once.
-        """
-        return {"t": self.t, "state": self.state_arrays()}
+        The arrays are the live ones (nothing is copied): pass the dict to
+        :meth:`load_state_dict`, which copies, or to a writer that reads them once."""
+        return {"t": self.t, "state": dict(self.state)}
 
     def load_state_dict(self, state: dict[str, Any], backend: Any = None) -> None:
         """Take ``t`` and copies of the state arrays from ``state`` (see :meth:`state_dict`).
 
         ``backend`` (a :class:`~anyarray_nn.backend.Backend`) first moves each array onto its
-        device and dtype, e.g. host arrays read from a file or another model's state. An empty
-        state leaves the allocation to the first :meth:`step`.
-        """
-        arrays = state["state"]
+        device and dtype (host arrays read from a file, another model's state). An empty state
+        of an optimizer that keeps some leaves the allocation to the first :meth:`step`."""
+        arrays = dict(state["state"])
+        t = NON_NEGATIVE_INT.check("t", state["t"])
+        names = self._state_names()
+        if not arrays and names:
+            self.t, self.state, self._size = t, {}, None
+            return
+        if set(arrays) != set(names):
+            raise ValueError(f"{self!r} keeps state {sorted(names)}, got {sorted(arrays)}.")
         if backend is not None:
-            arrays = {k: [backend.asarray(a) for a in v] for k, v in arrays.items()}
-        if arrays or not self._state_names():
-            self.load_state_arrays(arrays, state["t"])
-        else:
-            self.t = NON_NEGATIVE_INT.check("t", state["t"])
+            arrays = {k: backend.asarray(a) for k, a in arrays.items()}
+        sizes = {k: tuple(a.shape) for k, a in arrays.items()}
+        first = next(iter(arrays.values()), None)
+        for key, a in arrays.items():
+            if a.ndim != 1 or sizes[key] != tuple(first.shape) or a.dtype != first.dtype:
+                raise ValueError(
+                    f"State {key!r} has shape {sizes[key]} and dtype {a.dtype}: every state "
+                    "array must be one flat vector of the parameters' length and dtype."
+                )
+        if first is not None and self._size is not None and first.shape[0] != self._size:
+            raise ValueError(
+                f"The state is for {first.shape[0]} parameters; this optimizer was built "
+                f"for {self._size}."
+            )
+        xp = None if first is None else array_api_compat.array_namespace(first)
+        # Copies, so two optimizers never update the same buffer in place.
+        self.state = {k: xp.asarray(a, copy=True) for k, a in arrays.items()}
+        self.t = t
+        if first is not None:
+            self._size = int(first.shape[0])
 
     def clone(self, backend: Any = None) -> Optimizer:
-        """An independent copy: same hyperparameters, step count and state (copied, on
-        ``backend`` if given). Works for any subclass, registered or not."""
+        """An independent copy (same hyperparameters, step count and copied state, on
+        ``backend`` if given), made through :meth:`state_dict` / :meth:`load_state_dict`.
+        Works for any subclass, registered or not."""
         twin = copy.copy(self)
         for key, value in self.__dict__.items():
-            if key not in ("_state", "_xp", "_meta") and not isinstance(value, _IMMUTABLE):
+            if key != "state" and not isinstance(value, _IMMUTABLE):
                 setattr(twin, key, copy.deepcopy(value))  # a subclass's own mutable attributes
-        if backend is None and self._xp is not None:  # same device: plain copies (every epoch)
-            twin._state = {
-                k: [self._xp.asarray(a, copy=True) for a in v] for k, v in self._state.items()
-            }
-            twin._meta = list(self._meta)
-            return twin
-        twin._state, twin._xp, twin._meta = {}, None, []
+        twin.state = {}
         twin.load_state_dict(self.state_dict(), backend)
         return twin
+
+
+def _flush_tiny(xp: Any, a: Array, wb: WriteBack) -> Array:
+    """``a`` with entries ``|x| < FLUSH_BELOW * smallest_normal`` set to zero.
+
+    Why: running averages of units whose gradient is zero (dead ReLUs, saturated sigmoids)
+    decay geometrically into the *subnormal* range, where x86 CPUs compute 10-100x slower; a
+    few thousand such entries made an epoch of a 784-128-64-10 net 6x slower in our
+    measurements. Entries that small move a parameter by less than ~1e-20 of its value, so
+    zeroing them is invisible in float32 and float64, and every ``FLUSH_EVERY`` steps is often
+    enough that a decaying entry (by 0.9 per step) never reaches the subnormal range.
+    """
+    floor = FLUSH_BELOW * float(xp.finfo(a.dtype).smallest_normal)
+    return wb.mul(a, xp.astype(xp.abs(a) >= floor, a.dtype))
 
 
 _IMMUTABLE = (int, float, bool, str, bytes, tuple, frozenset, type(None))
@@ -306,18 +265,20 @@ class SGD(Optimizer):
     def _state_names(self) -> tuple[str, ...]:
         return ("momentum_buffer",) if self.momentum != 0.0 else ()
 
-    def _update(self, xp: Any, i: int, p: Array, g: Array, lr: float) -> None:
+    def update(
+        self, xp: Any, p: Array, g: Array, state: dict[str, Array], lr: float, wb: WriteBack
+    ) -> tuple[Array, dict[str, Array]]:
         if self.weight_decay != 0.0:
             g = g + self.weight_decay * p
         if self.momentum != 0.0:
-            buf = self._state["momentum_buffer"][i]
-            if self.t == 1:
-                buf[...] = g
+            buf = state["momentum_buffer"]
+            if self.t == 1:  # a host counter: no device read
+                buf = wb.set(buf, g)
             else:
-                buf *= self.momentum
-                buf += (1.0 - self.dampening) * g
+                buf = wb.add(wb.mul(buf, self.momentum), (1.0 - self.dampening) * g)
+            state["momentum_buffer"] = buf
             g = g + self.momentum * buf if self.nesterov else buf
-        p -= lr * g
+        return wb.sub(p, lr * g), state
 
 
 class AdaGrad(Optimizer):
@@ -351,16 +312,17 @@ class AdaGrad(Optimizer):
     def _state_names(self) -> tuple[str, ...]:
         return ("sum",)
 
-    def _init_state(self, xp: Any, p: Array, name: str) -> Array:
-        return xp.full_like(p, self.initial_accumulator_value)
+    def _init_state(self, xp: Any, params: Array, name: str) -> Array:
+        return xp.full_like(params, self.initial_accumulator_value)
 
-    def _update(self, xp: Any, i: int, p: Array, g: Array, lr: float) -> None:
+    def update(
+        self, xp: Any, p: Array, g: Array, state: dict[str, Array], lr: float, wb: WriteBack
+    ) -> tuple[Array, dict[str, Array]]:
         if self.weight_decay != 0.0:
             g = g + self.weight_decay * p
         clr = lr / (1.0 + (self.t - 1) * self.lr_decay)
-        s = self._state["sum"][i]
-        s += g * g
-        p -= clr * (g / (xp.sqrt(s) + self.eps))
+        s = wb.add(state["sum"], g * g)
+        return wb.sub(p, clr * (g / (xp.sqrt(s) + self.eps))), {"sum": s}
 
 
 class RMSProp(Optimizer):
@@ -402,25 +364,24 @@ class RMSProp(Optimizer):
             names += ("momentum_buffer",)
         return names
 
-    def _update(self, xp: Any, i: int, p: Array, g: Array, lr: float) -> None:
+    def update(
+        self, xp: Any, p: Array, g: Array, state: dict[str, Array], lr: float, wb: WriteBack
+    ) -> tuple[Array, dict[str, Array]]:
         if self.weight_decay != 0.0:
             g = g + self.weight_decay * p
-        v = self._state["square_avg"][i]
-        v *= self.alpha
-        v += (1.0 - self.alpha) * (g * g)
+        v = wb.add(wb.mul(state["square_avg"], self.alpha), (1.0 - self.alpha) * (g * g))
+        state["square_avg"] = v
         if self.centered:
-            a = self._state["grad_avg"][i]
-            a += (1.0 - self.alpha) * (g - a)
+            a = wb.add(state["grad_avg"], (1.0 - self.alpha) * (g - state["grad_avg"]))
+            state["grad_avg"] = a
             den = xp.sqrt(v - a * a) + self.eps
         else:
             den = xp.sqrt(v) + self.eps
         if self.momentum > 0.0:
-            b = self._state["momentum_buffer"][i]
-            b *= self.momentum
-            b += g / den
-            p -= lr * b
-        else:
-            p -= lr * (g / den)
+            b = wb.add(wb.mul(state["momentum_buffer"], self.momentum), g / den)
+            state["momentum_buffer"] = b
+            return wb.sub(p, lr * b), state
+        return wb.sub(p, lr * (g / den)), state
 
 
 class Adam(Optimizer):
@@ -470,32 +431,26 @@ class Adam(Optimizer):
             else ("exp_avg", "exp_avg_sq")
         )
 
-    def _update(self, xp: Any, i: int, p: Array, g: Array, lr: float) -> None:
+    def update(
+        self, xp: Any, p: Array, g: Array, state: dict[str, Array], lr: float, wb: WriteBack
+    ) -> tuple[Array, dict[str, Array]]:
         if self.weight_decay != 0.0:
             if self._decoupled:
-                p *= 1.0 - lr * self.weight_decay
+                p = wb.mul(p, 1.0 - lr * self.weight_decay)
             else:
                 g = g + self.weight_decay * p
-        m = self._state["exp_avg"][i]
-        v = self._state["exp_avg_sq"][i]
-        # In-place forms of torch's update; three temporaries per parameter instead of eight.
-        m *= self.beta1  # m = beta1 * m + (1 - beta1) * g
-        m += (1.0 - self.beta1) * g
-        g2 = g * g  # v = beta2 * v + (1 - beta2) * g**2
-        g2 *= 1.0 - self.beta2
-        v *= self.beta2
-        v += g2
+        m = wb.add(wb.mul(state["exp_avg"], self.beta1), (1.0 - self.beta1) * g)
+        v = wb.add(wb.mul(state["exp_avg_sq"], self.beta2), (1.0 - self.beta2) * (g * g))
+        state["exp_avg"], state["exp_avg_sq"] = m, v
         if self.amsgrad:
-            vmax = self._state["max_exp_avg_sq"][i]
-            vmax[...] = xp.maximum(vmax, v)
-            v = vmax
+            v = wb.set(state["max_exp_avg_sq"], xp.maximum(state["max_exp_avg_sq"], v))
+            state["max_exp_avg_sq"] = v
         step_size, v_scale = self._bias_corrections(lr)
-        update = xp.sqrt(v)  # p -= step_size * m / (sqrt(v) * v_scale + eps)
-        update *= v_scale
-        update += self.eps
-        update = m / update
-        update *= step_size
-        p -= update
+        # p -= step_size * m / (sqrt(v) * v_scale + eps), with v_scale divided out: five
+        # whole-buffer operations, and the same number up to rounding
+        den = wb.add(xp.sqrt(v), self.eps / v_scale)
+        update = wb.mul(m / den, step_size / v_scale)
+        return wb.sub(p, update), state
 
     def _bias_corrections(self, lr: float) -> tuple[float, float]:
         """``(step_size, v_scale)`` of ``p -= step_size * m / (sqrt(v) * v_scale + eps)``:

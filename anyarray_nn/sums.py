@@ -1,9 +1,10 @@
 """Device-side sums of the loss and the metrics over batches, read back once.
 
-:class:`Sums` keeps, on the device, the objective times the rows (or the weights' sum) and each
-metric's statistic (hit counts; per-column squared errors for R²) while an epoch or an evaluation
-runs, and turns them into logs with one device-to-host transfer. The training loop, evaluation
-and data-parallel training (whose ranks reduce each batch's :meth:`Sums.parts`) all use it.
+:class:`Sums` keeps each batch's loss and metric statistics (hit counts; per-column squared
+errors for R²) on the device while an epoch or an evaluation runs, and turns them into logs with
+one device-to-host transfer. A training step adds nothing to them but its own results: the
+batches' values are kept as they are and combined when the epoch ends (in stacks of at most
+``FOLD_EVERY``), so summing costs no operation per step.
 """
 
 from __future__ import annotations
@@ -27,10 +28,12 @@ Array = Any
 #: ``accuracy_score`` of multilabel targets); ``r2``: R², averaged over outputs.
 METRICS = ("accuracy", "subset_accuracy", "r2")
 
+#: Batch values kept before they are folded into one (bounds memory on long epochs).
+FOLD_EVERY = 256
+
 
 def metric_names(net: NN, metrics: Sequence[str] | None) -> list[str]:
-    default = ["accuracy"] if net.is_classifier else ["r2"]
-    names = default if metrics is None else [m.lower() for m in metrics]
+    names = net.head.default_metrics() if metrics is None else [m.lower() for m in metrics]
     for name in names:
         if name not in METRICS:
             raise ValueError(f"Unknown metric {name!r}. Valid metrics: {', '.join(METRICS)}.")
@@ -39,99 +42,95 @@ def metric_names(net: NN, metrics: Sequence[str] | None) -> list[str]:
     return names
 
 
+def batch_stats(net: NN, names: list[str], a: Array, T: Array, w: Array | None) -> list[Array]:
+    """One batch's metric statistics (device, no host sync), in the order of ``names``."""
+    return [net.head.stats(net.xp, name, a, T, w) for name in names]
+
+
+class _Stack:
+    """Device values added one at a time and summed once (folded every ``FOLD_EVERY``)."""
+
+    def __init__(self, xp: Any) -> None:
+        self.xp, self.values = xp, []
+
+    def add(self, value: Array) -> None:
+        self.values.append(value)
+        if len(self.values) >= FOLD_EVERY:
+            self.values = [self.total()]
+
+    def total(self) -> Array:
+        if len(self.values) == 1:
+            return self.values[0]
+        return self.xp.sum(self.xp.stack(self.values), axis=0)
+
+
 class Sums:
-    """Device-side running sums over batches: the objective times the rows, and each metric's
-    statistic (hit counts, or per-column squared errors for R²). Read once, by :meth:`logs`.
+    """Device-side sums over batches: the objective times the rows (or the weights' sum), and
+    each metric's statistic. Read once, by :meth:`logs`.
 
     With sample weights each row counts with its weight: the sums are weighted, and so is the
     count they are divided by (kept on the device with them)."""
 
     def __init__(self, net: NN, names: list[str]) -> None:
-        self.net, self.names = net, names
-        self.total: Array = None
-        self.stats: list[Array] = []
+        self.net, self.names, self.xp = net, names, net.xp
+        self.losses: dict[int, _Stack] = {}  # unweighted: batch losses by batch rows
+        self.weighted: _Stack | None = None  # weighted: loss x weight sum, per batch
+        self.weight: _Stack | None = None  # weighted: the weight sums
+        self.stats = [_Stack(self.xp) for _ in names]
         self.rows = 0
-        self.weight: Array = None  # the summed sample weights (device), when weighted
         self.bad_params: Array = None  # device count of non-finite parameter entries
         self.n_bad_params = 0  # the same count, once read by logs()
 
-    def parts(self, loss: Array, a: Array, T: Array, w: Array | None = None) -> list[Array]:
-        """One batch's contributions (device arrays, no host sync): ``[objective x count,
-        (count,) statistics...]``, ``count`` being the rows or, weighted, the weights' sum.
-        Data-parallel ranks reduce these across ranks before :meth:`add_parts`."""
-        count = float(T.shape[0]) if w is None else self.net.xp.sum(w)
-        head = [loss * count] if w is None else [loss * count, count]
-        return head + self._batch_stats(a, T, w)
-
-    def zero_parts(self, weighted: bool) -> list[Array]:
-        """:meth:`parts` of no rows at all (a rank whose slice of a batch is empty)."""
-        be = self.net.backend
-        zero = be.xp.zeros((), dtype=be.dtype, device=be.device)
-        width = (self.net.n_outputs,)
-        stats = [
-            be.xp.zeros(width, dtype=be.dtype, device=be.device) if name == "r2" else zero
-            for name in self.names
-        ]
-        return [zero, zero, *stats] if weighted else [zero, *stats]
-
-    def add_parts(self, parts: list[Array], rows: int) -> None:
-        """Accumulate :meth:`parts` of batches holding ``rows`` rows in all."""
-        weighted = len(parts) == len(self.names) + 2
-        total, count = parts[0], (parts[1] if weighted else None)
-        stats = parts[2:] if weighted else parts[1:]
-        if self.total is None:
-            self.total, self.stats, self.weight = total, list(stats), count
+    def add(self, loss: Array, stats: list[Array], rows: int, weight: Array | None = None) -> None:
+        """Add one batch of ``rows`` rows (no host sync): its mean ``loss``, its statistics and,
+        when weighted, its weights' sum."""
+        if weight is None:
+            self.losses.setdefault(rows, _Stack(self.xp)).add(loss)
         else:
-            self.total = self.total + total
-            self.stats = [s + b for s, b in zip(self.stats, stats, strict=True)]
-            self.weight = None if count is None else self.weight + count
+            if self.weighted is None:
+                self.weighted, self.weight = _Stack(self.xp), _Stack(self.xp)
+            self.weighted.add(loss * weight)
+            self.weight.add(weight)  # type: ignore[union-attr]
+        for stack, value in zip(self.stats, stats, strict=True):
+            stack.add(value)
         self.rows += rows
-
-    def add(self, loss: Array, a: Array, T: Array, w: Array | None = None) -> None:
-        """Add one batch (no host sync); ``w``: its sample weights, if any."""
-        self.add_parts(self.parts(loss, a, T, w), int(T.shape[0]))
-
-    def _batch_stats(self, a: Array, T: Array, w: Array | None = None) -> list[Array]:
-        xp, out = self.net.xp, []
-        col = None if w is None else xp.reshape(w, (-1, 1))
-        for name in self.names:
-            if name == "r2":
-                d = T - a
-                sq = d * d if col is None else col * (d * d)
-                out.append(xp.sum(sq, axis=0))
-                continue
-            if self.net.output.name == "softmax":
-                hits = xp.astype(xp.argmax(a, axis=1) == xp.argmax(T, axis=1), a.dtype)
-            else:  # sigmoid: per output
-                hits = xp.astype((a > 0.5) == (T > 0.5), a.dtype)
-                if name == "accuracy":  # averaged over outputs
-                    hits = xp.sum(hits, axis=1) / float(a.shape[1])
-                else:  # every output right
-                    hits = xp.min(hits, axis=1)
-            out.append(xp.sum(hits) if w is None else xp.sum(w * hits))
-        return out
 
     def running_loss(self) -> float:
         """The mean objective so far (a host read: only for live progress on host backends)."""
-        count = self.rows if self.weight is None else float(to_numpy(self.weight))
-        return float(to_numpy(self.total)) / max(count, 1e-300)
+        values = to_numpy(self.flat(with_bad=False))
+        count = self.rows if self.weight is None else float(values[1])
+        return float(values[0]) / max(count, 1e-300)
 
-    def check_parameters(self, params: list[Array]) -> None:
-        """Count non-finite entries of ``params`` on the device, to be read with the sums: the
-        last update of an epoch happens after its loss was measured, so only this catches a
-        step that overflowed there."""
-        xp, dtype = self.net.xp, self.net.backend.dtype
-        self.bad_params = sum(xp.sum(xp.astype(~xp.isfinite(p), dtype)) for p in params)
+    def check_parameters(self, theta: Array) -> None:
+        """Count non-finite entries of the parameter vector on the device, to be read with the
+        sums: the last update of an epoch happens after its loss was measured, so only this
+        catches a step that overflowed there."""
+        xp = self.xp
+        self.bad_params = xp.sum(xp.astype(~xp.isfinite(theta), self.net.backend.dtype))
 
-    def flat(self) -> Array:
+    def flat(self, with_bad: bool = True) -> Array:
         """``[sum of objective x rows, (summed weights,) statistics..., bad parameter
         count]`` as one device vector (the count only after :meth:`check_parameters`)."""
-        xp = self.net.xp
-        head = [self.total] if self.weight is None else [self.total, self.weight]
-        parts = [xp.reshape(v, (1,)) for v in head] + [xp.reshape(s, (-1,)) for s in self.stats]
-        if self.bad_params is not None:
-            parts.append(xp.reshape(self.bad_params, (1,)))
-        return xp.concat(parts)
+        xp, be = self.xp, self.net.backend
+        zero = xp.zeros((1,), dtype=be.dtype, device=be.device)
+        if self.weighted is not None:
+            head = [self.weighted.total(), self.weight.total()]  # type: ignore[union-attr]
+        else:
+            parts = [float(rows) * s.total() for rows, s in self.losses.items()]
+            head = [sum(parts[1:], parts[0]) if parts else zero]
+        stats = [
+            xp.astype(s.total(), be.dtype) if s.values else self._zero_stat(name)
+            for s, name in zip(self.stats, self.names, strict=True)
+        ]
+        vectors = [xp.reshape(v, (-1,)) for v in head + stats]
+        if with_bad and self.bad_params is not None:
+            vectors.append(xp.reshape(self.bad_params, (1,)))
+        return xp.concat(vectors)
+
+    def _zero_stat(self, name: str) -> Array:
+        be = self.net.backend
+        width = (self.net.n_outputs,) if name == "r2" else ()
+        return be.xp.zeros(width, dtype=be.dtype, device=be.device)
 
     def logs(self, ss_tot: np.ndarray | None, values: np.ndarray | None = None) -> dict[str, float]:
         """The epoch's logs, from one device -> host transfer of :meth:`flat` (or from
@@ -139,9 +138,9 @@ class Sums:
         values = to_numpy(self.flat()) if values is None else values
         if self.bad_params is not None:
             self.n_bad_params = int(values[-1])
-        n = self.rows if self.weight is None else float(values[1])
+        n = self.rows if self.weighted is None else float(values[1])
         logs: dict[str, float] = {"loss": float(values[0]) / n}
-        pos = 1 if self.weight is None else 2
+        pos = 1 if self.weighted is None else 2
         for name in self.names:
             if name != "r2":
                 logs[name] = float(values[pos]) / n
@@ -195,11 +194,13 @@ def evaluate_arrays(
         tb = T if whole else T[start:stop, :]
         wb = weights if weights is None or whole else weights[start:stop]
         loss, a = net.objective(dense_rows(net, X, start, stop), tb, wb)
-        sums.add(loss, a, tb, wb)
+        count = None if wb is None else net.xp.sum(wb)
+        sums.add(loss, batch_stats(net, names, a, tb, wb), stop - start, count)
     denominators = ss_tot(net, T, weights) if "r2" in names else None
     if not parallel:
         return sums.logs(denominators)
-    if sums.total is None:
-        sums.add_parts(sums.zero_parts(weights is not None), 0)
+    if weights is not None and sums.weighted is None:  # an empty shard: weighted zeros
+        zero = net.xp.zeros((), dtype=net.backend.dtype, device=net.backend.device)
+        sums.add(zero, [sums._zero_stat(m) for m in names], 0, zero)
     sums.rows = n
     return sums.logs(denominators, to_numpy(comm.allreduce(sums.flat(), net.backend)))

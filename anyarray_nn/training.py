@@ -1,28 +1,33 @@
-"""The training loop: epochs of shuffled mini-batches, validation, metrics, callbacks, progress.
+"""The training loop: epochs of shuffled mini-batches, each one call of one step function.
 
 Its shape follows scikit-learn's ``_fit`` / ``_fit_stochastic`` / ``_backprop`` split:
 
 - :func:`fit` checks the arguments and runs the epochs;
 - :func:`_prepare_data` validates the data and moves it to the device once (:class:`_Data`);
-- :func:`_train_epoch` runs one epoch of steps: batch, :meth:`NN.backprop`, clipping, the
-  optimizer step, and device-side sums of the loss and metrics (:class:`Sums`);
+- :func:`_train_epoch` is the one epoch loop: for each batch it calls the step function
+  (:class:`Step`: ``(theta, opt_state, batch, step) -> (theta, opt_state, sums)``) and keeps
+  the batch's sums on the device;
 - :func:`_end_epoch` does the bookkeeping: the epoch's one host read, the divergence check,
-  validation (:func:`evaluate_arrays`, which sums batches with the same :class:`Sums`), the
-  history, callbacks, the snapshot and the learning-rate schedule.
+  validation, the history, callbacks, the snapshot and the learning-rate schedule.
 
-Rules the loop keeps (see the README's Architecture section):
+Data-parallel training is the same loop: the step's reduction (:mod:`anyarray_nn.distributed`:
+:class:`~anyarray_nn.distributed.LocalReduction` for one process, one allreduce per step for
+several) is the only difference.
 
-- **No host sync inside a training step.** The loss and the metric counts are accumulated on the
-  device and read back once per epoch, in one transfer. The progress bar shows a live running loss
-  only on host backends (NumPy, torch on the CPU), where a read costs nothing; on a device it
-  shows the loss when the epoch ends.
+Rules the loop keeps (see docs/ARCHITECTURE.md):
+
+- **No host sync inside a step**, and no Python branch on an array value: the step could be
+  traced or compiled. The loss and the metric statistics stay on the device and are read back
+  once per epoch, in one transfer. The progress bar shows a live running loss only on host
+  backends (NumPy, torch on the CPU), where a read costs nothing.
 - **Data moves once.** ``X`` and ``y`` are moved to the device once per ``fit``; batches are
   taken there with ``xp.take`` and the shuffle indices (from the host RNG, keyed by the global
   epoch number) are the only per-epoch transfer. The exception is *streaming*: when ``X`` is a
   :class:`numpy.memmap` (or ``stream=True``), ``X`` stays on the host and each batch's rows are
   copied to the device as they are needed, so inputs larger than device memory train in the
   same order and to the same numbers.
-- **Mutation happens in one place:** the optimizer step updates parameters in place.
+- **The write-back rule.** The step returns the new parameter vector and optimizer state and
+  the loop keeps them; where arrays can be written, they are the same buffers, updated in place.
 """
 
 from __future__ import annotations
@@ -30,7 +35,7 @@ from __future__ import annotations
 import math
 import sys
 import warnings
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -41,9 +46,11 @@ from . import optimizers as _optimizers
 from . import schedules as _schedules
 from .backend import to_numpy
 from .layers import Pass
+from .progress import Progress
 from .random import STREAM_SHUFFLE, host_rng
 from .sparse import dense_rows, is_sparse
-from .sums import METRICS, Sums, evaluate_arrays, metric_names, ss_tot
+from .state import History, Snapshot
+from .sums import METRICS, Sums, batch_stats, evaluate_arrays, metric_names, ss_tot
 from .validation import Interval
 
 if TYPE_CHECKING:
@@ -63,115 +70,34 @@ class TrainingDivergedError(FloatingPointError, ValueError):
     catches ``ValueError`` catches it."""
 
 
-class History:
-    """Per-epoch logs of one ``fit`` call: ``history["loss"]``, ``history["val_loss"]``, ...
-
-    Attributes:
-        history: ``{name: [value per epoch]}``, e.g. ``loss``, ``accuracy``, ``val_loss``,
-            ``val_accuracy``, ``lr``.
-        epoch: global epoch numbers (1-based, counting earlier ``fit`` calls).
-        params: the arguments of the ``fit`` call.
-        stopped_early: True when a callback stopped training.
-    """
-
-    def __init__(self, params: dict[str, Any] | None = None) -> None:
-        self.history: dict[str, list[float]] = {}
-        self.epoch: list[int] = []
-        self.params = dict(params or {})
-        self.stopped_early = False
-
-    def append(self, epoch: int, logs: dict[str, float]) -> None:
-        self.epoch.append(epoch)
-        for key, value in logs.items():
-            self.history.setdefault(key, []).append(float(value))
-
-    def __getitem__(self, key: str) -> list[float]:
-        return self.history[key]
-
-    def truncate(self, n_epochs: int) -> None:
-        """Keep the first ``n_epochs`` epochs (an interrupted run forgets the unfinished one)."""
-        del self.epoch[n_epochs:]
-        for values in self.history.values():
-            del values[n_epochs:]
-
-    def __contains__(self, key: object) -> bool:
-        return key in self.history
-
-    def __len__(self) -> int:
-        return len(self.epoch)
-
-    def keys(self) -> Iterable[str]:
-        return self.history.keys()
-
-    def __repr__(self) -> str:
-        last = {k: round(v[-1], 6) for k, v in self.history.items() if v}
-        return f"History({len(self)} epochs, last={last})"
-
-
 # -- gradient clipping -----------------------------------------------------------------------------
-def clip_by_global_norm(xp: Any, grads: list[Array], max_norm: float) -> Array:
-    """Scale ``grads`` in place so their global 2-norm is at most ``max_norm``.
+def clip_by_global_norm(xp: Any, grad: Array, max_norm: float) -> Array:
+    """``grad`` (the flat gradient) scaled so its 2-norm is at most ``max_norm``.
 
     Computed on the device without a host sync (``scale = min(1, max_norm / (norm + 1e-6))``,
-    the same rule as ``torch.nn.utils.clip_grad_norm_``). Returns the norm before clipping.
-    """
-    norm = xp.sqrt(sum(xp.sum(g * g) for g in grads))
-    scale = xp.minimum(max_norm / (norm + 1e-6), 1.0)
-    for g in grads:
-        g *= scale
-    return norm
-
-
-# -- progress display ------------------------------------------------------------------------------
-class _Progress:
-    """A tqdm bar per epoch (verbose=1) or one line per epoch (verbose=2, or tqdm missing)."""
-
-    def __init__(self, verbose: int, n_batches: int, live: bool) -> None:
-        self.verbose, self.n_batches, self.live = verbose, n_batches, live
-        self.bar: Any = None
-        self.tqdm: Any = None
-        if verbose == 1:
-            try:
-                from tqdm.auto import tqdm  # optional (the progress extra)
-
-                self.tqdm = tqdm
-            except ImportError:
-                self.verbose = 2
-        self.every = max(1, n_batches // 20)
-
-    def start(self, epoch: int, total_epochs: int) -> None:
-        if self.tqdm is not None:
-            self.bar = self.tqdm(
-                total=self.n_batches,
-                desc=f"epoch {epoch}/{total_epochs}",
-                unit="batch",
-                leave=True,
-                dynamic_ncols=True,
-            )
-
-    def batch(self, i: int, sums: Sums) -> None:
-        if self.bar is None:
-            return
-        self.bar.update(1)
-        if self.live and i % self.every == 0:
-            self.bar.set_postfix(loss=f"{sums.running_loss():.4f}", refresh=False)
-
-    def end(self, epoch: int, total_epochs: int, logs: dict[str, float]) -> None:
-        text = "  ".join(f"{k} {v:.4g}" for k, v in logs.items())
-        if self.bar is not None:
-            self.bar.set_postfix_str(text)
-            self.bar.close()
-            self.bar = None
-        elif self.verbose:
-            print(f"epoch {epoch}/{total_epochs}  {text}", flush=True)
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
-            self.bar = None
+    the same rule as ``torch.nn.utils.clip_grad_norm_``)."""
+    norm = xp.sqrt(xp.sum(grad * grad))
+    ratio = max_norm / (norm + 1e-6)
+    return grad * xp.minimum(ratio, xp.ones_like(ratio))
 
 
 # -- data: validated at the API and moved once ----------------------------------------------------
+@dataclass
+class Batch:
+    """One step's data on the device: rows ``X``, targets ``T``, optional sample weights ``w``;
+    ``row_offset`` is the first row's position in the global batch (data-parallel slices);
+    ``weight`` the global batch's weight sum (weighted runs); ``share`` this process's share
+    of the batch (``None`` when it has no rows of it)."""
+
+    X: Array
+    T: Array
+    w: Array | None
+    rows: int
+    row_offset: int = 0
+    weight: Array | None = None
+    share: Any = 1.0
+
+
 @dataclass
 class _Data:
     """What one ``fit`` trains on: rows (on the device, or on the host when streaming or
@@ -187,16 +113,27 @@ class _Data:
     w: Array | None = None  # sample weights (device), or None
     val_w: Array | None = None  # validation sample weights (device), or None
 
-    def batch(self, net: NN, order: np.ndarray, order_d: Array, start: int, stop: int) -> tuple:
-        """The rows ``order[start:stop]`` of ``X``, ``T`` and the weights, on the device."""
-        xp = net.xp
-        idx = order_d[start:stop]
+    def batch(
+        self, net: NN, order: np.ndarray, order_d: Array, start: int, stop: int, lo: int, hi: int
+    ) -> Batch:
+        """The rows ``order[lo:hi]`` of the global batch ``order[start:stop]``, on the device."""
+        xp, whole = net.xp, (lo, hi) == (start, stop)
+        weight = None
+        if self.w is not None and not whole:  # the global batch's weight, for the shares
+            weight = xp.sum(xp.take(self.w, order_d[start:stop], axis=0))
+        if hi <= lo:  # this process has no rows of the batch
+            return Batch(None, None, None, stop - start, 0, weight, None)
+        idx = order_d[lo:hi]
         if self.stream:  # host rows of this batch -> device (the documented exception)
-            xb = dense_rows(net, self.X, start, stop, rows=order[start:stop])
+            xb = dense_rows(net, self.X, lo, hi, rows=order[lo:hi])
         else:
             xb = xp.take(self.X, idx, axis=0)
         wb = None if self.w is None else xp.take(self.w, idx, axis=0)
-        return xb, xp.take(self.T, idx, axis=0), wb
+        if wb is not None and whole:
+            weight = xp.sum(wb)
+        share = 1.0 if whole else (hi - lo) / (stop - start) if wb is None else xp.sum(wb) / weight
+        tb = xp.take(self.T, idx, axis=0)
+        return Batch(xb, tb, wb, stop - start, lo - start, weight, share)
 
 
 def _prepare_data(
@@ -224,6 +161,8 @@ def _prepare_data(
     data = _Data(X_rows, T, n, stream, w=net.check_weights(wt, n))
     if val is not None:
         Xvd = net.check_inputs(val[0])
+        if Xvd.shape[0] == 0:
+            raise ValueError("validation_data has no rows; give at least one, or leave it out.")
         data.val = (Xvd, net.check_targets(val[1], Xvd.shape[0]))
         data.val_w = net.check_weights(val[2], Xvd.shape[0])
     if "r2" in names:
@@ -252,7 +191,7 @@ def _validation(
 
     Xh, yh = (X if is_sparse(X) else to_numpy(X)), to_numpy(y)
     arrays = [Xh, yh] if w is None else [Xh, yh, to_numpy(w)]
-    labels = yh if (net.output.name == "softmax" and yh.ndim == 1) else None
+    labels = net.head.stratify_labels(yh)
     try:
         parts = train_test_split(
             *arrays, test_size=validation_split, random_state=net.seed % 2**32, stratify=labels
@@ -263,7 +202,6 @@ def _validation(
     return (parts[0], parts[2], parts[4]), (parts[1], parts[3], parts[5])
 
 
-# -- optimizer, snapshots ------------------------------------------------------------------------
 def _resolve_optimizer(net: NN, optimizer: Any, lr: float | None) -> _optimizers.Optimizer:
     if optimizer is None and net.optimizer is not None:
         opt = net.optimizer
@@ -286,58 +224,80 @@ def _resolve_optimizer(net: NN, optimizer: Any, lr: float | None) -> _optimizers
                 UserWarning,
                 stacklevel=4,
             )
-        opt.build(net.xp, net.parameter_arrays())
+        opt.build(net.theta)
         net.optimizer = opt
     return opt
 
 
+# -- the step function ---------------------------------------------------------------------------
 @dataclass
-class _Snapshot:
-    """Everything that describes the network after one finished epoch: device copies of the
-    parameters, a clone of the optimizer, the step and epoch counters and the length of the
-    history. Restored after divergence or an interrupt, so all of them agree again."""
+class Step:
+    """The training step, one function of the state it changes::
 
-    params: list[Array]
-    optimizer: _optimizers.Optimizer | None
-    step: int
-    epochs_trained: int
-    history_length: int
+        step(theta, opt_state, batch, step_number) -> (theta, opt_state, sums)
 
-    @classmethod
-    def take(cls, net: NN, history: History) -> _Snapshot:
-        xp = net.xp
-        params = [xp.asarray(p, copy=True) for p in net.parameter_arrays()]
-        opt = None if net.optimizer is None else net.optimizer.clone()
-        return cls(params, opt, net.step_, net.epochs_trained_, len(history))
+    ``theta`` is the flat parameter vector, ``opt_state`` the optimizer's state vectors,
+    ``sums`` the batch's ``[loss, metric statistics...]`` (device arrays). It reads nothing
+    back to the host and branches on no array value, so it could be traced or compiled; the
+    data-parallel reduction (``reduction``) wraps the local gradient and is a no-op for one
+    process. Where arrays can be written, the returned ``theta`` and ``opt_state`` are the
+    buffers that came in, updated in place."""
 
-    def restore(self, net: NN, history: History) -> None:
-        for (layer, name), value in zip(net.parameters(), self.params, strict=True):
-            layer.params[name] = value
-        if net.optimizer is not None and self.optimizer is not None:
-            net.optimizer.load_state_dict(self.optimizer.state_dict())
-        net.step_ = self.step
-        net.epochs_trained_ = self.epochs_trained
-        history.truncate(self.history_length)
+    net: NN
+    opt: _optimizers.Optimizer
+    names: list[str]
+    clip_norm: float | None = None
+    reduction: _distributed.LocalReduction = field(default_factory=_distributed.LocalReduction)
+
+    def __call__(
+        self, theta: Array, opt_state: dict[str, Array], batch: Batch, step_number: int
+    ) -> tuple[Array, dict[str, Array], list[Array]]:
+        net, opt = self.net, self.opt
+        net.bind(theta)  # nothing to do unless theta is a new vector
+        opt.state = opt_state
+
+        def local() -> tuple[Array, list[Array]]:
+            ctx = Pass(training=True, step=step_number, row_offset=batch.row_offset)
+            loss, a, grad = net.backprop(batch.X, batch.T, ctx, batch.w)
+            return grad, [loss, *batch_stats(net, self.names, a, batch.T, batch.w)]
+
+        grad, sums = self.reduction(local, batch.share)
+        if self.clip_norm is not None:
+            grad = clip_by_global_norm(net.xp, grad, self.clip_norm)
+        theta = opt.step(theta, grad)
+        return theta, opt.state, sums
 
 
-# -- the loop ------------------------------------------------------------------------------
+# -- the loop ------------------------------------------------------------------------------------
 @dataclass
 class _Run:
     """The settings and running state of one ``fit`` call."""
 
-    opt: _optimizers.Optimizer
+    step: Step
     schedule: _schedules.LRSchedule | None
     batch_size: int
     shuffle: bool | Callable[[int, int], np.ndarray]
-    clip_norm: float | None
-    names: list[str]
     callbacks: Sequence[Any]
-    progress: _Progress
+    progress: Progress
     history: History
     first_epoch: int
     last_epoch: int
-    snapshot: _Snapshot = field(repr=False, default=None)  # type: ignore[assignment]
+    snapshot: Snapshot = field(repr=False, default=None)  # type: ignore[assignment]
     comm: _distributed.Communicator = field(default_factory=_distributed.Communicator)
+
+    @property
+    def opt(self) -> _optimizers.Optimizer:
+        return self.step.opt
+
+    @property
+    def names(self) -> list[str]:
+        return self.step.names
+
+    def take_snapshot(self, net: NN) -> None:
+        self.snapshot = net.training_state.snapshot(net.xp, net.theta)
+
+    def restore(self, net: NN) -> None:
+        net.bind(net.training_state.restore(self.snapshot))
 
 
 def fit(
@@ -422,7 +382,7 @@ def fit(
             raise TypeError(f"{cb!r} is not a callback: it needs on_epoch_end(net, epoch, logs).")
     names = metric_names(net, metrics)
     comm = _distributed.as_communicator(comm)
-    net.comm_ = comm
+    net.training_state.comm = comm
     with _distributed.agreement(comm, "while checking the data"):
         data = _prepare_data(
             net, X, y, validation_data, validation_split, stream, names, sample_weight
@@ -435,23 +395,39 @@ def fit(
     run.comm = comm
     if comm.size > 1:
         _distributed.share_optimizer(net, comm)
-        run.snapshot = _Snapshot.take(net, run.history)
-    train_epoch = _train_epoch if comm.size == 1 else _train_epoch_parallel
+        run.step.reduction = _distributed.AllReduction(comm, net, _stat_shapes(net, names))
+        run.take_snapshot(net)
+    _run_epochs(net, data, run)
+    for cb in callbacks:
+        if hasattr(cb, "on_train_end"):
+            cb.on_train_end(net, run.history.history)
+    return run.history
+
+
+def _stat_shapes(net: NN, names: list[str]) -> list[tuple[int, ...]]:
+    return [(net.n_outputs,) if name == "r2" else () for name in names]
+
+
+def _run_epochs(net: NN, data: _Data, run: _Run) -> None:
+    """The epochs of one ``fit``; on an interrupt, a divergence or a failure on any rank, the
+    network goes back to the end of its last finished epoch."""
+    comm = run.comm
+    net._fitting = True
     try:
         for epoch in range(run.first_epoch, run.last_epoch):
-            sums = train_epoch(net, data, run, epoch)
+            sums = _train_epoch(net, data, run, epoch)
             if _end_epoch(net, data, run, epoch, sums):
                 break
     except (KeyboardInterrupt, _distributed.DistributedError, TrainingDivergedError):
         # Leave the net as it was after the last finished epoch, consistent with its history.
         run.progress.close()
-        run.snapshot.restore(net, run.history)
+        run.restore(net)
         if sys.exc_info()[0] is KeyboardInterrupt:
             warnings.warn(
                 f"fit interrupted; the network keeps its state after epoch "
                 f"{net.epochs_trained_} and net.history_ holds the finished epochs.",
                 RuntimeWarning,
-                stacklevel=2,
+                stacklevel=3,
             )
         raise
     except BaseException as exc:  # uncoordinated on several ranks: the others would wait
@@ -459,11 +435,8 @@ def fit(
             _distributed.abort_all(comm, exc)
         raise
     finally:
+        net._fitting = False
         run.progress.close()
-    for cb in callbacks:
-        if hasattr(cb, "on_train_end"):
-            cb.on_train_end(net, run.history.history)
-    return run.history
 
 
 def _start_run(
@@ -495,120 +468,36 @@ def _start_run(
         if hasattr(cb, "on_train_begin"):
             cb.on_train_begin(net, {})
     first = net.epochs_trained_
-    progress = _Progress(verbose, n_batches, live=net.backend.is_host)
+    progress = Progress(verbose, n_batches, live=net.backend.is_host)
     order = shuffle if callable(shuffle) else bool(shuffle)
-    run = _Run(opt, sched, batch_size, order, clip_norm, names, callbacks, progress,
-               history, first, first + epochs)  # fmt: skip
-    run.snapshot = _Snapshot.take(net, history)
+    step = Step(net, opt, names, clip_norm)
+    run = _Run(step, sched, batch_size, order, callbacks, progress, history, first,
+               first + epochs)  # fmt: skip
+    run.take_snapshot(net)
     return run
 
 
 def _train_epoch(net: NN, data: _Data, run: _Run, epoch: int) -> Sums:
-    """One pass over the shuffled data; returns the epoch's device-side sums (no host read)."""
-    xp, n, size = net.xp, data.n, run.batch_size
+    """One pass over the shuffled data: one call of the step function per batch. Returns the
+    epoch's device-side sums (no host read)."""
+    n, size, step, reduction = data.n, run.batch_size, run.step, run.step.reduction
     order = _epoch_order(net, run.shuffle, epoch, n)
-    order_d = net.backend.asarray(order, dtype=xp.int64)
+    order_d = net.backend.asarray(order, dtype=net.xp.int64)
     sums = Sums(net, run.names)
-    params = net.parameter_arrays()
-    run.progress.start(epoch + 1, run.last_epoch)
-    for i, start in enumerate(range(0, n, size)):
-        xb, tb, wb = data.batch(net, order, order_d, start, min(start + size, n))
-        loss, a, grads = net.backprop(xb, tb, Pass(training=True, step=net.step_), wb)
-        if run.clip_norm is not None:
-            clip_by_global_norm(xp, grads, run.clip_norm)
-        run.opt.step(params, grads)
-        net.step_ += 1
-        sums.add(loss, a, tb, wb)
-        run.progress.batch(i, sums)
-    sums.check_parameters(params)
-    return sums
-
-
-def _train_epoch_parallel(net: NN, data: _Data, run: _Run, epoch: int) -> Sums:
-    """One epoch over several ranks. Each global batch ``order[start:stop]`` is split into
-    contiguous slices, one per rank (:func:`~anyarray_nn.distributed.slice_of`); a rank
-    backpropagates its slice (dropout keyed by the rows' global positions), weighs its
-    gradients by its share of the batch, and ONE allreduce of a flat buffer (gradients, loss
-    and metric parts, a status slot per rank) gives every rank the batch's gradient and sums.
-    Every rank then takes the same optimizer step."""
-    comm, xp, be = run.comm, net.xp, net.backend
-    n, size = data.n, run.batch_size
-    order = _epoch_order(net, run.shuffle, epoch, n)
-    order_d = be.asarray(order, dtype=xp.int64)
-    sums = Sums(net, run.names)
-    params = net.parameter_arrays()
-    statuses = None  # summed status slots, read at the epoch's end on device backends
-    error: BaseException | None = None
+    theta, opt_state = net.theta, run.opt.state
+    reduction.start_epoch(epoch)
     run.progress.start(epoch + 1, run.last_epoch)
     for i, start in enumerate(range(0, n, size)):
         stop = min(start + size, n)
-        parts, error = _rank_parts(net, data, run, order, order_d, start, stop, sums, error)
-        slots = np.zeros(comm.size)
-        slots[comm.rank] = _distributed.status_of(error)
-        flat = xp.concat([xp.reshape(p, (-1,)) for p in parts] + [be.asarray(slots)])
-        reduced = comm.allreduce(flat, be)
-        status = reduced[flat.shape[0] - comm.size :]
-        if be.is_host:  # free to read: a failure anywhere stops every rank now
-            _distributed.raise_if_failed(comm, to_numpy(status), error, f"in epoch {epoch + 1}")
-        else:
-            statuses = status if statuses is None else statuses + status
-        grads, sum_parts = _unflatten(xp, reduced, parts, len(params))
-        if run.clip_norm is not None:
-            clip_by_global_norm(xp, grads, run.clip_norm)
-        run.opt.step(params, grads)
+        batch = data.batch(net, order, order_d, start, stop, *reduction.rows(start, stop))
+        theta, opt_state, parts = step(theta, opt_state, batch, net.step_)
         net.step_ += 1
-        sums.add_parts(sum_parts, stop - start)
+        sums.add(parts[0], parts[1:], batch.rows, batch.weight)
         run.progress.batch(i, sums)
-    if statuses is not None:
-        _distributed.raise_if_failed(comm, to_numpy(statuses), error, f"in epoch {epoch + 1}")
-    sums.check_parameters(params)
+    net.bind(theta)
+    reduction.end_epoch(epoch)
+    sums.check_parameters(theta)
     return sums
-
-
-def _rank_parts(
-    net: NN,
-    data: _Data,
-    run: _Run,
-    order: np.ndarray,
-    order_d: Array,
-    start: int,
-    stop: int,
-    sums: Sums,
-    error: BaseException | None,
-) -> tuple[list[Array], BaseException | None]:
-    """This rank's share of one global batch: its weighted gradients and :meth:`Sums.parts`,
-    or zeros when its slice is empty or it has failed (it still takes part in the reduction,
-    so the others never wait)."""
-    xp, comm = net.xp, run.comm
-    lo, hi = _distributed.slice_of(start, stop, comm.rank, comm.size)
-    if error is None and hi > lo:
-        try:
-            xb, tb, wb = data.batch(net, order, order_d, lo, hi)
-            ctx = Pass(training=True, step=net.step_, row_offset=lo - start)
-            loss, a, grads = net.backprop(xb, tb, ctx, wb)
-            if wb is None:
-                share = (hi - lo) / (stop - start)
-            else:
-                share = xp.sum(wb) / xp.sum(xp.take(data.w, order_d[start:stop], axis=0))
-            return [g * share for g in grads] + sums.parts(loss, a, tb, wb), None
-        except BaseException as exc:  # KeyboardInterrupt too: the others must hear of it
-            error = exc
-    be = net.backend
-    zeros = [
-        xp.zeros(tuple(p.shape), dtype=be.dtype, device=be.device) for p in net.parameter_arrays()
-    ]
-    return zeros + sums.zero_parts(data.w is not None), error
-
-
-def _unflatten(xp: Any, flat: Array, like: list[Array], n_grads: int) -> tuple[list, list]:
-    """Split a reduced flat buffer back into arrays shaped like ``like`` (views, no copies):
-    the first ``n_grads`` are gradients, the rest :meth:`Sums.parts`."""
-    out, offset = [], 0
-    for array in like:
-        count = math.prod(array.shape)
-        out.append(xp.reshape(flat[offset : offset + count], tuple(array.shape)))
-        offset += count
-    return out[:n_grads], out[n_grads:]
 
 
 def _epoch_order(net: NN, shuffle: Any, epoch: int, n: int) -> np.ndarray:
@@ -628,7 +517,7 @@ def _end_epoch(net: NN, data: _Data, run: _Run, epoch: int, sums: Sums) -> bool:
     """The epoch's bookkeeping, after its one host read; returns True to stop training."""
     logs = sums.logs(data.ss_tot)
     if not math.isfinite(logs["loss"]) or sums.n_bad_params:
-        run.snapshot.restore(net, run.history)
+        run.restore(net)
         what = (
             f"the loss became {logs['loss']}"
             if not math.isfinite(logs["loss"])
@@ -650,7 +539,7 @@ def _end_epoch(net: NN, data: _Data, run: _Run, epoch: int, sums: Sums) -> bool:
     run.history.append(epoch + 1, logs)
     run.progress.end(epoch + 1, run.last_epoch, logs)
     # the epoch is finished: from here on (callbacks included) an interrupt keeps it whole
-    run.snapshot = _Snapshot.take(net, run.history)
+    run.take_snapshot(net)
     if run.comm.size == 1:
         _epoch_hooks(net, run, epoch, logs)
     else:  # every rank learns of a failure, a stop, or weights that drifted apart
@@ -673,7 +562,9 @@ def _epoch_hooks(net: NN, run: _Run, epoch: int, logs: dict[str, float]) -> None
 
 __all__ = [
     "METRICS",
+    "Batch",
     "History",
+    "Step",
     "TrainingDivergedError",
     "clip_by_global_norm",
     "evaluate_arrays",

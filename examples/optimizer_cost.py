@@ -48,15 +48,15 @@ OPTIMIZERS = {
 def step_cost_us(make_opt: Any, net: ann.NN, n_steps: int) -> float:
     """Microseconds per optimizer step on ``net``'s parameters, with fixed small gradients."""
     xp = net.xp
-    params = [xp.asarray(layer.params[name], copy=True) for layer, name in net.parameters()]
-    grads = [p * 1e-3 for p in params]
+    params = xp.asarray(net.theta, copy=True)  # every parameter, as one flat vector
+    grads = params * 1e-3
     opt = make_opt()
-    opt.build(xp, params)
-    opt.step(params, grads)  # warm-up
+    opt.build(params)
+    params = opt.step(params, grads)  # warm-up
     start = time.perf_counter()
     for _ in range(n_steps):
-        opt.step(params, grads)
-    _ = net.backend.to_numpy(params[0])  # wait for a device backend to finish
+        params = opt.step(params, grads)
+    _ = net.backend.to_numpy(params)  # wait for a device backend to finish
     return (time.perf_counter() - start) / n_steps * 1e6
 
 

@@ -45,13 +45,14 @@ class SignMomentum(Optimizer):
         self.momentum = float(momentum)
 
     def _state_names(self) -> tuple[str, ...]:
-        return ("momentum_buffer",)  # allocated next to each parameter, saved with the model
+        return ("momentum_buffer",)  # a vector like the parameters', saved with the model
 
-    def _update(self, xp: Any, i: int, p: Any, g: Any, lr: float) -> None:
-        b = self._state["momentum_buffer"][i]
-        b *= self.momentum
-        b += (1.0 - self.momentum) * g
-        p -= lr * xp.sign(b)
+    def update(self, xp: Any, p: Any, g: Any, state: dict, lr: float, wb: Any) -> tuple:
+        # p, g and the state are flat vectors holding every parameter of the network.
+        # wb.mul/wb.add/wb.sub update in place where arrays can be written (NumPy, CuPy,
+        # torch) and return new arrays where they cannot (JAX): keep what they return.
+        b = wb.add(wb.mul(state["momentum_buffer"], self.momentum), (1.0 - self.momentum) * g)
+        return wb.sub(p, lr * xp.sign(b)), {"momentum_buffer": b}
 
 
 # -- recipe: an initializer ---------------------------------------------------------------------

@@ -107,7 +107,8 @@ def test_dropout_gradients_match_central_differences_for_a_fixed_mask(rng):
     def objective() -> float:
         return float(net.backprop(Xd, T, ann.Pass(training=True, step=0))[0])
 
-    analytic = [np.array(g) for g in net.backprop(Xd, T, ann.Pass(training=True, step=0))[2]]
+    flat_grad = np.array(net.backprop(Xd, T, ann.Pass(training=True, step=0))[2])
+    analytic = net.layout.split(flat_grad)
     eps = 1e-6
     for (layer, name), g in zip(net.parameters(), analytic, strict=True):
         w = layer.params[name]

@@ -140,17 +140,19 @@ def test_activation_recipe_in_the_cli_and_scikit_learn(user, iris, tmp_path):
 def test_optimizer_recipe_matches_its_closed_form(user):
     be = ann.resolve("numpy", dtype="float64")
     rng = np.random.default_rng(0)
-    p0 = rng.normal(size=(3, 2))
-    grads = [rng.normal(size=(3, 2)) for _ in range(4)]
-    opt = ann.optimizers.get("sign_momentum", lr=0.1, momentum=0.8)
-    p = be.asarray(p0, copy=True)
-    opt.build(be.xp, [p])
+    p0 = rng.normal(size=6)  # a network's parameters, as the optimizer sees them: one vector
+    grads = [rng.normal(size=6) for _ in range(4)]
     expected, b = p0.copy(), np.zeros_like(p0)
     for g in grads:
-        opt.step([p], [be.asarray(g)])
         b = 0.8 * b + 0.2 * g
         expected -= 0.1 * np.sign(b)
-    np.testing.assert_allclose(ann.to_numpy(p), expected, rtol=1e-15)
+    for wb in (ann.writeback.IN_PLACE, ann.writeback.NEW_ARRAYS):  # mutable and immutable arrays
+        opt = ann.optimizers.get("sign_momentum", lr=0.1, momentum=0.8)
+        p = be.asarray(p0, copy=True)
+        opt.build(p)
+        for g in grads:
+            p = opt.step(p, be.asarray(g), wb)
+        np.testing.assert_allclose(ann.to_numpy(p), expected, rtol=1e-15)
     assert opt.config() == {"name": "sign_momentum", "lr": 0.1, "momentum": 0.8}
 
 
@@ -177,8 +179,8 @@ def test_optimizer_recipe_in_the_cli_and_scikit_learn(user, iris, tmp_path):
 
 def test_an_unregistered_optimizer_still_copies_but_cannot_be_saved(iris, tmp_path):
     class Plain(ann.Optimizer):  # no name: trains and copies, but a file could not rebuild it
-        def _update(self, xp, i, p, g, lr):
-            p -= lr * g
+        def update(self, xp, p, g, state, lr, wb):
+            return p - lr * g, state  # plain arithmetic: a new vector, which fit keeps
 
     X, y = iris
     net = ann.NN([4, 5, 3], backend="numpy", dtype="float64", seed=0)

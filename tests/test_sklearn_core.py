@@ -283,14 +283,15 @@ def test_sklearn_adam_takes_scikit_learns_steps(backend):
     theirs = [p.copy() for p in start]
     ref = AdamOptimizer(theirs, learning_rate_init=0.01, beta_1=0.8, beta_2=0.99, epsilon=1e-6)
     xp_backend = ann.resolve(backend.name, backend.device, "float64")
-    ours = [xp_backend.asarray(p, copy=True) for p in start]
+    flat = np.concatenate([p.reshape(-1) for p in start])  # our parameters: one flat vector
+    ours = xp_backend.asarray(flat, copy=True)
     opt = SklearnAdam(lr=0.01, beta1=0.8, beta2=0.99, eps=1e-6)
-    opt.build(xp_backend.xp, ours)
+    opt.build(ours)
     for g in grads:
         ref.update_params(theirs, g)
-        opt.step(ours, [xp_backend.asarray(x) for x in g])
-    for a, b in zip(ours, theirs, strict=True):
-        np.testing.assert_allclose(ann.to_numpy(a), b, rtol=1e-12, atol=1e-15)
+        ours = opt.step(ours, xp_backend.asarray(np.concatenate([x.reshape(-1) for x in g])))
+    expected = np.concatenate([p.reshape(-1) for p in theirs])
+    np.testing.assert_allclose(ann.to_numpy(ours), expected, rtol=1e-12, atol=1e-15)
 
 
 def test_shuffle_function_sets_the_order(iris):

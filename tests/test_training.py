@@ -252,7 +252,7 @@ def test_keyboard_interrupt_keeps_a_usable_net_and_the_finished_epochs(monkeypat
         count[0] += 1
         if count[0] == 13:  # in the middle of epoch 3 (5 steps per epoch)
             raise KeyboardInterrupt
-        real_step(params, grads)
+        return real_step(params, grads)
 
     monkeypatch.setattr(net.optimizer, "step", step)
     with pytest.raises(KeyboardInterrupt), pytest.warns(RuntimeWarning, match="after epoch 2"):
@@ -283,16 +283,16 @@ def test_clip_by_global_norm_matches_torch(backend, rng):
     from anyarray_nn.training import clip_by_global_norm
 
     be = ann.resolve(backend.name, backend.device, "float64")
-    host = [rng.normal(size=(4, 3)) * 5, rng.normal(size=3)]
-    grads = [be.asarray(g, copy=True) for g in host]
-    norm = clip_by_global_norm(be.xp, grads, 1.5)
-    tensors = [torch.zeros(g.shape, dtype=torch.float64, requires_grad=True) for g in host]
-    for t, g in zip(tensors, host, strict=True):
-        t.grad = torch.tensor(g)
-    ref_norm = torch.nn.utils.clip_grad_norm_(tensors, 1.5)
-    assert float(ann.to_numpy(norm)) == pytest.approx(ref_norm.item(), rel=1e-12)
-    for g, t in zip(grads, tensors, strict=True):
-        np.testing.assert_allclose(ann.to_numpy(g), t.grad.numpy(), rtol=1e-12)
+    for scale in (5.0, 0.01):  # clipped, and left as it is
+        host = [rng.normal(size=(4, 3)) * scale, rng.normal(size=3) * scale]
+        flat = be.asarray(np.concatenate([g.reshape(-1) for g in host]))  # the flat gradient
+        clipped = np.asarray(ann.to_numpy(clip_by_global_norm(be.xp, flat, 1.5)))
+        tensors = [torch.zeros(g.shape, dtype=torch.float64, requires_grad=True) for g in host]
+        for t, g in zip(tensors, host, strict=True):
+            t.grad = torch.tensor(g)
+        torch.nn.utils.clip_grad_norm_(tensors, 1.5)
+        expected = np.concatenate([t.grad.numpy().reshape(-1) for t in tensors])
+        np.testing.assert_allclose(clipped, expected, rtol=1e-12)
 
 
 def test_schedule_drives_the_learning_rate(iris):
@@ -374,18 +374,18 @@ def test_float32_end_to_end_and_in_place_updates(backend, iris):
     net = _net(backend, dtype="float32", dropout=0.2, l1=1e-4, l2=1e-4)
     net.fit(X, y, epochs=1, optimizer="adam", lr=0.01)
     before = [layer.params[n] for layer, n in net.parameters()]
-    state_before = {k: list(v) for k, v in net.optimizer.state_arrays().items()}
+    theta_before, state_before = net.theta, dict(net.optimizer.state)
     history = net.fit(X, y, epochs=2, clip_norm=1.0, validation_data=(X, y))
     after = [layer.params[n] for layer, n in net.parameters()]
     assert all(a is b for a, b in zip(before, after, strict=True))
-    for key, arrays in net.optimizer.state_arrays().items():
-        assert all(a is b for a, b in zip(state_before[key], arrays, strict=True))
+    assert net.theta is theta_before
+    assert all(net.optimizer.state[k] is a for k, a in state_before.items())
     xp = net.xp
-    every = after + [a for v in net.optimizer.state_arrays().values() for a in v]
+    every = [*after, net.theta, *net.optimizer.state.values()]
     Xd = net.check_inputs(X)
     ctx = ann.Pass(training=True, step=net.step_)
-    loss, out, grads = net.backprop(Xd, net.check_targets(y, len(y)), ctx)
-    every += [loss, out, *grads]
+    loss, out, grad = net.backprop(Xd, net.check_targets(y, len(y)), ctx)
+    every += [loss, out, grad]
     every += [ctx.saved(layer)[1] for layer in net.layers if isinstance(layer, ann.Dense)]
     for arr in every:
         assert arr.dtype == xp.float32, arr.dtype

@@ -1,0 +1,195 @@
+"""The output head: what a network's last layer means.
+
+A :class:`Head` owns the output activation and the loss, and everything that depends on the
+task they define: how targets are checked and encoded, how the loss and its gradient come from
+the logits (fused where the loss is fused with the activation), which metrics apply and how
+outputs are decoded into labels. The task comes from the output activation's ``task``
+(``multiclass``, ``multilabel`` or ``regression``) and the allowed targets from the loss's
+``target_range``, never from comparing names, so a new output or loss is one registered class
+(see the Extending guide).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from . import losses as _losses
+from .activations import Activation
+from .backend import Backend, to_numpy
+from .inputs import all_finite, nonfinite_error
+from .losses import Loss
+
+Array = Any
+
+__all__ = ["Head"]
+
+
+class Head:
+    """Output activation + loss, and the task they define.
+
+    Attributes:
+        output: the output :class:`~anyarray_nn.activations.Activation`.
+        loss: the :class:`~anyarray_nn.losses.Loss`.
+        fused: the loss works straight from the logits (softmax + cross-entropy, sigmoid +
+            binary cross-entropy, exp + Poisson).
+        task: ``"multiclass"``, ``"multilabel"`` or ``"regression"``.
+    """
+
+    def __init__(self, output: Activation, loss: Loss) -> None:
+        self.output, self.loss = output, loss
+        self.fused = loss.fused_with is not None and isinstance(output, loss.fused_with)
+        self.task = output.task
+
+    @property
+    def is_classifier(self) -> bool:
+        return self.task != "regression"
+
+    def check_width(self, n_outputs: int) -> None:
+        """Refuse an output layer too narrow for the task."""
+        if self.task == "multiclass" and n_outputs < 2:
+            raise ValueError(
+                f"A {self.output.name} output needs at least 2 units. For binary classification "
+                "use output='sigmoid'; for regression use output='identity'."
+            )
+
+    # -- targets ------------------------------------------------------------------------------
+    def targets(self, backend: Backend, y: Any, n_samples: int, n_outputs: int) -> Array:
+        """Validate ``y`` and return the ``(n, n_outputs)`` float target matrix on the device.
+
+        A multiclass head accepts integer labels ``(n,)`` in ``[0, n_outputs)`` (one-hot rows
+        are built on the device) or ``(n, n_outputs)`` rows; targets must lie in the loss's
+        ``target_range`` (``[0, 1]`` for the cross-entropies, ``>= 0`` for Poisson)."""
+        host = np.asarray(to_numpy(y))
+        if host.shape[:1] != (n_samples,):
+            raise ValueError(
+                f"y has {host.shape[0] if host.ndim else 0} rows but X has {n_samples}."
+            )
+        if not np.issubdtype(host.dtype, np.number) and host.dtype != np.bool_:
+            raise ValueError(
+                f"y must be numeric (got dtype {host.dtype}); encode string labels as integers "
+                "0..n_classes-1 first (e.g. sklearn.preprocessing.LabelEncoder)."
+            )
+        if host.dtype.kind == "f" and not all_finite(host):
+            raise nonfinite_error(host, "y")
+        if self.task == "multiclass" and host.ndim == 1:
+            return _one_hot(backend, host, n_outputs)
+        if host.ndim == 1:
+            host = host.reshape(-1, 1)
+        if host.ndim != 2 or host.shape[1] != n_outputs:
+            kinds = "labels " if self.task == "multiclass" else "labels or values "
+            raise ValueError(
+                f"y has shape {host.shape}, but the network has {n_outputs} outputs: give "
+                f"(n,) {kinds}or an (n, {n_outputs}) array."
+            )
+        self._check_range(host)
+        return backend.asarray(host.astype(np.float64))
+
+    def _check_range(self, host: np.ndarray) -> None:
+        bounds = self.loss.target_range
+        if bounds is None or host.size == 0:
+            return
+        lo, hi = bounds
+        found_lo, found_hi = float(host.min()), float(host.max())
+        if found_lo < lo or found_hi > hi:
+            where = f"[{lo:g}, {hi:g}]" if np.isfinite(hi) else f">= {lo:g}"
+            raise ValueError(
+                f"Targets for the {self.loss.name} loss must be {where}; y holds values from "
+                f"{found_lo:g} to {found_hi:g}. Rescale or clean the targets, or choose a loss "
+                "that takes such values (e.g. loss='mse')."
+            )
+
+    # -- the loss -----------------------------------------------------------------------------
+    def loss_and_grad(
+        self, xp: Any, z: Array, T: Array, weights: Array | None = None
+    ) -> tuple[Array, Array, Array]:
+        """``(mean loss, dL/dz, output activations)`` from the logits ``z``; ``weights`` (an
+        ``(n,)`` device array) makes the loss the weighted mean ``sum(w l) / sum(w)``."""
+        loss_fn, out = self.loss, self.output
+        if weights is None:
+            if self.fused:
+                return loss_fn.fused(xp, z, T)
+            a = out.forward(xp, z)
+            return loss_fn.value(xp, a, T), out.backward(xp, z, a, loss_fn.grad(xp, a, T)), a
+        factors = _losses.row_factors(xp, weights)
+        if self.fused:
+            _, grad, a = loss_fn.fused(xp, z, T)
+            rows = loss_fn.row_values_from_logits(xp, z, T)
+            grad = grad * factors
+        else:
+            a = out.forward(xp, z)
+            rows = loss_fn.row_values(xp, a, T)
+            grad = out.backward(xp, z, a, loss_fn.grad(xp, a, T) * factors)
+        return _losses.weighted_mean(xp, rows, weights), grad, a
+
+    def objective(
+        self, xp: Any, z: Array, T: Array, weights: Array | None = None
+    ) -> tuple[Array, Array]:
+        """The mean (or weighted mean) loss and the output activations, without gradients."""
+        loss_fn = self.loss
+        a = self.output.forward(xp, z)
+        if weights is not None:
+            if self.fused:
+                rows = loss_fn.row_values_from_logits(xp, z, T)
+            else:
+                rows = loss_fn.row_values(xp, a, T)
+            return _losses.weighted_mean(xp, rows, weights), a
+        if self.fused:
+            return loss_fn.value_from_logits(xp, z, T), a
+        return loss_fn.value(xp, a, T), a
+
+    # -- metrics and decoding -----------------------------------------------------------------
+    def default_metrics(self) -> list[str]:
+        return ["accuracy"] if self.is_classifier else ["r2"]
+
+    def stats(self, xp: Any, name: str, a: Array, T: Array, w: Array | None) -> Array:
+        """One batch's statistic for metric ``name`` (device, no host sync): correct rows
+        (or weights) for the accuracies, per-column squared errors for R²."""
+        if name == "r2":
+            d = T - a
+            return (
+                xp.sum(d * d, axis=0)
+                if w is None
+                else xp.sum(xp.reshape(w, (-1, 1)) * (d * d), axis=0)
+            )
+        if self.task == "multiclass":
+            right = xp.argmax(a, axis=1) == xp.argmax(T, axis=1)
+            if w is None:
+                return xp.count_nonzero(right)  # one operation, an integer count
+            return xp.sum(w * xp.astype(right, a.dtype))
+        hits = xp.astype((a > 0.5) == (T > 0.5), a.dtype)  # per output
+        if name == "accuracy":  # averaged over outputs
+            hits = xp.sum(hits, axis=1) / float(a.shape[1])
+        else:  # subset accuracy: every output right
+            hits = xp.min(hits, axis=1)
+        return xp.sum(hits) if w is None else xp.sum(w * hits)
+
+    def decode(self, probs: np.ndarray) -> np.ndarray:
+        """Labels from outputs (host): argmax for multiclass, ``p > 0.5`` per output for
+        multilabel (a vector for one output)."""
+        if self.task == "multilabel":
+            labels = (probs > 0.5).astype(np.int64)
+            return labels[:, 0] if labels.shape[1] == 1 else labels
+        return np.argmax(probs, axis=1)
+
+    def stratify_labels(self, y: np.ndarray) -> np.ndarray | None:
+        """The labels a validation split can stratify on (class labels), else ``None``."""
+        return y if (self.task == "multiclass" and y.ndim == 1) else None
+
+
+def _one_hot(backend: Backend, labels: np.ndarray, k: int) -> Array:
+    """Integer labels (host) -> one-hot rows on the device (built there by broadcasting)."""
+    xp = backend.xp
+    if not np.all(labels == np.round(labels)):
+        raise ValueError("Class labels must be integers 0..n_classes-1.")
+    lo, hi = labels.min(initial=0), labels.max(initial=0)
+    if lo < 0 or hi >= k:
+        raise ValueError(
+            f"Labels out of range: found {int(lo)}..{int(hi)}, but the output layer has "
+            f"{k} units (valid labels 0..{k - 1}). Widen the output layer or re-encode y."
+        )
+    device_labels = backend.asarray(labels.astype(np.int64), dtype=xp.int64)
+    classes = xp.arange(k, dtype=xp.int64, device=backend.device)
+    one_hot = xp.reshape(device_labels, (-1, 1)) == xp.reshape(classes, (1, -1))
+    return xp.astype(one_hot, backend.dtype)
