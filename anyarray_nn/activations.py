@@ -202,8 +202,6 @@ class Softmax(Activation):
         return a * (grad_a - xp.sum(grad_a * a, axis=-1, keepdims=True))
 
 
-#: The registry itself, under the name this module always exported (a read-only mapping).
-ACTIVATIONS = registry
 registry.alias("linear", "identity")
 registry.alias("logistic", "sigmoid")  # scikit-learn's name
 

@@ -87,9 +87,6 @@ for _name, _function, _aliases in (
 ):
     registry.register(_name, _function, aliases=_aliases)
 
-#: The registry itself, under the name this module always exported (a read-only mapping).
-INITIALIZERS = registry
-
 
 def register(name: str, function: Initializer | None = None) -> Any:
     """Register an initializer ``(rng, fan_in, fan_out, **kwargs) -> np.ndarray`` by name, so

@@ -344,8 +344,6 @@ class Poisson(Loss):
         return Exp()
 
 
-#: The registry itself, under the name this module always exported (a read-only mapping).
-LOSSES = registry
 registry.alias("mean_squared_error", "mse")
 registry.alias("squared_error", "mse")  # scikit-learn's name
 registry.alias("categorical_cross_entropy", "cross_entropy")

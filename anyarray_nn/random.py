@@ -16,7 +16,6 @@ from .backend import info_for_namespace
 #: Stream identifiers (``SeedSequence.spawn_key``) so that init and shuffling never share draws.
 STREAM_INIT = 0
 STREAM_SHUFFLE = 1
-STREAM_DROPOUT = 2
 
 
 def new_seed() -> int:

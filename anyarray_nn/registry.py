@@ -31,7 +31,7 @@ storing code.
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from functools import partial
 from typing import Any, ClassVar
 
@@ -310,6 +310,3 @@ optimizers = Registry("optimizer", default="sgd")
 schedules = Registry("lr schedule", default="constant")
 callbacks = Registry("callback")
 layers = Registry("layer")
-
-#: A function that draws weights: ``(rng, fan_in, fan_out) -> np.ndarray``.
-InitializerFunction = Callable[..., Any]

@@ -537,9 +537,9 @@ def _end_epoch(net: NN, data: _Data, run: _Run, epoch: int, sums: Sums) -> bool:
     logs["lr"] = run.opt.lr
     net.epochs_trained_ = epoch + 1
     run.history.append(epoch + 1, logs)
-    run.progress.end(epoch + 1, run.last_epoch, logs)
-    # the epoch is finished: from here on (callbacks included) an interrupt keeps it whole
+    # the epoch is finished: from here on (its line, callbacks) an interrupt keeps it whole
     run.take_snapshot(net)
+    run.progress.end(epoch + 1, run.last_epoch, logs)
     if run.comm.size == 1:
         _epoch_hooks(net, run, epoch, logs)
     else:  # every rank learns of a failure, a stop, or weights that drifted apart
