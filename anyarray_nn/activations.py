@@ -111,7 +111,9 @@ class ReLU(Activation):
     default_init = "he_normal"
 
     def forward(self, xp: Any, z: Array) -> Array:
-        return xp.maximum(z, 0.0)
+        # clip takes a Python scalar natively everywhere; maximum(z, 0.0) makes torch (through
+        # array-api-compat) copy the 0.0 to the device, a host sync per call on a GPU
+        return xp.clip(z, min=0.0)
 
     def derivative(self, xp: Any, z: Array, a: Array) -> Array:
         return xp.astype(z > 0, z.dtype)
@@ -158,7 +160,7 @@ class ELU(Activation):
         self.alpha = float(alpha)
 
     def forward(self, xp: Any, z: Array) -> Array:
-        return select(xp, z > 0, z, self.alpha * xp.expm1(xp.minimum(z, 0.0)))
+        return select(xp, z > 0, z, self.alpha * xp.expm1(xp.clip(z, max=0.0)))
 
     def derivative(self, xp: Any, z: Array, a: Array) -> Array:
         # for z <= 0: d/dz alpha*(e^z - 1) = alpha*e^z = a + alpha

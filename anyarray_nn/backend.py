@@ -71,6 +71,8 @@ def _torch_device(device: Any) -> Any:
                 f"torch device {device!r} requested, but only {torch.cuda.device_count()} "
                 "CUDA device(s) exist."
             )
+        if dev.index is None:  # the tensors made there say cuda:N; so must the backend
+            dev = torch.device("cuda", torch.cuda.current_device())
     return dev
 
 

@@ -60,7 +60,11 @@ class Head:
 
         A multiclass head accepts integer labels ``(n,)`` in ``[0, n_outputs)`` (one-hot rows
         are built on the device) or ``(n, n_outputs)`` rows; targets must lie in the loss's
-        ``target_range`` (``[0, 1]`` for the cross-entropies, ``>= 0`` for Poisson)."""
+        ``target_range`` (``[0, 1]`` for the cross-entropies, ``>= 0`` for Poisson). Targets
+        already on the backend's device are checked there (a few reads), never copied to the
+        host and back."""
+        if backend.owns(y) and not isinstance(y, np.ndarray):
+            return self._device_targets(backend, backend.info.detach(y), n_samples, n_outputs)
         host = np.asarray(to_numpy(y))
         if host.shape[:1] != (n_samples,):
             raise ValueError(
@@ -86,12 +90,42 @@ class Head:
         self._check_range(host)
         return backend.asarray(host.astype(np.float64))
 
+    def _device_targets(self, backend: Backend, y: Array, n_samples: int, k: int) -> Array:
+        """:meth:`targets` for ``y`` on the device: the same checks, made there."""
+        xp = backend.xp
+        if y.ndim == 0 or y.shape[0] != n_samples:
+            raise ValueError(f"y has {y.shape[0] if y.ndim else 0} rows but X has {n_samples}.")
+        if xp.isdtype(y.dtype, "complex floating"):
+            raise ValueError(f"y must be real numbers, got dtype {y.dtype}.")
+        if xp.isdtype(y.dtype, "real floating") and not bool(xp.all(xp.isfinite(y))):
+            raise nonfinite_error(np.asarray(to_numpy(y)), "y")  # the error path may read all
+        if self.task == "multiclass" and y.ndim == 1:
+            if xp.isdtype(y.dtype, "real floating") and not bool(xp.all(y == xp.round(y))):
+                raise ValueError("Class labels must be integers 0..n_classes-1.")
+            labels = xp.astype(y, xp.int64)
+            lo, hi = (int(xp.min(labels)), int(xp.max(labels))) if n_samples else (0, 0)
+            _check_labels(lo, hi, k)
+            classes = xp.arange(k, dtype=xp.int64, device=backend.device)
+            one_hot = xp.reshape(labels, (-1, 1)) == xp.reshape(classes, (1, -1))
+            return xp.astype(one_hot, backend.dtype)
+        T = xp.reshape(y, (-1, 1)) if y.ndim == 1 else y
+        if T.ndim != 2 or T.shape[1] != k:
+            raise ValueError(
+                f"y has shape {tuple(y.shape)}, but the network has {k} outputs: give (n,) "
+                f"labels or values or an (n, {k}) array."
+            )
+        T = xp.astype(T, backend.dtype)
+        if self.loss.target_range is not None and n_samples:
+            self._check_bounds(float(xp.min(T)), float(xp.max(T)))
+        return T
+
     def _check_range(self, host: np.ndarray) -> None:
-        bounds = self.loss.target_range
-        if bounds is None or host.size == 0:
+        if self.loss.target_range is None or host.size == 0:
             return
-        lo, hi = bounds
-        found_lo, found_hi = float(host.min()), float(host.max())
+        self._check_bounds(float(host.min()), float(host.max()))
+
+    def _check_bounds(self, found_lo: float, found_hi: float) -> None:
+        lo, hi = self.loss.target_range  # type: ignore[misc]
         if found_lo < lo or found_hi > hi:
             where = f"[{lo:g}, {hi:g}]" if np.isfinite(hi) else f">= {lo:g}"
             raise ValueError(
@@ -183,13 +217,16 @@ def _one_hot(backend: Backend, labels: np.ndarray, k: int) -> Array:
     xp = backend.xp
     if not np.all(labels == np.round(labels)):
         raise ValueError("Class labels must be integers 0..n_classes-1.")
-    lo, hi = labels.min(initial=0), labels.max(initial=0)
-    if lo < 0 or hi >= k:
-        raise ValueError(
-            f"Labels out of range: found {int(lo)}..{int(hi)}, but the output layer has "
-            f"{k} units (valid labels 0..{k - 1}). Widen the output layer or re-encode y."
-        )
+    _check_labels(int(labels.min(initial=0)), int(labels.max(initial=0)), k)
     device_labels = backend.asarray(labels.astype(np.int64), dtype=xp.int64)
     classes = xp.arange(k, dtype=xp.int64, device=backend.device)
     one_hot = xp.reshape(device_labels, (-1, 1)) == xp.reshape(classes, (1, -1))
     return xp.astype(one_hot, backend.dtype)
+
+
+def _check_labels(lo: int, hi: int, k: int) -> None:
+    if lo < 0 or hi >= k:
+        raise ValueError(
+            f"Labels out of range: found {lo}..{hi}, but the output layer has {k} units "
+            f"(valid labels 0..{k - 1}). Widen the output layer or re-encode y."
+        )

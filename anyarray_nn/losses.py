@@ -133,15 +133,15 @@ class CrossEntropy(Loss):
 
     def value(self, xp: Any, a: Array, t: Array) -> Array:
         tiny = xp.finfo(a.dtype).smallest_normal
-        return -xp.sum(t * xp.log(xp.maximum(a, tiny))) / float(a.shape[0])
+        return -xp.sum(t * xp.log(xp.clip(a, min=tiny))) / float(a.shape[0])
 
     def grad(self, xp: Any, a: Array, t: Array) -> Array:
         tiny = xp.finfo(a.dtype).smallest_normal
-        return -t / xp.maximum(a, tiny) / float(a.shape[0])
+        return -t / xp.clip(a, min=tiny) / float(a.shape[0])
 
     def row_values(self, xp: Any, a: Array, t: Array) -> Array:
         tiny = xp.finfo(a.dtype).smallest_normal
-        return -xp.sum(t * xp.log(xp.maximum(a, tiny)), axis=1)
+        return -xp.sum(t * xp.log(xp.clip(a, min=tiny)), axis=1)
 
     def row_values_from_logits(self, xp: Any, z: Array, t: Array) -> Array:
         zmax = xp.max(z, axis=-1, keepdims=True)
@@ -182,25 +182,25 @@ class BinaryCrossEntropy(Loss):
 
     def value(self, xp: Any, a: Array, t: Array) -> Array:
         tiny = xp.finfo(a.dtype).smallest_normal
-        ll = t * xp.log(xp.maximum(a, tiny)) + (1.0 - t) * xp.log(xp.maximum(1.0 - a, tiny))
+        ll = t * xp.log(xp.clip(a, min=tiny)) + (1.0 - t) * xp.log(xp.clip(1.0 - a, min=tiny))
         return -xp.sum(ll) / _count(a)
 
     def grad(self, xp: Any, a: Array, t: Array) -> Array:
         tiny = xp.finfo(a.dtype).smallest_normal
-        return (a - t) / xp.maximum(a * (1.0 - a), tiny) / _count(a)
+        return (a - t) / xp.clip(a * (1.0 - a), min=tiny) / _count(a)
 
     def row_values(self, xp: Any, a: Array, t: Array) -> Array:
         tiny = xp.finfo(a.dtype).smallest_normal
-        ll = t * xp.log(xp.maximum(a, tiny)) + (1.0 - t) * xp.log(xp.maximum(1.0 - a, tiny))
+        ll = t * xp.log(xp.clip(a, min=tiny)) + (1.0 - t) * xp.log(xp.clip(1.0 - a, min=tiny))
         return -xp.sum(ll, axis=1) / float(a.shape[1])
 
     def row_values_from_logits(self, xp: Any, z: Array, t: Array) -> Array:
-        per = xp.maximum(z, 0.0) - z * t + xp.log1p(xp.exp(-xp.abs(z)))
+        per = xp.clip(z, min=0.0) - z * t + xp.log1p(xp.exp(-xp.abs(z)))
         return xp.sum(per, axis=1) / float(z.shape[1])
 
     def value_from_logits(self, xp: Any, z: Array, t: Array) -> Array:
         # log(1 + e^z) - t z, written without overflow
-        per = xp.maximum(z, 0.0) - z * t + xp.log1p(xp.exp(-xp.abs(z)))
+        per = xp.clip(z, min=0.0) - z * t + xp.log1p(xp.exp(-xp.abs(z)))
         return xp.sum(per) / _count(z)
 
     def grad_from_logits(self, xp: Any, z: Array, a: Array, t: Array) -> Array:
@@ -221,7 +221,7 @@ class _Clipped:
     eps: float
 
     def _bound(self, xp: Any, nll: Array) -> Array:
-        return xp.minimum(xp.maximum(nll, -math.log1p(-self.eps)), -math.log(self.eps))
+        return xp.clip(nll, min=-math.log1p(-self.eps), max=-math.log(self.eps))
 
 
 class ClippedCrossEntropy(_Clipped, CrossEntropy):
@@ -241,7 +241,7 @@ class ClippedCrossEntropy(_Clipped, CrossEntropy):
 
     def row_values(self, xp: Any, a: Array, t: Array) -> Array:
         tiny = xp.finfo(a.dtype).smallest_normal
-        return xp.sum(t * self._bound(xp, -xp.log(xp.maximum(a, tiny))), axis=1)
+        return xp.sum(t * self._bound(xp, -xp.log(xp.clip(a, min=tiny))), axis=1)
 
     def value_from_logits(self, xp: Any, z: Array, t: Array) -> Array:
         return xp.sum(self.row_values_from_logits(xp, z, t)) / float(z.shape[0])
@@ -289,8 +289,8 @@ class ClippedBinaryCrossEntropy(_Clipped, BinaryCrossEntropy):
 
     def _terms(self, xp: Any, a: Array, t: Array) -> Array:
         tiny = xp.finfo(a.dtype).smallest_normal
-        nll_1 = self._bound(xp, -xp.log(xp.maximum(a, tiny)))
-        nll_0 = self._bound(xp, -xp.log(xp.maximum(1.0 - a, tiny)))
+        nll_1 = self._bound(xp, -xp.log(xp.clip(a, min=tiny)))
+        nll_0 = self._bound(xp, -xp.log(xp.clip(1.0 - a, min=tiny)))
         return t * nll_1 + (1.0 - t) * nll_0
 
     def _terms_from_logits(self, xp: Any, z: Array, t: Array) -> Array:

@@ -78,7 +78,7 @@ def clip_by_global_norm(xp: Any, grad: Array, max_norm: float) -> Array:
     the same rule as ``torch.nn.utils.clip_grad_norm_``)."""
     norm = xp.sqrt(xp.sum(grad * grad))
     ratio = max_norm / (norm + 1e-6)
-    return grad * xp.minimum(ratio, xp.ones_like(ratio))
+    return grad * xp.clip(ratio, max=1.0)
 
 
 # -- data: validated at the API and moved once ----------------------------------------------------

@@ -98,3 +98,16 @@ def test_a_backend_object_keeps_its_dtype_unless_overridden():
     assert ann.NN([2, 3, 2], backend=be).backend.dtype_name == "float64"
     assert ann.NN([2, 3, 2], backend=be, dtype="float32").backend.dtype_name == "float32"
     assert ann.NN([2, 3, 2], backend="numpy").backend.dtype_name == "float32"
+
+
+def test_torch_cuda_resolves_to_the_concrete_current_device(monkeypatch):
+    """Tensors made on ``"cuda"`` report ``cuda:N``; a backend that kept plain ``"cuda"`` failed
+    every device equality (owning its own arrays included). Checked without a GPU by telling
+    torch it has two and the current one is 1."""
+    torch = pytest.importorskip("torch")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    monkeypatch.setattr(torch.cuda, "current_device", lambda: 1)
+    be = ann.resolve("torch", "cuda")
+    assert be.device == torch.device("cuda", 1) and be.device_name == "cuda:1"
+    assert ann.resolve("torch", "cuda:0").device == torch.device("cuda", 0)

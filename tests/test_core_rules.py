@@ -202,3 +202,77 @@ def test_the_training_state_copies_and_moves_as_one(iris):
     twin.fit(X, y, epochs=1)
     for a, b in zip(twin.get_weights(), net.get_weights(), strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-12)
+
+
+# -- no host-to-device copy inside a step ---------------------------------------------------------
+def _torch_transfers_per_fit(monkeypatch, steps: int, **fit_kwargs) -> int:
+    """Calls that turn Python or NumPy data into a torch tensor during one ``fit`` of ``steps``
+    optimizer steps (each one a host-to-device copy, and a host sync, on a GPU)."""
+    torch = pytest.importorskip("torch")
+    count = [0]
+
+    def counting(name):
+        real = getattr(torch, name)
+
+        def wrapper(*args, **kwargs):
+            count[0] += 1
+            return real(*args, **kwargs)
+
+        return wrapper
+
+    rng = np.random.default_rng(0)
+    batch = 16
+    X = rng.normal(size=(steps * batch, 6))
+    y = rng.integers(0, 3, steps * batch)
+    net = ann.NN([6, 8, 8, 3], activation="relu", dropout=0.1, l1=1e-4, l2=1e-4,
+                 backend="torch", seed=0)  # fmt: skip
+    Xd, yd = net.backend.asarray(X), net.backend.asarray(y, dtype=net.xp.int64)
+    with monkeypatch.context() as patch:
+        for name in ("asarray", "tensor", "as_tensor", "scalar_tensor", "from_numpy"):
+            patch.setattr(torch, name, counting(name))
+        net.fit(Xd, yd, epochs=1, batch_size=batch, **fit_kwargs)
+    return count[0]
+
+
+@pytest.mark.parametrize(
+    "fit_kwargs",
+    [
+        {"optimizer": "adam", "clip_norm": 1.0},
+        {"optimizer": "sgd", "lr": 0.1},
+        {"optimizer": "rmsprop", "metrics": ["accuracy"]},
+    ],
+)
+def test_no_host_to_device_copy_inside_a_step_on_torch(monkeypatch, fit_kwargs):
+    """A Python scalar passed with a tensor to a two-argument function (``maximum(z, 0.0)``)
+    becomes a tensor copied from the host on every call; on a GPU, a sync per call. Counted on
+    torch's CPU build: the fit of 2S steps makes no more such copies than the fit of S."""
+    few = _torch_transfers_per_fit(monkeypatch, 4, **fit_kwargs)
+    many = _torch_transfers_per_fit(monkeypatch, 8, **fit_kwargs)
+    assert few > 0  # the counter sees the per-fit copies (the shuffle order, ...)
+    assert many == few, (few, many)
+
+
+def test_device_targets_are_checked_on_the_device(backend, monkeypatch, iris):
+    """y already on the device gets the host rules (shape, finiteness, label range, the loss's
+    target range) without a round trip through the host; the one-hot rows equal the host's."""
+    _, y = iris
+    net = ann.NN([4, 5, 3], backend=backend.name, device=backend.device, seed=0)
+    be = net.backend
+    host_T = ann.to_numpy(net.check_targets(y, 150))
+    yd = be.asarray(y, dtype=be.xp.int64)
+    if not isinstance(yd, np.ndarray):  # on NumPy the host is the device
+        monkeypatch.setattr(ann.heads, "to_numpy", _no_host_copy)
+    np.testing.assert_array_equal(ann.to_numpy(net.check_targets(yd, 150)), host_T)
+    with pytest.raises(ValueError, match=r"Labels out of range: found 0\.\.3"):
+        net.check_targets(be.asarray(np.where(y == 2, 3, y), dtype=be.xp.int64), 150)
+    with pytest.raises(ValueError, match="y has 149 rows but X has 150"):
+        net.check_targets(yd[:149], 150)
+    with pytest.raises(ValueError, match="integers"):
+        net.check_targets(be.asarray(y + 0.5), 150)
+    poisson = ann.NN([4, 5, 1], output="exp", backend=backend.name, device=backend.device)
+    with pytest.raises(ValueError, match="poisson loss must be >= 0"):
+        poisson.check_targets(be.asarray(y - 1.0), 150)
+
+
+def _no_host_copy(x):
+    raise AssertionError("device targets were copied to the host")

@@ -527,5 +527,11 @@ def test_tiny_state_is_flushed_before_it_turns_subnormal(backend, name, monkeypa
 
     be = ann.resolve(backend.name, backend.device, "float32")
     assert not _run_to_subnormal(be, name, 1000)
+    if not be.is_host:
+        # What needs proving is the line above: no state entry is ever subnormal. That the
+        # check can fail (subnormals appear without the flush) is shown on the CPU backends;
+        # a GPU's kernels may flush subnormals to zero themselves (the first H200 run saw none
+        # on CuPy without the flush), so there the second half proves nothing either way.
+        return
     monkeypatch.setattr(optimizers, "FLUSH_EVERY", 10**9)  # the check can fail: no flushing
     assert _run_to_subnormal(be, name, 1000)
