@@ -27,8 +27,8 @@ from typing import Any, ClassVar
 
 import array_api_compat
 
+from . import fused, writeback
 from . import registry as _registry
-from . import writeback
 from .registry import Component, Registry
 from .validation import Interval, check_bool
 from .writeback import WriteBack
@@ -149,7 +149,11 @@ class Optimizer(Component):
         xp = array_api_compat.array_namespace(params)
         wb = writeback.for_array(params) if wb is None else wb
         self.t += 1
-        params, state = self.update(xp, params, grads, dict(self.state), self.lr, wb)
+        fused_params = fused.update(self, params, grads) if wb.mutable else None
+        if fused_params is not None:  # an optional one-kernel form (see anyarray_nn.fused)
+            params, state = fused_params, dict(self.state)
+        else:
+            params, state = self.update(xp, params, grads, dict(self.state), self.lr, wb)
         if self.t % FLUSH_EVERY == 0:
             state = {k: _flush_tiny(xp, a, wb) for k, a in state.items()}
         self.state = state
@@ -199,13 +203,19 @@ class Optimizer(Component):
         if first is not None:
             self._size = int(first.shape[0])
 
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state.pop("_fused_steps", None)  # a device-side mirror of t, rebuilt when needed
+        return state
+
     def clone(self, backend: Any = None) -> Optimizer:
         """An independent copy (same hyperparameters, step count and copied state, on
         ``backend`` if given), made through :meth:`state_dict` / :meth:`load_state_dict`.
         Works for any subclass, registered or not."""
         twin = copy.copy(self)
+        twin.__dict__.pop("_fused_steps", None)  # a device-side counter: never shared
         for key, value in self.__dict__.items():
-            if key != "state" and not isinstance(value, _IMMUTABLE):
+            if key != "state" and key != "_fused_steps" and not isinstance(value, _IMMUTABLE):
                 setattr(twin, key, copy.deepcopy(value))  # a subclass's own mutable attributes
         twin.state = {}
         twin.load_state_dict(self.state_dict(), backend)
@@ -400,6 +410,8 @@ class Adam(Optimizer):
 
     name = "adam"
     _decoupled: ClassVar[bool] = False
+    #: The fused one-kernel form of this update, where a library has one (anyarray_nn.fused).
+    fused_kind: ClassVar[str | None] = "adam"
 
     def __init__(
         self,
@@ -469,6 +481,7 @@ class AdamW(Adam):
 
     name = "adamw"
     _decoupled = True
+    fused_kind = "adamw"
 
     def __init__(
         self,
@@ -495,6 +508,7 @@ class SklearnAdam(Adam):
     """
 
     name = "sklearn_adam"
+    fused_kind = None  # eps where scikit-learn puts it: no library kernel does that
 
     def __init__(
         self,

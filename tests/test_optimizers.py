@@ -535,3 +535,43 @@ def test_tiny_state_is_flushed_before_it_turns_subnormal(backend, name, monkeypa
         return
     monkeypatch.setattr(optimizers, "FLUSH_EVERY", 10**9)  # the check can fail: no flushing
     assert _run_to_subnormal(be, name, 1000)
+
+
+@pytest.mark.parametrize(
+    ("name", "kwargs"),
+    [(n, k) for n, k in CASES if n in ("adam", "adamw")],
+    ids=[i for (n, _), i in zip(CASES, CASE_IDS, strict=True) if n in ("adam", "adamw")],
+)
+def test_torch_fused_update_equals_the_generic_one(monkeypatch, name, kwargs):
+    """torch's one-kernel Adam/AdamW (anyarray_nn.fused) against the generic Array API update,
+    the reference, on the same problem; and it really ran."""
+    torch = _torch()
+    from anyarray_nn import fused
+
+    kernel = "_fused_adamw_" if name == "adamw" else "_fused_adam_"
+    calls = [0]
+    real = getattr(torch, kernel)
+
+    def counting(*args, **kw):
+        calls[0] += 1
+        return real(*args, **kw)
+
+    monkeypatch.setattr(torch, kernel, counting)
+    weights, grads = _problem(seed=9)
+    results = {}
+    for enabled in (False, True):
+        monkeypatch.setattr(fused, "ENABLED", enabled)
+        be = ann.resolve("torch", "cpu", "float64")
+        params = _Params(be, weights)
+        opt = optimizers.get(name, **kwargs)
+        opt.build(params.theta)
+        _run(opt, params, grads[:5])
+        snapshot, theta = opt.clone(), be.xp.asarray(params.theta, copy=True)
+        _run(opt, params, grads[5:8])  # steps then undone, as after a divergence
+        opt.load_state_dict(snapshot.state_dict())  # t goes back: the kernel's count follows
+        params.theta = theta
+        _run(opt, params, grads[5:])
+        results[enabled] = params.arrays()
+    assert calls[0] == STEPS + 3
+    for a, b in zip(results[True], results[False], strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-15)
