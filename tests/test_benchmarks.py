@@ -240,3 +240,42 @@ def test_runner_end_to_end(tmp_path, capsys, monkeypatch):
     assert payload["cases"]["iris"]["steps"] == 3 * 10
     assert payload["machine"]["versions"]["numpy"] == np.__version__
     assert {t["status"] for t in payload["targets"]} <= {"PASS", "FAIL", "pass", "fail"}
+
+
+def test_the_gpu_script_runs_on_the_cpu(tmp_path):
+    """benchmarks/gpu.py (the GPU table in one run) cannot rot unnoticed: its dry run is the same
+    code on torch's CPU."""
+    pytest.importorskip("torch")
+    from benchmarks import gpu
+
+    out = tmp_path / "gpu.json"
+    results = gpu.main(["--dry-run", "--out", str(out)])
+    assert json.loads(out.read_text()) == results
+    for table in results["batches"].values():
+        assert table["torch-loop"]["vs_torch_loop"] == 1.0
+        assert table["ours-torch-cpu"]["epoch_s"] > 0
+
+
+def test_around_steps_wraps_every_step_and_batch_gather():
+    """The GPU sync checks switch their detector on around exactly the step function and the
+    batch gather: counted here on the CPU."""
+    import contextlib
+
+    import anyarray_nn as ann
+    from benchmarks.gpu import around_steps
+
+    entered = [0]
+
+    @contextlib.contextmanager
+    def counting():
+        entered[0] += 1
+        yield
+
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((100, 5)), rng.integers(0, 3, 100)
+    net = ann.NN([5, 4, 3], backend="numpy", seed=0)
+    with around_steps(counting):
+        net.fit(X, y, epochs=2, batch_size=25)
+    assert entered[0] == 2 * 4 * 2  # epochs x steps x (gather + step)
+    net.fit(X, y, epochs=1, batch_size=25)
+    assert entered[0] == 16  # unwrapped again
