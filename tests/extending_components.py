@@ -14,6 +14,7 @@ import numpy as np
 import anyarray_nn as ann
 from anyarray_nn.activations import Activation
 from anyarray_nn.layers import INFERENCE, Layer, Pass
+from anyarray_nn.losses import Loss
 from anyarray_nn.optimizers import Optimizer
 
 
@@ -85,6 +86,30 @@ class Scale(Layer):
         (x,) = ctx.saved(self)
         ctx.grads[self] = {"s": self.xp.sum(grad_out * x, axis=0)}
         return grad_out * self.params["s"] if need_input_grad else None
+
+
+# -- recipe: a loss ---------------------------------------------------------------------------
+class Huber(Loss):
+    """Huber loss, mean over samples and outputs: ``d**2 / 2`` for ``|d| <= delta``, else
+    ``delta (|d| - delta / 2)``, with ``d = a - t``; its gradient is ``clip(d, -delta, delta)``
+    divided by the count."""
+
+    name = "huber"  # registers it: NN(loss="huber"), model files and the CLI's --loss
+
+    def __init__(self, delta: float = 1.0) -> None:
+        self.delta = float(delta)
+
+    def row_values(self, xp: Any, a: Any, t: Any) -> Any:  # per sample: sample weights work
+        d = xp.abs(a - t)
+        small = xp.clip(d, max=self.delta)  # |d| below delta, else delta
+        return xp.sum(small * (d - 0.5 * small), axis=1) / float(d.shape[1])
+
+    def value(self, xp: Any, a: Any, t: Any) -> Any:
+        return xp.mean(self.row_values(xp, a, t))
+
+    def grad(self, xp: Any, a: Any, t: Any) -> Any:
+        d = a - t
+        return xp.clip(d, min=-self.delta, max=self.delta) / float(d.shape[0] * d.shape[1])
 
 
 # -- recipe: a backend --------------------------------------------------------------------------

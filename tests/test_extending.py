@@ -32,6 +32,7 @@ REGISTERED = [
     (registry.optimizers, "sign_momentum"),
     (registry.initializers, "orthogonal"),
     (registry.layers, "scale"),
+    (registry.losses, "huber"),
 ]
 
 
@@ -222,6 +223,27 @@ def test_layer_recipe(user, iris, tmp_path, rng):
     assert net.parameter_names() == ["W1", "b1", "s2", "W3", "b3"]
     assert ann.gradcheck(net, X[:15], y[:15]) < 1e-7
     _round_trips(net, X, y, tmp_path)
+
+
+# -- loss ---------------------------------------------------------------------------------------
+def test_loss_recipe(user, tmp_path, rng):
+    """A loss is one class: the output head takes it with no other change (gradients by central
+    differences, its closed form, sample weights, copy, save/load and to())."""
+    X = rng.normal(size=(30, 3))
+    y = X @ np.array([1.0, -2.0, 0.5]) + rng.standard_t(2, size=30)  # heavy tails
+    net = ann.NN([3, 6, 1], output="identity", loss={"name": "huber", "delta": 0.5},
+                 activation="tanh", backend="numpy", dtype="float64", seed=2)  # fmt: skip
+    assert not net.head.fused and not net.is_classifier
+    assert ann.gradcheck(net, X, y) < 1e-7
+    d = np.abs(net.predict(X)[:, 0] - y)
+    closed = np.mean(np.where(d <= 0.5, 0.5 * d**2, 0.5 * (d - 0.25)))
+    assert net.loss(X, y) == pytest.approx(closed, rel=1e-12)
+    w = rng.uniform(0.5, 2.0, size=30)
+    assert net.loss(X, y, sample_weight=w) == pytest.approx(
+        np.sum(w * np.where(d <= 0.5, 0.5 * d**2, 0.5 * (d - 0.25))) / w.sum(), rel=1e-12
+    )
+    loaded = _round_trips(net, X, y, tmp_path)
+    assert loaded.loss_fn.config() == {"name": "huber", "delta": 0.5}
 
 
 # -- backend ----------------------------------------------------------------------------------
