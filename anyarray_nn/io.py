@@ -308,22 +308,17 @@ def save_model(net: NN, path: str | os.PathLike[str], include_optimizer: bool = 
                 f"{name} contains NaN or inf: refusing to write a model that load() would "
                 f"reject ({str(path)!r} is left as it was). Train again from finite weights."
             )
-    opt = net.optimizer if include_optimizer else None
-    opt_meta = None
-    if opt is not None:
-        _require_registered("optimizer", opt)
-        state = opt.state_dict()
-        for key, flat in state["state"].items():
+    training = net.training_state.state_dict(include_optimizer)
+    opt_meta = training.pop("optimizer")
+    if opt_meta is not None:
+        _require_registered("optimizer", net.optimizer)
+        for key, flat in opt_meta["state"].items():
             for i, array in enumerate(net.layout.split(np.asarray(to_numpy(flat)))):
                 tensors[f"optimizer.{key}.{i}"] = array
-        opt_meta = {
-            "config": opt.config(),
-            "t": state["t"],
-            "state": {k: len(weights) for k in state["state"]},
-        }
+        opt_meta["state"] = {k: len(weights) for k in opt_meta["state"]}
     meta = {
         "model": model_config(net),
-        "training": {"step": net.step_, "epochs_trained": net.epochs_trained_},
+        "training": training,
         "optimizer": opt_meta,
         "tensors": net.parameter_names(),
         "metadata": net.metadata,
@@ -359,27 +354,23 @@ def load_model(
 
 def _load_state(net: NN, meta: dict[str, Any], tensors: dict[str, np.ndarray], path: str) -> None:
     """Weights, counters and optimizer state read from a model file."""
-    from .optimizers import from_config  # deferred: the format itself needs no optimizer
-
     names = net.parameter_names()
     if names != meta["tensors"] or any(name not in tensors for name in names):
         raise ModelFileError(f"{path!r}: its tensors do not match its architecture.")
     net.set_weights([tensors[name] for name in names])
     net.metadata = dict(meta.get("metadata") or {})
-    net.step_ = int(meta["training"]["step"])
-    net.epochs_trained_ = int(meta["training"]["epochs_trained"])
+    training = dict(meta["training"])
     opt_meta = meta.get("optimizer")
-    if opt_meta:
-        opt = from_config(opt_meta["config"])
-        opt.build(net.theta)
+    if opt_meta:  # per-parameter tensors in the file, one vector per state name in memory
         state = {
             key: np.concatenate(
                 [np.asarray(tensors[f"optimizer.{key}.{i}"]).reshape(-1) for i in range(count)]
             )
             for key, count in opt_meta["state"].items()
         }
-        opt.load_state_dict({"t": int(opt_meta["t"]), "state": state}, net.backend)
-        net.optimizer = opt
+        training["optimizer"] = {"config": opt_meta["config"], "t": int(opt_meta["t"]),
+                                 "state": state}  # fmt: skip
+    net.training_state.load_state_dict(training, net.theta, net.backend)
 
 
 def _saved_or_fallback(model: dict[str, Any], device: Any, path: str) -> tuple[Any, Any]:

@@ -120,6 +120,30 @@ class TrainingState:
         xp = _namespace(snap.theta)
         return xp.asarray(snap.theta, copy=True)
 
+    def state_dict(self, include_optimizer: bool = True) -> dict[str, Any]:
+        """``{"step", "epochs_trained", "optimizer": None or {"config", "t", "state"}}``: the
+        counters and the optimizer (its state vectors are the live arrays), for a file."""
+        opt = self.optimizer if include_optimizer else None
+        described = None
+        if opt is not None:
+            described = {"config": opt.config(), **opt.state_dict()}
+        return {"step": self.step, "epochs_trained": self.epochs_trained, "optimizer": described}
+
+    def load_state_dict(self, state: dict[str, Any], theta: Array, backend: Any) -> None:
+        """The counters and (if any) the optimizer from :meth:`state_dict` output; the
+        optimizer is rebuilt from its config next to the parameter vector ``theta`` and its
+        state arrays are moved onto ``backend``."""
+        from .optimizers import from_config  # the one registry lookup, by name
+
+        self.step = int(state["step"])
+        self.epochs_trained = int(state["epochs_trained"])
+        described = state.get("optimizer")
+        if described:
+            opt = from_config(described["config"])
+            opt.build(theta)
+            opt.load_state_dict({"t": described["t"], "state": described["state"]}, backend)
+            self.optimizer = opt
+
     def move(self, backend: Any) -> None:
         """Move the optimizer state onto ``backend`` (device and dtype), in place."""
         if self.optimizer is not None:
