@@ -15,6 +15,7 @@ from .backend import (
     to_numpy,
 )
 from .callbacks import Callback, EarlyStopping, ModelCheckpoint
+from .export import ExportError, export_onnx
 from .gradcheck import GradcheckReport, check_layer_backward, gradcheck, numerical_gradients
 from .io import ModelFileError
 from .layers import Dense, Dropout, Layer, Pass
@@ -59,6 +60,7 @@ __all__ = [
     "Dropout",
     "EarlyStopping",
     "ExponentialDecay",
+    "ExportError",
     "GradcheckReport",
     "History",
     "InverseScaling",
@@ -81,6 +83,7 @@ __all__ = [
     "callbacks",
     "check_layer_backward",
     "datasets",
+    "export_onnx",
     "gradcheck",
     "initializers",
     "load",
