@@ -101,7 +101,8 @@ def export_onnx(
         path: the ``.onnx`` file to write (an existing file is kept unless ``overwrite``).
         dtype: ``"float32"`` or ``"float64"`` for the model's input and arithmetic (default: the
             network's dtype).
-        opset: the ONNX opset to declare (default: ndonnx's).
+        opset: the ONNX opset of the file (default: ndonnx's, 21 with ndonnx 0.23); an older
+            one is reached with ``onnx.version_converter``.
         outputs: ``"proba"``: one output, ``"probabilities"`` (classifiers) or ``"values"``
             (regressors); ``"label"``: the predicted label only; ``"both"``: ``"label"`` then the
             probabilities, like skl2onnx with ``zipmap=False``. Labels are class indices (argmax,
@@ -164,10 +165,24 @@ def build_model(
         named["label"] = _labels(ndx, traced, probs, classes, kind)
     if outputs in ("proba", "both"):
         named["probabilities" if net.is_classifier else "values"] = probs
-    kwargs = {} if opset is None else {"opset": opset}
-    proto = simplify(ndx.build({INPUT_NAME: x}, named, **kwargs))
+    proto = _convert(simplify(ndx.build({INPUT_NAME: x}, named)), opset)
     _set_metadata(proto, net, classes)
     return proto
+
+
+def _convert(proto: Any, opset: int | None) -> Any:
+    """``proto`` in the default domain's ``opset`` (unchanged for ``None``)."""
+    if opset is None:
+        return proto
+    from onnx import version_converter
+
+    try:
+        return version_converter.convert_version(proto, int(opset))
+    except Exception as exc:
+        raise ExportError(
+            f"Cannot express the model in ONNX opset {opset} ({type(exc).__name__}: {exc}). "
+            "Leave opset=None for ndonnx's default, or pick a newer opset."
+        ) from exc
 
 
 def _trace(net: Any, x: Any) -> Any:

@@ -234,3 +234,27 @@ def test_cli_exports_a_model_trained_by_the_cli(tmp_path, capsys, monkeypatch):
     rc = main(["export", "m.safetensors", "m.onnx"])
     err = capsys.readouterr().err
     assert rc == 2 and "--overwrite" in err
+
+
+def test_benchmark_models_agree_with_skl2onnx_on_the_same_weights(tmp_path):
+    """The benchmark's two models (ours, and skl2onnx converting an MLPClassifier that holds
+    the same weights, an independent implementation of the math) give the same numbers."""
+    pytest.importorskip("skl2onnx", reason="benchmark-only dependency: pip install skl2onnx")
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    bench = importlib.import_module("benchmarks.onnx_export")
+    X = _inputs(64, bench.SIZES[0], "float32")
+    y = np.arange(64) % bench.SIZES[-1]
+    net = ann.NN(bench.SIZES, backend="numpy", seed=0)
+    theirs = bench.session(bench.skl2onnx_bytes(bench.sklearn_twin(net, X, y), bench.SIZES[0]))
+    ann.export_onnx(net, tmp_path / "ours.onnx")
+    ours = _run(tmp_path / "ours.onnx", X)["probabilities"]
+    _assert_close(ours, theirs.run([theirs.get_outputs()[-1].name], {"X": X})[0], "float32")
+
+
+def test_opset(tmp_path):
+    net = ann.NN([4, 5, 3], backend="numpy", seed=0)
+    model = ann.export_onnx(net, tmp_path / "m.onnx", opset=21)
+    assert {o.domain: o.version for o in model.opset_import}[""] == 21
+    with pytest.raises(ann.ExportError, match="opset 1 "):
+        ann.export_onnx(net, tmp_path / "old.onnx", opset=1)
+    assert not (tmp_path / "old.onnx").exists()
