@@ -15,6 +15,7 @@ from .backend import (
     to_numpy,
 )
 from .callbacks import Callback, EarlyStopping, ModelCheckpoint
+from .export import ExportError, export_onnx
 from .gradcheck import GradcheckReport, check_layer_backward, gradcheck, numerical_gradients
 from .heads import Head
 from .io import ModelFileError
@@ -61,6 +62,7 @@ __all__ = [
     "Dropout",
     "EarlyStopping",
     "ExponentialDecay",
+    "ExportError",
     "GradcheckReport",
     "Head",
     "History",
@@ -85,6 +87,7 @@ __all__ = [
     "callbacks",
     "check_layer_backward",
     "datasets",
+    "export_onnx",
     "gradcheck",
     "initializers",
     "load",

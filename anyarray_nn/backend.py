@@ -120,6 +120,14 @@ def _strict_to_numpy(x: Any) -> np.ndarray:
     return np.asarray(x)
 
 
+def _ndonnx_device(device: Any) -> Any:
+    import ndonnx  # optional (the onnx extra)
+
+    if device not in (None, "cpu", "onnx"):
+        raise ValueError(f"The ndonnx backend has one device, 'onnx'; got device={device!r}.")
+    return ndonnx.__array_namespace_info__().default_device()
+
+
 @dataclass(frozen=True)
 class BackendInfo:
     """Everything specific to one array library.
@@ -219,6 +227,18 @@ BACKENDS: dict[str, BackendInfo] = {
             to_numpy=_strict_to_numpy,
             is_host=lambda device: _strict_device_name(device) == "CPU_DEVICE",
             aliases=("strict",),
+        ),
+        # Arrays that build an ONNX graph (anyarray_nn.export); to_numpy reads a constant.
+        BackendInfo(
+            "ndonnx",
+            package="ndonnx",
+            namespace="ndonnx",
+            install="pip install 'anyarray_nn[onnx]'",
+            make_device=_ndonnx_device,
+            device_name=lambda device: "onnx",
+            to_numpy=lambda x: x.unwrap_numpy(),
+            is_host=lambda device: False,
+            native_uint32=False,
         ),
     )
 }

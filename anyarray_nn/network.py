@@ -560,6 +560,12 @@ class NN:
         """
         _io.save_model(self, path, include_optimizer)
 
+    def export(self, path: str | os.PathLike[str], **options: Any) -> Any:
+        """Write the network as an ONNX file: :func:`anyarray_nn.export_onnx` (same options)."""
+        from .export import export_onnx
+
+        return export_onnx(self, path, **options)
+
     @classmethod
     def load(
         cls,

@@ -12,9 +12,10 @@ from .. import losses as _losses
 from .. import optimizers as _optimizers
 from ..backend import DTYPE_NAMES, backend_names
 from ..validation import Interval
-from . import commands, train
+from . import commands, export, train
 from .common import EXIT_STATUS_HELP, EXIT_USAGE, PROG
 from .data import DATASETS, FILE_TYPES, parse_data
+from .export import add_export_options
 from .train import DEMO_DEFAULTS
 
 
@@ -262,6 +263,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_gradcheck_options(
         command("gradcheck", "compare backprop with central differences", commands.cmd_gradcheck)
     )
+    add_export_options(command("export", "write a saved model as an ONNX file", export.cmd_export))
     command("backends", "list backends and whether they are usable here", commands.cmd_backends)
     d = command("demo", "train an MLP on scikit-learn's digits (the default)", train.cmd_demo)
     _add_demo_options(d, top_level=False)
