@@ -154,6 +154,10 @@ def build_model(
     _require("onnx")
     backend = resolve("ndonnx", dtype=dtype or net.backend.dtype_name)
     traced = net.copy(backend=backend)
+    # Each weight as its own constant in the graph, not a slice of the flat parameter vector
+    # (which would leave Slice/Reshape nodes on constants for onnxruntime to fold every run).
+    for (layer, name), weight in zip(traced.parameters(), net.get_weights(), strict=True):
+        layer.params[name] = backend.asarray(weight)
     x = ndx.argument(shape=("N", net.n_features), dtype=backend.dtype)
     features = x
     if scaling is not None:
