@@ -130,7 +130,22 @@ def _communicator(args: argparse.Namespace) -> Any:
             "--distributed needs mpi4py, which is not installed",
             "pip install 'anyarray_nn[mpi]', then start it with mpiexec -n N",
         ) from None
+    _announce_ranks(MPI.COMM_WORLD)
     return MPI.COMM_WORLD
+
+
+def _announce_ranks(comm: Any) -> None:
+    """Rank 0 says how many ranks train; a single one (no ``mpiexec``) is warned about."""
+    if comm.Get_rank() != 0:
+        return
+    size = comm.Get_size()
+    print(f"distributed: {size} MPI rank{'s' if size != 1 else ''}")
+    if size == 1:
+        print(
+            "warning: --distributed found one MPI rank, so this trains as one process; "
+            "start it with mpiexec -n N anyarray-nn train ... --distributed",
+            file=sys.stderr,
+        )
 
 
 def cmd_train(args: argparse.Namespace) -> int:
