@@ -61,6 +61,17 @@ def _activation_names(text: str) -> str | list[str]:
     return names[0] if len(names) == 1 else names
 
 
+def _skip_rows(text: str) -> int:
+    """``--skip-rows``: a count of lines, 0 or more."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a number of lines (0 or more), got {text!r}")
+    return value
+
+
 def _header(text: str) -> bool | None:
     """``--header``: auto (None), yes (True) or no (False)."""
     choices = {"auto": None, "yes": True, "no": False}
@@ -92,6 +103,15 @@ def _add_file_options(g: Any, command: str) -> None:
         metavar="auto|yes|no",
         help="whether a CSV's first row names the columns (default auto: yes when none of its "
         "fields is a number)",
+    )
+    g.add_argument(
+        "--skip-rows",
+        type=_skip_rows,
+        default=None,
+        metavar="N",
+        help="lines to ignore at the top of a CSV, before its header or first row (e.g. 1 for "
+        "scikit-learn's bundled CSVs, whose first line holds counts); evaluate and predict "
+        "default to the model's",
     )
 
 
