@@ -512,3 +512,12 @@ def test_integer_coded_and_named_classes_stay_classes(tmp_path, capsys):
                                 "--layers", "8", "--epochs", "1", *FAST)  # fmt: skip
         assert rc == 0, err
         assert out.splitlines()[0].startswith("task: classification") and reason in out
+
+
+def test_activation_help_lists_only_what_a_hidden_layer_takes(capsys):
+    _, out, _ = run_main(capsys, "train", "--help")
+    help_text = " ".join(out.split())
+    listed = re.search(r"--activation ACTIVATION .*?any of ([\w, ]+)\)", help_text).group(1)
+    assert "softmax" not in listed and "relu" in listed
+    rc, _, err = run_main(capsys, "train", "--data", "iris", "--activation", "softmax", *FAST)
+    one_line_error(rc, err, "'softmax' is an output activation, not a hidden one", "tanh")
