@@ -159,6 +159,9 @@ class _Progress:
     def end(self, epoch: int, total_epochs: int, logs: dict[str, float]) -> None:
         text = "  ".join(f"{k} {v:.4g}" for k, v in logs.items())
         if self.bar is not None:
+            # the finished bar gives its room to the metrics: a full bar, rate and all the
+            # metrics overflow 120 columns, and tqdm cuts off the end (val_accuracy)
+            self.bar.bar_format = "{desc}: {n_fmt}/{total_fmt} [{elapsed}{postfix}]"
             self.bar.set_postfix_str(text)
             self.bar.close()
             self.bar = None
