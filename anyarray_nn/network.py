@@ -808,8 +808,8 @@ def _require_registered(part: str, obj: Any) -> None:
     if not type(obj).is_registered():
         raise ValueError(
             f"Cannot describe the {part} {obj!r} by name: its class {type(obj).__name__} is not "
-            f"registered. Give it a class attribute name = '...' (see the README's Extending "
-            "section)."
+            f"registered. Give it a class attribute name = '...' (see "
+            "docs/extending.md)."
         )
 
 

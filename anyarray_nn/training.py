@@ -10,7 +10,7 @@ Its shape follows scikit-learn's ``_fit`` / ``_fit_stochastic`` / ``_backprop`` 
   validation (:func:`evaluate_arrays`, which sums batches with the same :class:`Sums`), the
   history, callbacks, the snapshot and the learning-rate schedule.
 
-Rules the loop keeps (see the README's Architecture section):
+Rules the loop keeps (see docs/ARCHITECTURE.md):
 
 - **No host sync inside a training step.** The loss and the metric counts are accumulated on the
   device and read back once per epoch, in one transfer. The progress bar shows a live running loss
