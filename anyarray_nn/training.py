@@ -123,6 +123,9 @@ def clip_by_global_norm(xp: Any, grads: list[Array], max_norm: float) -> Array:
 
 
 # -- progress display ------------------------------------------------------------------------------
+_FINISHED_BAR = "{desc}: {percentage:3.0f}% {n_fmt}/{total_fmt} [{elapsed}{postfix}]"
+
+
 class _Progress:
     """A tqdm bar per epoch (verbose=1) or one line per epoch (verbose=2, or tqdm missing)."""
 
@@ -161,7 +164,7 @@ class _Progress:
         if self.bar is not None:
             # the finished bar gives its room to the metrics: a full bar, rate and all the
             # metrics overflow 120 columns, and tqdm cuts off the end (val_accuracy)
-            self.bar.bar_format = "{desc}: {n_fmt}/{total_fmt} [{elapsed}{postfix}]"
+            self.bar.bar_format = _FINISHED_BAR
             self.bar.set_postfix_str(text)
             self.bar.close()
             self.bar = None

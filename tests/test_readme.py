@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 import builtins
 import importlib.util
+import os
 import re
 import runpy
 import subprocess
@@ -185,6 +186,9 @@ def test_snippet_runs(path, index, block, available, tmp_path, monkeypatch):
         if importlib.util.find_spec(module) is None:
             pytest.skip(f"{module} is not installed (the snippet's extra)")
     monkeypatch.chdir(tmp_path)
+    if "__main__" in block:  # a script (Dask starts worker processes): run it as one
+        _run_as_a_script(block, tmp_path)
+        return
     # the Extending recipes register components: leave the registries as they were found
     families = [getattr(ann.registry, n) for n in ann.registry.__all__ if n.islower()]
     families = [f for f in families if isinstance(f, ann.registry.Registry)]
@@ -200,6 +204,22 @@ def test_snippet_runs(path, index, block, available, tmp_path, monkeypatch):
                 family.unregister(name)
         for name in set(backend_mod.BACKENDS) - backends:
             del backend_mod.BACKENDS[name]
+
+
+def _run_as_a_script(block: str, tmp_path: Path) -> None:
+    script = tmp_path / "snippet.py"
+    script.write_text(block + "\n")
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run(
+        [sys.executable, "-W", "error::sklearn.exceptions.ConvergenceWarning", str(script)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+        env=env,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "Warning" not in proc.stderr, proc.stderr[-3000:]
 
 
 def _anchors(path: Path) -> set[str]:
