@@ -427,7 +427,7 @@ def _require_registered(part: str, obj: Any) -> None:
     if not type(obj).is_registered():
         raise ValueError(
             f"Cannot describe the {part} {obj!r} by name: its class {type(obj).__name__} is not "
-            f"registered. Give it a class attribute name = '...' (see the Extending guide)."
+            f"registered. Give it a class attribute name = '...' (see docs/extending.md)."
         )
 
 

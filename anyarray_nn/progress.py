@@ -8,6 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
+#: A finished epoch's bar: no bar graphic and no rate, so every metric fits 120 columns.
+_FINISHED_BAR = "{desc}: {percentage:3.0f}% {n_fmt}/{total_fmt} [{elapsed}{postfix}]"
+
 
 class Progress:
     """A tqdm bar per epoch (verbose=1) or one line per epoch (verbose=2, or tqdm missing)."""
@@ -45,6 +48,9 @@ class Progress:
     def end(self, epoch: int, total_epochs: int, logs: dict[str, float]) -> None:
         text = "  ".join(f"{k} {v:.4g}" for k, v in logs.items())
         if self.bar is not None:
+            # the finished bar gives its room to the metrics: a full bar, rate and all the
+            # metrics overflow 120 columns, and tqdm cuts off the end (val_accuracy)
+            self.bar.bar_format = _FINISHED_BAR
             self.bar.set_postfix_str(text)
             self.bar.close()
             self.bar = None

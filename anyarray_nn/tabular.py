@@ -10,6 +10,7 @@ Formats, by extension:
 
 - ``.csv`` (comma) and ``.tsv`` (tab), UTF-8, fields optionally quoted with ``"``. The first
   row is a header when none of its fields is a number (``header=True``/``False`` overrides).
+  ``skip_rows=N`` ignores the first N lines (scikit-learn's bundled CSVs start with a count line).
   Columns are named by the header, or by position (0, 1, ...; negative from the end).
 - ``.npy``: a 2-D array of numbers, rows by features. Its labels are a column of it (by
   position) or a second ``.npy`` file holding one label per row.
@@ -125,6 +126,9 @@ class Table:
     n_columns: int
     #: Whether the first row was a header (CSV only; ``None`` for other formats).
     header: bool | None = None
+    #: Whether the last column read by :meth:`labels` wrote its numbers with a decimal point or
+    #: an exponent (``151.0``): measurements, not class codes. Known for CSV only.
+    decimal_labels: bool = False
 
     def column(self, spec: str | int) -> int:
         """The index of the column named ``spec``, or at position ``spec`` (negative from the
@@ -170,15 +174,20 @@ class Table:
         return None
 
 
-def open_table(path: str | os.PathLike[str], header: bool | None = None) -> Table:
-    """Open a data file by its extension; ``header`` applies to CSV (``None``: detect it)."""
+def open_table(
+    path: str | os.PathLike[str], header: bool | None = None, skip_rows: int = 0
+) -> Table:
+    """Open a data file by its extension; ``header`` (``None``: detect it) and ``skip_rows``
+    (lines to ignore at the top) apply to CSV."""
     kind = input_type(path)
     if not Path(path).exists():
         raise DataFileError(f"no such file: {str(path)!r}")
     if Path(path).is_dir():
         raise DataFileError(f"{str(path)!r} is a directory", "give a data file")
     if kind == "csv":
-        return CsvTable(str(path), header)
+        return CsvTable(str(path), header, skip_rows)
+    if skip_rows:
+        raise DataFileError(f"--skip-rows applies to CSV files, not to {str(path)!r}")
     if kind == "parquet":
         return ParquetTable(str(path))
     return ArrayTable(str(path))
@@ -210,12 +219,15 @@ class CsvTable(Table):
     """A CSV (or, for ``.tsv``, tab-separated) file; read by NumPy's C parser, diagnosed row by
     row with the csv module when something is wrong."""
 
-    def __init__(self, path: str, header: bool | None) -> None:
+    def __init__(self, path: str, header: bool | None, skip_rows: int = 0) -> None:
         self.path = path
         self.delimiter = "\t" if path.lower().endswith(".tsv") else ","
+        self.skip_rows = skip_rows
         first, second, self.skip = self._first_rows()
+        self.first_line = self.skip  # the line number of the first row (header or data)
         if first is None:
-            raise DataFileError(f"{path} is empty", "give a file with one row per sample")
+            after = f" after its first {skip_rows} lines" if skip_rows else ""
+            raise DataFileError(f"{path} is empty{after}", "give a file with one row per sample")
         self.header = not any(_is_number(f) for f in first) if header is None else header
         self.names = [f.strip() for f in first] if self.header else None
         self.n_columns = len(first)
@@ -231,6 +243,8 @@ class CsvTable(Table):
             reader = csv.reader(handle, delimiter=self.delimiter)
             try:
                 for row in reader:
+                    if reader.line_num <= self.skip_rows:
+                        continue
                     if row and any(field.strip() for field in row):
                         yield reader.line_num, row
             except (csv.Error, UnicodeDecodeError) as exc:
@@ -252,12 +266,19 @@ class CsvTable(Table):
 
     def _check_row_lengths(self) -> None:
         what = "the header" if self.header else "the first row"
-        for line, row in self._rows():
+        for number, (line, row) in enumerate(self._rows()):
             if len(row) != self.n_columns:
+                hint = f'quote fields that contain "{self.delimiter}", like "New York, NY"'
+                if number == 1:  # only the first row differs: a line before the data
+                    hint = (
+                        f"if line {self.first_line} is not part of the table (scikit-learn's "
+                        f"bundled CSVs start with a line of counts), skip it with --skip-rows "
+                        f"{self.first_line}"
+                    )
                 raise DataFileError(
                     f"{self.path}: line {line} has {len(row)} fields but {what} has "
                     f"{self.n_columns}",
-                    f'quote fields that contain "{self.delimiter}", like "New York, NY"',
+                    hint,
                 )
 
     def _loadtxt(self, columns: Sequence[int], dtype: Any) -> np.ndarray:
@@ -332,7 +353,12 @@ class CsvTable(Table):
                 f"({str(values[bad[0]])!r})",
                 "drop the rows without a label first",
             )
-        return _numbers_or_strings(values)
+        labels = _numbers_or_strings(values)
+        lowered = np.char.lower(values)
+        self.decimal_labels = labels.dtype.kind == "f" and bool(
+            np.any((np.char.find(lowered, ".") >= 0) | (np.char.find(lowered, "e") >= 0))
+        )
+        return labels
 
 
 def _numbers_or_strings(values: np.ndarray) -> np.ndarray:

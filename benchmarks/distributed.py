@@ -7,8 +7,8 @@ lr 1e-3), one epoch at global batches of 128 and 1024, on ``mpiexec -n N`` for e
 thread per rank. Each rank times its whole epoch and the allreduce calls inside it (the
 communicator counts them), so compute = epoch - allreduce. A second part times a bare
 allreduce of float32 buffers of several sizes between the ranks. Last, the ring-allreduce model
-projects the parallel efficiency to 64 ranks at 10 and 100 Gbit/s (see the README's Scaling
-out section). Needs the mpi extra: ``pip install -e ".[mpi]"``.
+projects the parallel efficiency to 64 ranks at 10 and 100 Gbit/s (see
+docs/scaling-out.md). Needs the mpi extra: ``pip install -e ".[mpi]"``.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """NNClassifier/NNRegressor against scikit-learn's MLPClassifier/MLPRegressor: test scores with the
 default parameters of both, over several seeds, on scikit-learn's small data sets.
 
-    python benchmarks/sklearn_parity.py                 # the README's table (5 seeds)
+    python benchmarks/sklearn_parity.py                 # docs/sklearn.md's table (5 seeds)
     python benchmarks/sklearn_parity.py --seeds 2 --only iris,wine
     python benchmarks/sklearn_parity.py --backend torch --device cuda   # ours on a GPU
 

@@ -1,11 +1,10 @@
 """The README's quick start as a script: python examples/quickstart.py [--backend torch].
 
 The body of main() between the ``fmt`` markers is the README's "Quick start" snippet as written
-there (tests/test_readme.py checks that it stays so) with one change: ``net.to(backend)`` where the
-README has ``net.to("torch")``, so that the script also runs without torch. ``--backend torch`` is
-the README's code exactly; the default, ``--backend numpy``, keeps the network on NumPy. The
-snippet's imports are at the top of this file, less its ``import numpy as np``, which it does not
-use. After the snippet, main() prints what the gradient check found and returns the evaluation.
+there (tests/test_readme.py checks that it stays so) with one change: ``backend=backend`` where the
+README has ``backend="numpy"``. The default, ``--backend numpy``, is the README's code exactly;
+``--backend torch`` runs it on torch tensors. The snippet's imports are at the top of this file.
+After the snippet, main() prints what the gradient check found and returns the evaluation.
 """
 
 # ruff: noqa: E501  (one line of the README's snippet is 101 characters once indented)
@@ -25,10 +24,9 @@ def main(backend: str = "numpy") -> dict[str, float]:
     X = (X - X.mean(0)) / X.std(0)
 
     net = ann.NN([4, 16, 16, 3], activation="relu", output="softmax", loss="cross_entropy",
-                 backend="numpy", dtype="float64", seed=0)
+                 backend=backend, dtype="float64", seed=0)
     grads = net.gradients(X, y)      # list of NumPy arrays, same order as net.get_weights()
     err = ann.gradcheck(net, X, y)   # max relative error of backprop vs central differences (~1e-10)
-    net.to(backend)                  # same weights, now torch tensors; gradients unchanged
     net.fit(X, y, epochs=20, batch_size=32, lr=0.1)   # mini-batch SGD
     probs = net.predict(X)           # NumPy probabilities, shape (150, 3)
     print(net.evaluate(X, y))        # {'loss': ..., 'accuracy': ...}
@@ -42,5 +40,5 @@ def main(backend: str = "numpy") -> dict[str, float]:
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--backend", default="numpy", help="where net.to() moves the network")
+    parser.add_argument("--backend", default="numpy", help="the backend the network runs on")
     main(parser.parse_args().backend)

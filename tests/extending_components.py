@@ -1,4 +1,4 @@
-"""Components written outside the package, exactly as the README's Extending recipes show them.
+"""Components written outside the package, exactly as docs/extending.md shows them.
 
 Importing this module registers them (tests/test_extending.py imports it, and passes it to the
 command line through ANYARRAY_NN_PLUGINS). Nothing here is special-cased anywhere in anyarray_nn.

@@ -15,7 +15,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from sklearn.datasets import load_iris
+import sklearn.datasets as datasets_module
+from sklearn.datasets import load_breast_cancer, load_diabetes, load_iris, load_wine
 from sklearn.metrics import accuracy_score, r2_score
 from sklearn.model_selection import train_test_split
 
@@ -423,16 +424,19 @@ def test_the_readme_round_trip_runs_as_written(tmp_path, capsys, monkeypatch):
     assert rows[0] == ["species"] and set(r[0] for r in rows[1:]) <= set(iris()[1])
 
 
-def test_many_whole_number_labels_are_classes_with_a_note(tmp_path, capsys):
+def test_many_whole_number_labels_default_to_regression_and_say_why(tmp_path, capsys):
+    """60 distinct whole numbers in 60 rows: no classifier learns one row per class."""
     rows = [[i / 10, 100 + i] for i in range(60)]  # 60 distinct whole numbers
     write_csv(tmp_path / "n.csv", ["x", "count"], rows)
     argv = ["train", "--data", tmp_path / "n.csv", "--target", "count", "--layers", "4",
             "--epochs", "1", *FAST]  # fmt: skip
-    rc, _, err = run_main(capsys, *argv)
-    assert rc == 0 and "60 distinct whole numbers in 'count' are taken as classes" in err
-    assert "--task regression" in err
-    rc, _, err = run_main(capsys, *argv, "--task", "regression")
-    assert rc == 0 and err == ""
+    rc, out, err = run_main(capsys, *argv)
+    assert rc == 0 and err == "", err
+    line = out.splitlines()[0]
+    assert line.startswith("task: regression of 'count': 60 distinct whole numbers in 60 rows")
+    assert "--task classification" in line
+    rc, out, _ = run_main(capsys, *argv, "--task", "classification")
+    assert rc == 0 and not out.startswith("task:") and "accuracy" in out  # a classifier
 
 
 def test_a_regressor_evaluated_on_a_new_file_of_whole_numbers(tmp_path, capsys):
@@ -447,3 +451,73 @@ def test_a_regressor_evaluated_on_a_new_file_of_whole_numbers(tmp_path, capsys):
     assert rc == 0 and "r2" in out, err
     one_line_error(*run_main(capsys, "evaluate", model, "--data", "iris", "--target", "y")[::2],
                    "apply to --data FILE")  # fmt: skip
+
+
+# -- scikit-learn's own CSVs, and which task a file's labels mean --------------------------------
+SKLEARN_DATA = Path(datasets_module.__file__).parent / "data"
+
+
+@pytest.mark.parametrize(
+    ("name", "load", "n_classes"),
+    [("wine_data.csv", load_wine, 3), ("breast_cancer.csv", load_breast_cancer, 2)],
+)
+def test_sklearn_bundled_csv_trains_evaluates_and_predicts_with_skip_rows(
+    tmp_path, capsys, monkeypatch, name, load, n_classes
+):
+    """Their first line is a count header: without --skip-rows the error says to use it; with
+    it, train, evaluate (the recorded split) and predict (the setting reused) all run."""
+    data = tmp_path / name
+    data.write_bytes((SKLEARN_DATA / name).read_bytes())
+    monkeypatch.chdir(tmp_path)
+    rc, _, err = run_main(capsys, "train", "--data", data, "--target", "-1", *FAST)
+    one_line_error(rc, err, "line 2 has", "--skip-rows 1")
+    rc, out, err = run_main(capsys, "train", "--data", data, "--skip-rows", "1", "--target", "-1",
+                            "--layers", "16", "--epochs", "60", "--lr", "0.01", "--save", "m.npz", *FAST)  # fmt: skip
+    assert rc == 0, err
+    assert out.splitlines()[0].startswith("task: classification")
+    assert f"{n_classes} classes" in out.splitlines()[0]
+    rc, out, err = run_main(capsys, "evaluate", "m.npz")
+    assert rc == 0 and "held-out test split" in out, err
+    rc, _, err = run_main(capsys, "predict", "m.npz", "--data", data, "--out", "p.csv")
+    assert rc == 0, err
+    with open("p.csv", newline="") as handle:
+        predicted = np.array([int(float(r[0])) for r in list(csv.reader(handle))[1:]])
+    target = load().target
+    assert len(predicted) == len(target)
+    assert accuracy_score(target, predicted) > 0.9  # against scikit-learn's own labels
+
+
+@pytest.mark.parametrize("written", ["decimals", "whole"])
+def test_diabetes_csv_trains_as_regression_by_default(tmp_path, capsys, written):
+    """The diabetes target as pandas writes it (151.0) or as integers (214 distinct values in
+    442 rows): regression either way, with one line saying why."""
+    X, y = load_diabetes(return_X_y=True)
+    cells = [f"{v:.1f}" if written == "decimals" else str(int(v)) for v in y]
+    write_csv(tmp_path / "d.csv", [f"x{i}" for i in range(10)] + ["target"],
+              [[*x, c] for x, c in zip(X.tolist(), cells, strict=True)])  # fmt: skip
+    rc, out, err = run_main(capsys, "train", "--data", tmp_path / "d.csv", "--target", "target",
+                            "--layers", "8", "--epochs", "1", *FAST)  # fmt: skip
+    assert rc == 0, err
+    reason = "written as decimals" if written == "decimals" else "214 distinct whole numbers"
+    assert out.splitlines()[0].startswith("task: regression of 'target'") and reason in out
+
+
+def test_integer_coded_and_named_classes_stay_classes(tmp_path, capsys):
+    X, y = load_wine(return_X_y=True)
+    names = np.array(["barolo", "grignolino", "barbera"])[y]
+    for labels, reason in ((y, "whole numbers, 3 classes"), (names, "text")):
+        rows = [[*x, c] for x, c in zip(X.tolist(), labels.tolist(), strict=True)]
+        write_csv(tmp_path / "w.csv", None, rows)
+        rc, out, err = run_main(capsys, "train", "--data", tmp_path / "w.csv", "--target", "-1",
+                                "--layers", "8", "--epochs", "1", *FAST)  # fmt: skip
+        assert rc == 0, err
+        assert out.splitlines()[0].startswith("task: classification") and reason in out
+
+
+def test_activation_help_lists_only_what_a_hidden_layer_takes(capsys):
+    _, out, _ = run_main(capsys, "train", "--help")
+    help_text = " ".join(out.split())
+    listed = re.search(r"--activation ACTIVATION .*?any of ([\w, ]+)\)", help_text).group(1)
+    assert "softmax" not in listed and "relu" in listed
+    rc, _, err = run_main(capsys, "train", "--data", "iris", "--activation", "softmax", *FAST)
+    one_line_error(rc, err, "'softmax' is an output activation, not a hidden one", "tanh")

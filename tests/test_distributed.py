@@ -232,6 +232,8 @@ def test_the_command_line_trains_on_several_ranks(tmp_path):
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.count("epoch 2/2") == 1  # rank 0 alone prints
+    assert proc.stdout.splitlines()[0] == "distributed: 2 MPI ranks"
+    assert "found one MPI rank" not in proc.stderr
     single = subprocess.run(
         [sys.executable, "-m", "anyarray_nn", *argv[:3], *argv[4:], "--save", "one.npz"],
         capture_output=True,
@@ -325,3 +327,20 @@ def test_a_trained_network_pickles_without_its_communicator():
     assert isinstance(net.comm_, Communicator)
     twin = pickle.loads(pickle.dumps(net))
     assert twin.comm_ is None and twin.predict(np.ones((1, 4))).shape == (1, 2)
+
+
+@pytest.mark.skipif(importlib.util.find_spec("mpi4py") is None, reason="mpi4py missing")
+def test_distributed_without_mpiexec_warns_that_it_found_one_rank(tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    argv = ["train", "--data", "iris", "--distributed", "--epochs", "1", "--epoch-lines"]
+    proc = subprocess.run(
+        [sys.executable, "-m", "anyarray_nn", *argv],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+        env=env,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines()[0] == "distributed: 1 MPI rank"
+    assert "--distributed found one MPI rank" in proc.stderr and "mpiexec -n N" in proc.stderr

@@ -10,6 +10,8 @@ from __future__ import annotations
 import importlib.util
 import inspect
 import math
+import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -210,3 +212,31 @@ def test_results_md_lists_every_example() -> None:
     text = (EXAMPLES_DIR / "RESULTS.md").read_text()
     for name in EXAMPLES:
         assert f"examples/{name}.py" in text, name
+
+
+MPIEXEC = shutil.which("mpiexec") or str(Path(sys.executable).parent / "mpiexec")
+
+
+@pytest.mark.skipif(
+    importlib.util.find_spec("mpi4py") is None or not Path(MPIEXEC).exists(),
+    reason="mpi4py or mpiexec missing (pip install 'anyarray_nn[mpi]')",
+)
+def test_distributed_runs_under_mpiexec_and_equals_one_process(tmp_path: Path) -> None:
+    """examples/distributed.py on 2 ranks: it says so first, rank 0 alone prints, and the test
+    accuracy is the one-process run's (same global batch: the same training)."""
+    env = {**os.environ, "PYTHONPATH": str(EXAMPLES_DIR.parent), "OMP_NUM_THREADS": "1"}
+    script = str(EXAMPLES_DIR / "distributed.py")
+    proc = subprocess.run(
+        [MPIEXEC, "-n", "2", sys.executable, script, "--epochs", "3"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+        env=env,
+    )
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert lines[0].startswith("ranks: 2 ") and proc.stdout.count("test accuracy") == 1
+    accuracy = float(lines[-1].split()[2])
+    reference = load("distributed").main(epochs=3)["accuracy"]
+    assert accuracy == pytest.approx(reference, abs=1e-4)  # printed to 4 decimals

@@ -1,4 +1,4 @@
-"""The README's Extending recipes, each proved on a component defined outside the package
+"""The Extending recipes (docs/extending.md), each proved on a component defined outside the package
 (tests/extending_components.py): it trains, copies, saves and loads, moves with to(), and is a
 valid choice of the command line and the scikit-learn estimators, like a built-in one.
 

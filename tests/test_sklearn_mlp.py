@@ -149,14 +149,22 @@ def test_lbfgs_classification(data, request):
 
 def test_lbfgs_regression(regression):
     """test_lbfgs_regression, test_multioutput_regression: R² above scikit-learn's thresholds
-    (0.8 linear, 0.98 otherwise), within 1e-4 of MLPRegressor's; several outputs too."""
+    (0.8 linear, 0.98 otherwise), close to MLPRegressor's; several outputs too.
+
+    The tolerance is what BLAS kernel choice cannot break. Measured over random_state 1..8,
+    with and without OPENBLAS_CORETYPE=Haswell OPENBLAS_L2_SIZE=512: identity, tanh and relu
+    agree to 6e-8 in R² (same iteration counts), but logistic runs 135-191 L-BFGS iterations on
+    a flat objective, where the kernel's rounding changes the path (179 vs 142 iterations for
+    seed 1 under Haswell): R² then differs by up to 3.0e-3, both above 0.99. So logistic gets
+    1e-2 (3x the measured spread), the others 1e-4 (over 1000x theirs)."""
     X, y = regression
     for activation in ACTIVATIONS:
         ours, theirs = _pair(NNRegressor, MLPRegressor, solver="lbfgs", hidden_layer_sizes=50,
                              max_iter=200, tol=1e-3, random_state=1, activation=activation)  # fmt: skip
         score = ours.fit(X, y).score(X, y)
         assert score > (0.8 if activation == "identity" else 0.98)
-        assert score == pytest.approx(theirs.fit(X, y).score(X, y), abs=1e-4)
+        abs_tol = 1e-2 if activation == "logistic" else 1e-4
+        assert score == pytest.approx(theirs.fit(X, y).score(X, y), abs=abs_tol)
     X, Y = make_regression(n_samples=200, n_targets=5, random_state=11)
     est = NNRegressor(solver="lbfgs", hidden_layer_sizes=50, max_iter=200, tol=1e-2, random_state=1)
     assert est.fit(X, Y).score(X, Y) > 0.9 and est.predict(X).shape == (200, 5)

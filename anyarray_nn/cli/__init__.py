@@ -37,7 +37,7 @@ Exit status (scripts can rely on it):
     130  interrupted (Ctrl-C)
     141  the output was closed early (e.g. piped into head)
 
-Components of your own (see the README's Extending section) become valid choices when their
+Components of your own (see docs/extending.md) become valid choices when their
 module is imported first: ``ANYARRAY_NN_PLUGINS=mypackage.components anyarray-nn train ...``.
 
 Errors are one line on stderr, ``anyarray-nn [COMMAND]: error: <what> (<hint>)``, never a

@@ -137,6 +137,7 @@ class ReadOptions:
     header: bool | None = None
     task: str = "auto"
     features: list[str] | None = None  # the model's feature names: columns are chosen by name
+    skip_rows: int = 0  # lines to ignore at the top of a CSV (--skip-rows)
 
 
 @dataclass
@@ -157,6 +158,7 @@ class Source:
     feature_names: list[str] | None = None
     target: str | None = None
     part: str = "test split"
+    task_reason: str = ""  # why the task is what it is (said by train when it chose)
 
 
 def load_source(spec: DataSpec, opts: ReadOptions, split: bool = True) -> Source:
@@ -328,17 +330,39 @@ def feature_columns(
     return [table.names.index(n) for n in names]
 
 
-def _is_regression(y: np.ndarray, task: str, where: str) -> bool:
+#: A classifier needs several examples of each class: with fewer rows than this per distinct
+#: value on average (and more than MANY_CLASSES values), whole numbers are taken as quantities.
+ROWS_PER_CLASS = 5
+MANY_CLASSES = 20
+
+
+def choose_task(y: np.ndarray, task: str, where: str, decimals: bool = False) -> tuple[bool, str]:
+    """``(regression?, why)`` for labels ``y``: ``task`` when given, else from the labels.
+
+    Text and integer-coded labels are classes; values with fractions, values written as
+    decimals (``151.0``, ``decimals``) and whole numbers with far more distinct values than a
+    classifier can learn from the rows (under ``ROWS_PER_CLASS`` rows each) are regression."""
     numeric = y.dtype.kind == "f"
     if task == "regression":
         if not numeric:
             raise UsageError(
                 f"{where}: --task regression needs numeric labels, but they include {y[0]!r}"
             )
-        return True
+        return True, "--task regression"
     if task == "classification":
-        return False
-    return numeric and not bool(np.all(y == np.round(y)))  # auto: fractions mean regression
+        return False, "--task classification"
+    if not numeric:
+        return False, "the labels are text"
+    if not bool(np.all(y == np.round(y))):
+        return True, "the labels have fractions"
+    if decimals:
+        return True, "the labels are written as decimals, like 151.0"
+    n_values = len(np.unique(y))
+    if n_values > MANY_CLASSES and n_values * ROWS_PER_CLASS > len(y):
+        return True, (
+            f"{n_values} distinct whole numbers in {len(y)} rows are too many to learn as classes"
+        )
+    return False, f"the labels are whole numbers, {n_values} classes"
 
 
 def label_values(y: np.ndarray) -> list[Any]:
@@ -351,7 +375,7 @@ def label_values(y: np.ndarray) -> list[Any]:
 
 def _file_source(spec: DataSpec, opts: ReadOptions, split: bool) -> Source:
     path = str(spec.path)
-    table = tabular.open_table(path, opts.header)
+    table = tabular.open_table(path, opts.header, opts.skip_rows)
     y, target_column, target = _read_target(table, opts.target)
     columns = feature_columns(table, opts.features, target_column, target)
     if not columns:
@@ -359,16 +383,17 @@ def _file_source(spec: DataSpec, opts: ReadOptions, split: bool) -> Source:
     X = table.numeric(columns)
     if len(y) != len(X):
         raise UsageError(f"{path}: {len(X)} rows of features but {len(y)} labels")
-    regression = _is_regression(y, opts.task, path)
+    regression, reason = choose_task(y, opts.task, path, table.decimal_labels)
     classes = [] if regression else label_values(y)
     if not regression and len(classes) < 2:
         raise UsageError(f"{path}: every label is {classes[0]!r}: there is nothing to learn")
     record = {"file": str(Path(path).resolve()), "sha256": file_digest(path), "target": target}
     record["header"] = table.header
+    record["read"] = {"header": opts.header, "skip_rows": opts.skip_rows}  # as given: for new files
     names = None if table.names is None else [table.names[c] for c in columns]
     source = Source(
         path, None, None, X, y, regression, classes, [str(c) for c in classes], None, record,
-        names, target, "all rows",
+        names, target, "all rows", reason,
     )  # fmt: skip
     if split:
         parts = _split(X, y, opts.test_size, opts.data_seed, regression, "change --test-size")

@@ -49,17 +49,37 @@ def _layer_sizes(text: str) -> tuple[int, ...]:
     return sizes
 
 
+def _hidden_activations() -> list[str]:
+    """The registered activations a hidden layer may use: all but softmax, which NN refuses
+    there (an output activation: a hidden softmax layer trains to chance)."""
+    return [name for name in _activations.registry.names() if name != "softmax"]
+
+
 def _activation_names(text: str) -> str | list[str]:
     """One activation for all hidden layers, or a comma-separated name per hidden layer (any
-    registered activation, aliases included)."""
+    registered activation, aliases included, but softmax)."""
     registry = _activations.registry
     names = [part.strip() for part in text.split(",")]
     for name in names:
-        if name not in registry:
-            valid = ", ".join(registry.names())
-            raise argparse.ArgumentTypeError(f"unknown activation {name!r} (choose from {valid})")
+        if name not in registry or registry.canonical(name) == "softmax":
+            valid = ", ".join(_hidden_activations())
+            what = f"unknown activation {name!r}"
+            if name in registry:
+                what = f"{name!r} is an output activation, not a hidden one"
+            raise argparse.ArgumentTypeError(f"{what} (choose from {valid})")
     names = [registry.canonical(name) for name in names]
     return names[0] if len(names) == 1 else names
+
+
+def _skip_rows(text: str) -> int:
+    """``--skip-rows``: a count of lines, 0 or more."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a number of lines (0 or more), got {text!r}")
+    return value
 
 
 def _header(text: str) -> bool | None:
@@ -93,6 +113,15 @@ def _add_file_options(g: Any, command: str) -> None:
         metavar="auto|yes|no",
         help="whether a CSV's first row names the columns (default auto: yes when none of its "
         "fields is a number)",
+    )
+    g.add_argument(
+        "--skip-rows",
+        type=_skip_rows,
+        default=None,
+        metavar="N",
+        help="lines to ignore at the top of a CSV, before its header or first row (e.g. 1 for "
+        "scikit-learn's bundled CSVs, whose first line holds counts); evaluate and predict "
+        "default to the model's",
     )
 
 
@@ -380,7 +409,7 @@ def _add_architecture_options(g: Any, layers: tuple[int, ...], activation: str) 
         type=_activation_names,
         default=activation,
         help=f"hidden activation, or one per hidden layer like relu,tanh (default {activation}; "
-        f"any of {', '.join(_activations.registry.names())})",
+        f"any of {', '.join(_hidden_activations())})",
     )
 
 

@@ -94,7 +94,14 @@ class Record:
             target=data.get("target"),
             header=data.get("header"),
             task=self.raw.get("task", "auto"),
+            skip_rows=self.read.get("skip_rows", 0),
         )
+
+    @property
+    def read(self) -> dict[str, Any]:
+        """How train was told to read its file (``--header``, ``--skip-rows``): the defaults
+        for any file evaluate and predict read."""
+        return dict(self.raw["data"].get("read") or {})
 
     @property
     def scaler(self) -> Scaler | None:
@@ -129,7 +136,7 @@ def _given(args: argparse.Namespace, name: str) -> Any:
 def _read_options(args: argparse.Namespace, base: ReadOptions) -> ReadOptions:
     """``base`` with whatever the command line gives instead."""
     opts = ReadOptions(**vars(base))
-    for name in ("test_size", "data_seed", "n_samples", "target", "header"):
+    for name in ("test_size", "data_seed", "n_samples", "target", "header", "skip_rows"):
         if _given(args, name) is not None:
             setattr(opts, name, _given(args, name))
     return opts
@@ -150,10 +157,13 @@ def evaluation_data(args: argparse.Namespace, record: Record | None, model: str)
     else:
         spec = args.data
         same = record is not None and record.matches(spec)
-    if not spec.is_file and (args.target is not None or args.header is not None):
-        raise UsageError(f"--target and --header apply to --data FILE, not to {spec}")
+    if not spec.is_file and (args.target, args.header, args.skip_rows) != (None, None, None):
+        raise UsageError(f"--target, --header and --skip-rows apply to --data FILE, not to {spec}")
     base = record.options() if same and record is not None else ReadOptions()
-    if record is not None:  # a new file: the same label column, task and features (by name)
+    if record is not None:  # a new file: read alike; the same label column, task and features
+        if not same:
+            base.header = record.read.get("header")
+            base.skip_rows = record.read.get("skip_rows", 0)
         base.target = base.target or record.target
         base.task = record.options().task
         base.features = record.feature_names
@@ -182,7 +192,10 @@ def _check_unchanged(record: Record, model: str) -> None:
 
 def prediction_features(args: argparse.Namespace, record: Record | None, net: Any) -> np.ndarray:
     """The rows of ``--data``, as the model's features (scaled as in training)."""
-    table = tabular.open_table(str(args.data.path), args.header)
+    read = {} if record is None else record.read
+    header = args.header if args.header is not None else read.get("header")
+    skip_rows = args.skip_rows if args.skip_rows is not None else read.get("skip_rows", 0)
+    table = tabular.open_table(str(args.data.path), header, skip_rows)
     columns = _prediction_columns(table, record, net.n_features, args)
     X = table.numeric(columns)
     scaler = None if record is None else record.scaler

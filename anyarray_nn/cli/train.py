@@ -22,7 +22,6 @@ from ..plotting import plot_history
 from .common import (
     BACKENDS_HINT,
     EXIT_OK,
-    PROG,
     Interrupted,
     UsageError,
     check_output_path,
@@ -80,26 +79,31 @@ def _check_outputs(args: argparse.Namespace) -> None:
 def training_data(args: argparse.Namespace) -> Data:
     """``--data`` read, split, scaled (``--scale``) and subsampled (``--limit``)."""
     if not args.data.is_file:
-        for option in ("target", "header", "task"):
+        for option in ("target", "header", "task", "skip_rows"):
             if getattr(args, option) is not None:
-                raise UsageError(f"--{option} applies to --data FILE, not to {args.data}")
+                flag = "--" + option.replace("_", "-")
+                raise UsageError(f"{flag} applies to --data FILE, not to {args.data}")
     opts = ReadOptions(
         args.test_size, args.data_seed, args.n_samples, args.target, args.header, args.task
     )
     opts.task = args.task or "auto"
+    opts.skip_rows = args.skip_rows or 0
     source = load_source(args.data, opts)
     assert source.X_train is not None  # training data is always split
-    whole_numbers = all(isinstance(c, int) for c in source.classes)
-    if args.data.is_file and args.task is None and whole_numbers and len(source.classes) > 20:
-        print(
-            f"{PROG} train: note: the {len(source.classes)} distinct whole numbers in "
-            f"{source.target!r} are taken as classes (--task regression to predict numbers)",
-            file=sys.stderr,
-        )
+    if args.data.is_file and args.task is None:
+        _say_task(source)
     scaler = {"auto": source.scaler, "standard": Scaler.standard(source.X_train), "none": None}
     scaler = scaler[args.scale]
     data = prepare(source, scaler, source.classes, source.class_names)
     return subsample(data, args.limit, args.data_seed)
+
+
+def _say_task(source: Any) -> None:
+    """One line: the task train chose for a data file, why, and how to choose the other."""
+    task, other = ("regression", "classification")
+    if not source.regression:
+        task, other = other, task
+    print(f"task: {task} of {source.target!r}: {source.task_reason} (--task {other} to change)")
 
 
 def _network(args: argparse.Namespace, data: Data, backend: Any) -> NN:
@@ -130,7 +134,22 @@ def _communicator(args: argparse.Namespace) -> Any:
             "--distributed needs mpi4py, which is not installed",
             "pip install 'anyarray_nn[mpi]', then start it with mpiexec -n N",
         ) from None
+    _announce_ranks(MPI.COMM_WORLD)
     return MPI.COMM_WORLD
+
+
+def _announce_ranks(comm: Any) -> None:
+    """Rank 0 says how many ranks train; a single one (no ``mpiexec``) is warned about."""
+    if comm.Get_rank() != 0:
+        return
+    size = comm.Get_size()
+    print(f"distributed: {size} MPI rank{'s' if size != 1 else ''}")
+    if size == 1:
+        print(
+            "warning: --distributed found one MPI rank, so this trains as one process; "
+            "start it with mpiexec -n N anyarray-nn train ... --distributed",
+            file=sys.stderr,
+        )
 
 
 def cmd_train(args: argparse.Namespace) -> int:
