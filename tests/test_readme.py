@@ -111,7 +111,15 @@ EXTRAS = {
     "cluster": {"dask", "distributed"},
     "onnx": {"ndonnx", "onnx"},
     "jax": {"jax"},
-    "test": {"pytest", "array_api_strict", "tqdm", "matplotlib", "pyarrow", "pandas", "onnxruntime"},
+    "test": {
+        "pytest",
+        "array_api_strict",
+        "tqdm",
+        "matplotlib",
+        "pyarrow",
+        "pandas",
+        "onnxruntime",
+    },
 }
 STDLIB = set(sys.stdlib_module_names)
 
