@@ -189,7 +189,7 @@ def _one_hot(backend: Backend, labels: np.ndarray, k: int) -> Array:
             f"Labels out of range: found {int(lo)}..{int(hi)}, but the output layer has "
             f"{k} units (valid labels 0..{k - 1}). Widen the output layer or re-encode y."
         )
-    device_labels = backend.asarray(labels.astype(np.int64), dtype=xp.int64)
-    classes = xp.arange(k, dtype=xp.int64, device=backend.device)
+    device_labels = backend.asarray(labels.astype(np.int64), dtype=backend.index_dtype)
+    classes = xp.arange(k, dtype=backend.index_dtype, device=backend.device)
     one_hot = xp.reshape(device_labels, (-1, 1)) == xp.reshape(classes, (1, -1))
     return xp.astype(one_hot, backend.dtype)

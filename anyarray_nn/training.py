@@ -482,7 +482,7 @@ def _train_epoch(net: NN, data: _Data, run: _Run, epoch: int) -> Sums:
     epoch's device-side sums (no host read)."""
     n, size, step, reduction = data.n, run.batch_size, run.step, run.step.reduction
     order = _epoch_order(net, run.shuffle, epoch, n)
-    order_d = net.backend.asarray(order, dtype=net.xp.int64)
+    order_d = net.backend.asarray(order, dtype=net.backend.index_dtype)
     sums = Sums(net, run.names)
     theta, opt_state = net.theta, run.opt.state
     reduction.start_epoch(epoch)
