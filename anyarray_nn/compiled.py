@@ -30,7 +30,7 @@ stays the reference; tests compare the two.
 from __future__ import annotations
 
 import time
-import weakref
+from collections import OrderedDict
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -43,17 +43,16 @@ from .sums import batch_stats
 from .writeback import NEW_ARRAYS
 
 if TYPE_CHECKING:
-    from .network import NN
     from .training import Step
 
 Array = Any
 
 __all__ = ["CompiledStep", "compiled_step_for"]
 
-#: Compiled steps per network, by what they bake in (see :func:`_key`).
-_CACHE: weakref.WeakKeyDictionary[Any, dict[tuple[Any, ...], CompiledStep]] = (
-    weakref.WeakKeyDictionary()
-)
+#: Compiled steps by what they bake in (see :func:`_key`), the most recently used last.
+_CACHE: OrderedDict[tuple[Any, ...], CompiledStep] = OrderedDict()
+#: How many compiled steps are kept.
+CACHE_SIZE = 16
 
 
 class _CounterUnavailable:
@@ -115,10 +114,7 @@ class CompiledStep:
             ctx = Pass(training=True, step=DeviceStep(lo, hi))
             loss, a, grad = net.backprop(xb, tb, ctx, wb)
             stats = batch_stats(net, self.step.names, a, tb, wb)
-            if self.step.clip_norm is not None:
-                from .training import clip_by_global_norm
-
-                grad = clip_by_global_norm(xp, grad, self.step.clip_norm)
+            grad = self.step.clip(grad)
             theta, state = opt.apply(xp, theta, grad, dict(state), scalars, NEW_ARRAYS)
         finally:
             opt.t = t
@@ -140,7 +136,9 @@ class CompiledStep:
         def body(carry: Any, xs: Any) -> Any:
             theta, state = carry
             rows, lo, hi, scalars, flush = xs
-            theta, state, sums = self._traced_step(theta, state, data, rows, (lo, hi, scalars, flush))
+            theta, state, sums = self._traced_step(
+                theta, state, data, rows, (lo, hi, scalars, flush)
+            )
             return (theta, state), sums
 
         lo, hi, scalars, flush = steps
@@ -189,20 +187,25 @@ class CompiledStep:
 
 
 def _key(step: Step) -> tuple[Any, ...]:
-    """What a compiled step bakes in besides the network's structure."""
+    """What a compiled step bakes in: the network's architecture, penalties and seed (the
+    dropout key's host part), backend, device and dtype; the optimizer's type and
+    hyperparameters; the metrics and the clipping norm. Networks that agree on all of it
+    (copies, a fresh network of the same configuration) share one compiled step."""
     opt, net = step.opt, step.net
     return (
-        type(opt), repr(opt.config()), tuple(opt.state), tuple(step.names), step.clip_norm,
-        net.l1, net.l2, repr(net.backend),
+        repr(net.config()), repr(net.backend), net.l1, net.l2, type(opt), repr(opt.config()),
+        tuple(opt.state), tuple(step.names), step.clip_norm,
     )  # fmt: skip
 
 
 def compiled_step_for(step: Step) -> CompiledStep:
-    """The network's compiled step for ``step``'s settings (made once, then reused)."""
-    cache = _CACHE.setdefault(step.net, {})
+    """The compiled step for ``step``'s settings (made once, then reused by later epochs,
+    ``fit`` calls and networks of the same configuration). The compiler itself compiles once
+    per shape of the arguments (batch size, epoch length)."""
     key = _key(step)
-    if key not in cache:
-        cache[key] = CompiledStep(step)
-    compiled = cache[key]
-    compiled.step = step  # the same settings; this fit's optimizer object
+    compiled = _CACHE.pop(key, None) or CompiledStep(step)
+    _CACHE[key] = compiled
+    while len(_CACHE) > CACHE_SIZE:
+        _CACHE.popitem(last=False)
+    compiled.step = step  # the same settings: this fit's network and optimizer objects
     return compiled

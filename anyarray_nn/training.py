@@ -262,10 +262,14 @@ class Step:
             return grad, [loss, *batch_stats(net, self.names, a, batch.T, batch.w)]
 
         grad, sums = self.reduction(local, batch.share)
-        if self.clip_norm is not None:
-            grad = clip_by_global_norm(net.xp, grad, self.clip_norm)
-        theta = opt.step(theta, grad)
+        theta = opt.step(theta, self.clip(grad))
         return theta, opt.state, sums
+
+    def clip(self, grad: Array) -> Array:
+        """``grad`` clipped to the global norm ``clip_norm`` (as it is without one)."""
+        if self.clip_norm is None:
+            return grad
+        return clip_by_global_norm(self.net.xp, grad, self.clip_norm)
 
 
 # -- the loop ------------------------------------------------------------------------------------
@@ -544,7 +548,7 @@ def _train_epoch_compiled(net: NN, data: _Data, run: _Run, epoch: int) -> Sums:
         theta, state, parts = compiled.run_epoch(theta, state, arrays, idx, net.step_)
         net.step_ += idx.shape[0]
         sums.add_many(parts[0], parts[1], size, parts[2])
-    for i, start in enumerate(range(done, n, size)):
+    for start in range(done, n, size):
         stop = min(start + size, n)
         theta, state, parts = compiled.step_once(theta, state, arrays, order[start:stop], net.step_)
         net.step_ += 1
@@ -555,7 +559,9 @@ def _train_epoch_compiled(net: NN, data: _Data, run: _Run, epoch: int) -> Sums:
     net.bind(theta)
     sums.check_parameters(theta)
     if compiled.compile_seconds != seconds:
-        run.progress.note(f"compiled the training step in {compiled.compile_seconds - seconds:.2f} s")
+        run.progress.note(
+            f"compiled the training step in {compiled.compile_seconds - seconds:.2f} s"
+        )
         run.history.params["compile_seconds"] = compiled.compile_seconds - seconds
     return sums
 
