@@ -107,9 +107,9 @@ class CompiledStep:
         lo, hi, scalars, flush = step
         xb, tb = xp.take(X, idx, axis=0), xp.take(T, idx, axis=0)
         wb = None if w is None else xp.take(w, idx, axis=0)
-        before, t = net.theta, opt.t
+        t = opt.t
         try:
-            net.bind(theta)
+            net.bind(theta)  # the layers see traced views (undone by _timed, outside the trace)
             opt.t = _CounterUnavailable()  # type: ignore[assignment]
             ctx = Pass(training=True, step=DeviceStep(lo, hi))
             loss, a, grad = net.backprop(xb, tb, ctx, wb)
@@ -118,8 +118,6 @@ class CompiledStep:
             theta, state = opt.apply(xp, theta, grad, dict(state), scalars, NEW_ARRAYS)
         finally:
             opt.t = t
-            net._theta = None  # type: ignore[assignment]
-            net.bind(before)
         state = {k: flush_tiny_where(xp, v, flush) for k, v in state.items()}
         return theta, state, (loss, stats, None if wb is None else xp.sum(wb))
 
@@ -162,11 +160,23 @@ class CompiledStep:
         return lo, hi, scalars, np.array(flush)
 
     def _timed(self, fn: Callable[..., Any], *args: Any) -> Any:
-        compiles, start = self.compiles, time.perf_counter()
-        out = fn(*args)
-        if self.compiles != compiles:  # traced and compiled in this call
-            self.compile_seconds += time.perf_counter() - start
-        return out
+        """``fn(*args)``; when it traced, the time it took counts as compiling, and the
+        network's layers get their views of the real parameter vector back (tracing bound
+        traced ones, and anything computed inside a trace is traced). A failed call takes
+        back the optimizer steps it counted."""
+        net = self.step.net
+        steps = 1 if fn is self._once else int(args[3].shape[0])  # args[3]: row indices
+        compiles, start, before = self.compiles, time.perf_counter(), net.theta
+        try:
+            return fn(*args)
+        except BaseException:
+            self.step.opt.t -= steps
+            raise
+        finally:
+            if self.compiles != compiles:  # traced and compiled in this call
+                self.compile_seconds += time.perf_counter() - start
+                net._theta = None  # type: ignore[assignment]
+                net.bind(before)
 
     def step_once(
         self, theta: Array, state: dict[str, Array], data: tuple[Any, ...], idx: np.ndarray,
