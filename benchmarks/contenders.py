@@ -228,7 +228,8 @@ class _OursTrial(Trial):
         the device has finished: no extra sync is needed.)"""
         start = time.perf_counter()
         self.X = self.net.backend.asarray(self.problem.X)
-        self.y = self.net.backend.asarray(self.problem.y, dtype=self.net.backend.index_dtype)
+        be, labels = self.net.backend, self.problem.task == "classification"
+        self.y = be.asarray(self.problem.y, dtype=be.index_dtype if labels else None)
         self.info["to_device_s"] = time.perf_counter() - start
         key = (id(self.problem), self.problem.n, self.problem.batch_size)
         if key not in self.contender.warmed:
