@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .layers import Pass
+from .layers import Dense, Pass
 from .optimizers import FLUSH_EVERY, flush_tiny_where
 from .random import DeviceStep
 from .sums import batch_stats
@@ -198,12 +198,17 @@ class CompiledStep:
 
 def _key(step: Step) -> tuple[Any, ...]:
     """What a compiled step bakes in: the network's architecture, penalties and seed (the
-    dropout key's host part), backend, device and dtype; the optimizer's type and
-    hyperparameters; the metrics and the clipping norm. Networks that agree on all of it
+    dropout key's host part; left out for a stack of Dense layers), backend, device and dtype;
+    the optimizer's type and hyperparameters (not ``lr``: an argument); the metrics and the
+    clipping norm. Networks that agree on all of it
     (copies, a fresh network of the same configuration) share one compiled step."""
     opt, net = step.opt, step.net
+    config = net.config()
+    if all(type(layer) is Dense for layer in net.layers):  # the seed keys dropout masks only
+        config.pop("seed", None)
+    hyper = {k: v for k, v in opt.config().items() if k != "lr"}  # lr is an argument
     return (
-        repr(net.config()), repr(net.backend), net.l1, net.l2, type(opt), repr(opt.config()),
+        repr(config), repr(net.backend), net.l1, net.l2, type(opt), repr(hyper),
         tuple(opt.state), tuple(step.names), step.clip_norm,
     )  # fmt: skip
 

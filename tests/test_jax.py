@@ -230,6 +230,15 @@ def test_compiled_once_per_batch_shape_and_reused(rng):
     twin = ann.NN([6, 16, 3], backend="jax", dtype="float64", seed=11, dropout=0.1)
     twin.fit(X, y, epochs=1, batch_size=32, optimizer="adam")
     assert compiled.compiles == 2
+    # without dropout the seed is not baked in, and lr never is: other seeds and rates reuse it
+    plain = [ann.NN([6, 16, 3], backend="jax", dtype="float64", seed=s) for s in (1, 2)]
+    plain[0].fit(X, y, epochs=1, batch_size=32, optimizer="adam", lr=0.01)
+    counts = [c.compiles for c in _compiled._CACHE.values()]
+    plain[1].fit(X, y, epochs=1, batch_size=32, optimizer="adam", lr=0.1)
+    assert [c.compiles for c in _compiled._CACHE.values()] == counts
+    ref = ann.NN([6, 16, 3], backend="numpy", dtype="float64", seed=2)
+    ref.fit(X, y, epochs=1, batch_size=32, optimizer="adam", lr=0.1)
+    assert _max_diff(ref, plain[1]) < 1e-12
 
 
 def test_compile_time_is_reported_once(rng):
