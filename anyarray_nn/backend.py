@@ -106,6 +106,68 @@ def _strict_device(device: Any) -> Any:
     return xp.Device(name)
 
 
+def _jax_x64() -> bool:
+    import jax  # optional
+
+    return bool(jax.config.jax_enable_x64)
+
+
+def _jax_device(device: Any) -> Any:
+    import jax  # optional
+
+    if device is None:
+        return jax.devices()[0]
+    if isinstance(device, jax.Device):
+        return device
+    platform, _, index = str(device).lower().partition(":")
+    platform = {"cuda": "gpu", "rocm": "gpu"}.get(platform, platform)
+    try:
+        devices = jax.devices(platform)
+        return devices[int(index or 0)]
+    except RuntimeError:
+        raise BackendUnavailableError(
+            f"jax device {device!r} requested, but JAX finds no {platform!r} device here "
+            f"(it has {', '.join(_jax_device_name(d) for d in jax.devices())})."
+        ) from None
+    except (IndexError, ValueError):
+        raise ValueError(
+            f"Invalid jax device {device!r}: use 'cpu', 'gpu', 'tpu' or 'PLATFORM:N'."
+        ) from None
+
+
+def _jax_device_name(device: Any) -> str:
+    return f"{device.platform}:{device.id}"
+
+
+def _jax_dtype_problem(dtype_name: str) -> str | None:
+    if dtype_name == "float64" and not _jax_x64():
+        return (
+            "JAX computes in float32 unless 64-bit mode is on, so dtype='float64' would "
+            "silently be float32. Enable it before creating arrays: "
+            "jax.config.update('jax_enable_x64', True), or set JAX_ENABLE_X64=1 in the "
+            "environment; or use dtype='float32'"
+        )
+    return None
+
+
+def _jax_jit(fn: Callable[..., Any], **options: Any) -> Any:
+    import jax  # optional
+
+    return jax.jit(fn, **options)
+
+
+def _jax_scan(f: Callable[..., Any], carry: Any, xs: Any) -> Any:
+    import jax  # optional
+
+    return jax.lax.scan(f, carry, xs)
+
+
+def _jax_uint32_wraps() -> bool:
+    import jax.numpy as jnp  # optional
+
+    return int(jnp.asarray(0xFFFFFFFF, dtype=jnp.uint32) + jnp.asarray(1, dtype=jnp.uint32)) == 0
+
+
 def _strict_device_name(device: Any) -> str:
     text = str(device)  # "Device('CPU_DEVICE')"
     return text.split("'")[1] if "'" in text else text
@@ -154,6 +216,14 @@ class BackendInfo:
             tensors), so that no graph leaks into the parameters.
         copies_host_memory: False when ``asarray`` of a NumPy array may share its memory;
             then a read-only array (a ``numpy.memmap`` opened for reading) is copied first.
+        dtype_problem: returns why a dtype name cannot be computed in here (JAX without
+            64-bit mode and ``"float64"``), else ``None``; :func:`resolve` refuses it.
+        has_int64: whether ``int64`` arrays exist (index arrays are ``int32`` otherwise).
+        compile: turns a pure function of arrays into a compiled one (``jax.jit``); ``None``
+            when the library runs eagerly only. ``fit`` then compiles its step with it.
+        scan: ``scan(f, carry, xs) -> (carry, ys)`` that runs ``f`` once per leading entry of
+            ``xs`` inside a compiled function (``jax.lax.scan``): ``fit`` runs a whole epoch
+            as one call with it. ``None`` when the library has none.
     """
 
     name: str
@@ -170,6 +240,10 @@ class BackendInfo:
     auto: bool = False
     detach: Callable[[Any], Any] = lambda x: x
     copies_host_memory: bool = True
+    dtype_problem: Callable[[str], str | None] = lambda dtype_name: None
+    has_int64: Callable[[], bool] = lambda: True
+    compile: Callable[..., Any] | None = None
+    scan: Callable[..., Any] | None = None
 
     def status(self) -> str | None:
         """``None`` if this backend is usable here, else the reason it is not."""
@@ -239,6 +313,20 @@ BACKENDS: dict[str, BackendInfo] = {
             to_numpy=lambda x: x.unwrap_numpy(),
             is_host=lambda device: False,
             native_uint32=False,
+        ),
+        BackendInfo(
+            "jax",
+            package="jax",
+            namespace="jax.numpy",
+            install="pip install 'anyarray_nn[jax]'",
+            make_device=_jax_device,
+            device_name=_jax_device_name,
+            is_host=lambda device: device.platform == "cpu",
+            native_uint32=True,  # checked by a test: _jax_uint32_wraps()
+            dtype_problem=_jax_dtype_problem,
+            has_int64=_jax_x64,
+            compile=_jax_jit,
+            scan=_jax_scan,
         ),
     )
 }
@@ -333,6 +421,12 @@ class Backend:
     def is_host(self) -> bool:
         """True when the arrays live in host memory (reading a value back is free)."""
         return self.info.is_host(self.device)
+
+    @property
+    def index_dtype(self) -> Any:
+        """The integer dtype of index arrays: ``int64``, or ``int32`` where the library has
+        no ``int64`` (JAX without 64-bit mode)."""
+        return self.xp.int64 if self.info.has_int64() else self.xp.int32
 
     @property
     def native_uint32(self) -> bool:
@@ -470,6 +564,9 @@ def resolve(
             f"Backend {info.name!r} is not usable here: {why}.\n{_availability_report()}\n"
             "Pick an available backend, e.g. backend='numpy', or backend='auto'."
         )
+    problem = info.dtype_problem(dtype_name)
+    if problem is not None:
+        raise ValueError(f"Backend {info.name!r} cannot compute in {dtype_name}: {problem}.")
     xp = importlib.import_module(info.namespace)
     return Backend(info.name, xp, info.make_device(device), getattr(xp, dtype_name), info=info)
 
@@ -477,9 +574,9 @@ def resolve(
 def _from_namespace(namespace: Any, device: Any, dtype_name: str) -> Backend:
     """Accept an Array API namespace module (e.g. ``numpy``, ``torch``, ``array_api_strict``)."""
     module = getattr(namespace, "__name__", "")
-    # most specific first: array_api_compat.numpy contains "numpy" but is array-api-compat's
-    for info in sorted(BACKENDS.values(), key=lambda i: -len(i.package)):
-        if info.package in module:
+    # exact module names: "jax.numpy" contains "numpy" but is JAX's
+    for info in BACKENDS.values():
+        if module in (info.namespace, info.package):
             return resolve(info.name, device, dtype_name)
     if not hasattr(namespace, "asarray") or not hasattr(namespace, "float32"):
         raise ValueError(

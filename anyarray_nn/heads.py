@@ -218,8 +218,8 @@ def _one_hot(backend: Backend, labels: np.ndarray, k: int) -> Array:
     if not np.all(labels == np.round(labels)):
         raise ValueError("Class labels must be integers 0..n_classes-1.")
     _check_labels(int(labels.min(initial=0)), int(labels.max(initial=0)), k)
-    device_labels = backend.asarray(labels.astype(np.int64), dtype=xp.int64)
-    classes = xp.arange(k, dtype=xp.int64, device=backend.device)
+    device_labels = backend.asarray(labels.astype(np.int64), dtype=backend.index_dtype)
+    classes = xp.arange(k, dtype=backend.index_dtype, device=backend.device)
     one_hot = xp.reshape(device_labels, (-1, 1)) == xp.reshape(classes, (1, -1))
     return xp.astype(one_hot, backend.dtype)
 

@@ -12,12 +12,17 @@ The life cycle is::
         params = opt.step(params, grads)   # in place where arrays can be written
     opt.lr = 0.5 * opt.lr              # schedules change lr between epochs
 
-Rules kept inside :meth:`Optimizer.update`: scalars are Python floats (a float32 model stays
-float32), every array op comes from ``xp``, nothing reads a device value back to the host
-(branches depend only on host hyperparameters and the host step counter ``t``), and new values
-are returned, never only written (the write-back rule, :mod:`anyarray_nn.writeback`), so the same
-code runs on immutable arrays. ``g`` below is the gradient, ``t`` counts steps from 1, ``lr`` is
-read at each step.
+Rules kept inside an update: scalars are Python floats (a float32 model stays float32), every
+array op comes from ``xp``, nothing reads a device value back to the host (branches depend only
+on host hyperparameters), and new values are returned, never only written (the write-back rule,
+:mod:`anyarray_nn.writeback`), so the same code runs on immutable arrays. ``g`` below is the
+gradient, ``t`` counts steps from 1, ``lr`` is read at each step.
+
+**Numbers that change from step to step** (the learning rate, Adam's bias corrections, SGD's
+first step) are computed on the host by :meth:`Optimizer.scalars` and handed to
+:meth:`Optimizer.apply`, which never reads the counter ``t``: so a compiled training step
+(:mod:`anyarray_nn.compiled`) takes them as arguments, and one compiled function serves every
+step.
 """
 
 from __future__ import annotations
@@ -114,8 +119,23 @@ class Optimizer(Component):
 
         ``self.t`` already counts this step. Use ``wb`` for updates that may be in place
         (``m = wb.mul(m, beta)``), or plain arithmetic (``m = beta * m``), which is always
-        correct and only allocates."""
-        raise NotImplementedError
+        correct and only allocates. (The built-in optimizers implement :meth:`scalars` and
+        :meth:`apply` instead; an update that reads ``self.t`` runs eagerly only.)"""
+        if type(self).apply is Optimizer.apply:
+            raise NotImplementedError(f"{type(self).__name__} implements neither update nor apply.")
+        return self.apply(xp, p, g, state, self.scalars(lr), wb)
+
+    def scalars(self, lr: float) -> dict[str, float]:
+        """The numbers of this step that change from step to step, as host floats: ``lr`` and
+        whatever depends on the step counter ``self.t`` (already counting this step)."""
+        return {"lr": lr}
+
+    def apply(
+        self, xp: Any, p: Array, g: Array, state: dict[str, Array], s: dict[str, Any], wb: WriteBack
+    ) -> tuple[Array, dict[str, Array]]:
+        """:meth:`update` with this step's :meth:`scalars` ``s`` (host floats, or 0-d arrays
+        in a compiled step) and no read of ``t``. By default, ``update`` with ``s["lr"]``."""
+        return self.update(xp, p, g, state, s["lr"], wb)
 
     # -- life cycle -------------------------------------------------------------------------------
     def build(self, params: Array) -> None:
@@ -153,7 +173,8 @@ class Optimizer(Component):
         if fused_params is not None:  # an optional one-kernel form (see anyarray_nn.fused)
             params, state = fused_params, dict(self.state)
         else:
-            params, state = self.update(xp, params, grads, dict(self.state), self.lr, wb)
+            scalars = self.scalars(self.lr)
+            params, state = self.apply(xp, params, grads, dict(self.state), scalars, wb)
         if self.t % FLUSH_EVERY == 0:
             state = {k: _flush_tiny(xp, a, wb) for k, a in state.items()}
         self.state = state
@@ -222,6 +243,13 @@ class Optimizer(Component):
         return twin
 
 
+def flush_tiny_where(xp: Any, a: Array, on: Array) -> Array:
+    """:func:`_flush_tiny` where the 0-d boolean ``on`` is true, ``a`` unchanged elsewhere (the
+    compiled step's form: ``on`` is ``t % FLUSH_EVERY == 0``, computed on the host)."""
+    floor = FLUSH_BELOW * float(xp.finfo(a.dtype).smallest_normal)
+    return a * xp.astype(xp.logical_or(xp.abs(a) >= floor, xp.logical_not(on)), a.dtype)
+
+
 def _flush_tiny(xp: Any, a: Array, wb: WriteBack) -> Array:
     """``a`` with entries ``|x| < FLUSH_BELOW * smallest_normal`` set to zero.
 
@@ -275,20 +303,22 @@ class SGD(Optimizer):
     def _state_names(self) -> tuple[str, ...]:
         return ("momentum_buffer",) if self.momentum != 0.0 else ()
 
-    def update(
-        self, xp: Any, p: Array, g: Array, state: dict[str, Array], lr: float, wb: WriteBack
+    def scalars(self, lr: float) -> dict[str, float]:
+        # the first step starts the buffer at g: b <- 0 * b + 1 * g (b is finite: zeros)
+        first = self.t == 1
+        keep, new = (0.0, 1.0) if first else (self.momentum, 1.0 - self.dampening)
+        return {"lr": lr, "keep": keep, "new": new}
+
+    def apply(
+        self, xp: Any, p: Array, g: Array, state: dict[str, Array], s: dict[str, Any], wb: WriteBack
     ) -> tuple[Array, dict[str, Array]]:
         if self.weight_decay != 0.0:
             g = g + self.weight_decay * p
         if self.momentum != 0.0:
-            buf = state["momentum_buffer"]
-            if self.t == 1:  # a host counter: no device read
-                buf = wb.set(buf, g)
-            else:
-                buf = wb.add(wb.mul(buf, self.momentum), (1.0 - self.dampening) * g)
+            buf = wb.add(wb.mul(state["momentum_buffer"], s["keep"]), s["new"] * g)
             state["momentum_buffer"] = buf
             g = g + self.momentum * buf if self.nesterov else buf
-        return wb.sub(p, lr * g), state
+        return wb.sub(p, s["lr"] * g), state
 
 
 class AdaGrad(Optimizer):
@@ -325,14 +355,16 @@ class AdaGrad(Optimizer):
     def _init_state(self, xp: Any, params: Array, name: str) -> Array:
         return xp.full_like(params, self.initial_accumulator_value)
 
-    def update(
-        self, xp: Any, p: Array, g: Array, state: dict[str, Array], lr: float, wb: WriteBack
+    def scalars(self, lr: float) -> dict[str, float]:
+        return {"lr": lr / (1.0 + (self.t - 1) * self.lr_decay)}
+
+    def apply(
+        self, xp: Any, p: Array, g: Array, state: dict[str, Array], s: dict[str, Any], wb: WriteBack
     ) -> tuple[Array, dict[str, Array]]:
         if self.weight_decay != 0.0:
             g = g + self.weight_decay * p
-        clr = lr / (1.0 + (self.t - 1) * self.lr_decay)
-        s = wb.add(state["sum"], g * g)
-        return wb.sub(p, clr * (g / (xp.sqrt(s) + self.eps))), {"sum": s}
+        acc = wb.add(state["sum"], g * g)
+        return wb.sub(p, s["lr"] * (g / (xp.sqrt(acc) + self.eps))), {"sum": acc}
 
 
 class RMSProp(Optimizer):
@@ -374,9 +406,10 @@ class RMSProp(Optimizer):
             names += ("momentum_buffer",)
         return names
 
-    def update(
-        self, xp: Any, p: Array, g: Array, state: dict[str, Array], lr: float, wb: WriteBack
+    def apply(
+        self, xp: Any, p: Array, g: Array, state: dict[str, Array], s: dict[str, Any], wb: WriteBack
     ) -> tuple[Array, dict[str, Array]]:
+        lr = s["lr"]
         if self.weight_decay != 0.0:
             g = g + self.weight_decay * p
         v = wb.add(wb.mul(state["square_avg"], self.alpha), (1.0 - self.alpha) * (g * g))
@@ -443,12 +476,17 @@ class Adam(Optimizer):
             else ("exp_avg", "exp_avg_sq")
         )
 
-    def update(
-        self, xp: Any, p: Array, g: Array, state: dict[str, Array], lr: float, wb: WriteBack
+    def scalars(self, lr: float) -> dict[str, float]:
+        step_size, v_scale = self._bias_corrections(lr)
+        # p -= step_size * m / (sqrt(v) * v_scale + eps), with v_scale divided out
+        return {"lr": lr, "eps": self.eps / v_scale, "step": step_size / v_scale}
+
+    def apply(
+        self, xp: Any, p: Array, g: Array, state: dict[str, Array], s: dict[str, Any], wb: WriteBack
     ) -> tuple[Array, dict[str, Array]]:
         if self.weight_decay != 0.0:
             if self._decoupled:
-                p = wb.mul(p, 1.0 - lr * self.weight_decay)
+                p = wb.mul(p, 1.0 - s["lr"] * self.weight_decay)
             else:
                 g = g + self.weight_decay * p
         m = wb.add(wb.mul(state["exp_avg"], self.beta1), (1.0 - self.beta1) * g)
@@ -457,11 +495,10 @@ class Adam(Optimizer):
         if self.amsgrad:
             v = wb.set(state["max_exp_avg_sq"], xp.maximum(state["max_exp_avg_sq"], v))
             state["max_exp_avg_sq"] = v
-        step_size, v_scale = self._bias_corrections(lr)
         # p -= step_size * m / (sqrt(v) * v_scale + eps), with v_scale divided out: five
-        # whole-buffer operations, and the same number up to rounding
-        den = wb.add(xp.sqrt(v), self.eps / v_scale)
-        update = wb.mul(m / den, step_size / v_scale)
+        # whole-buffer operations, and the same number up to rounding (see scalars)
+        den = wb.add(xp.sqrt(v), s["eps"])
+        update = wb.mul(m / den, s["step"])
         return wb.sub(p, update), state
 
     def _bias_corrections(self, lr: float) -> tuple[float, float]:

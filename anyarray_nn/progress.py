@@ -57,6 +57,13 @@ class Progress:
         elif self.verbose:
             print(f"epoch {epoch}/{total_epochs}  {text}", flush=True)
 
+    def note(self, text: str) -> None:
+        """One line of information (e.g. how long compiling took), when not silent."""
+        if self.tqdm is not None:
+            self.tqdm.write(text)
+        elif self.verbose:
+            print(text, flush=True)
+
     def close(self) -> None:
         if self.bar is not None:
             self.bar.close()

@@ -7,6 +7,8 @@ device. The same seed therefore gives the same start and the same batch order on
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -83,7 +85,7 @@ def random_bits(
     xp: Any,
     shape: tuple[int, ...],
     seed: int,
-    step: int,
+    step: int | DeviceStep,
     layer: int,
     device: Any = None,
     offset: int = 0,
@@ -95,6 +97,9 @@ def random_bits(
     Element ``i`` (in C order) is counter ``offset + i``. A slice of rows ``r0:r1`` of a
     ``(rows, cols)`` block therefore gets the same bits as in the whole block when called with
     ``offset=r0 * cols``, which is how data-parallel ranks reproduce one process's masks.
+
+    ``step`` is a Python int, or a :class:`DeviceStep` (the step number as device values, which
+    a compiled training step takes as an argument; wrapping-``uint32`` backends only).
     """
     n = 1
     for s in shape:
@@ -103,13 +108,24 @@ def random_bits(
         raise ValueError(
             f"random_bits counts elements below 2**32; got {n} elements from offset {offset}."
         )
-    k1, k2 = _key32(seed, step, layer)
     if _native_uint32(xp):  # fast path: wrapping uint32 arithmetic, same bits
+        if not _array_constants(xp, step):  # Python ints: nothing to copy to the device
+            consts: Any = _PYTHON_CONSTS
+            k1, k2 = _key32(seed, step, layer)  # type: ignore[arg-type]
+        elif isinstance(step, DeviceStep):
+            consts = _Uint32(xp, device)
+            k1, k2 = _key32_device(consts, seed, step, layer)
+        else:
+            consts = _Uint32(xp, device)
+            k1, k2 = map(consts, _key32(seed, step, layer))
         x = xp.reshape(xp.arange(offset, offset + n, dtype=xp.uint32, device=device), shape)
         x ^= k1
-        x = _mix32_uint32(x)
+        x = _mix32_uint32(x, consts)
         x ^= k2
-        return _mix32_uint32(x)
+        return _mix32_uint32(x, consts)
+    if isinstance(step, DeviceStep):
+        raise TypeError("A DeviceStep needs a backend with wrapping uint32 arithmetic.")
+    k1, k2 = _key32(seed, step, layer)
     x = xp.reshape(xp.arange(offset, offset + n, dtype=xp.int64, device=device), shape)
     x ^= k1
     x = _mix32(xp, x)
@@ -117,18 +133,66 @@ def random_bits(
     return _mix32(xp, x)
 
 
+@dataclass(frozen=True)
+class DeviceStep:
+    """An optimizer step number as two ``uint32`` device scalars (its low and high 32 bits),
+    so that a compiled training step takes it as an argument instead of baking it in."""
+
+    lo: Any
+    hi: Any
+
+    @staticmethod
+    def halves(step: int) -> tuple[np.uint32, np.uint32]:
+        """The host values of ``lo`` and ``hi`` for ``step``."""
+        return np.uint32(step & _MASK32), np.uint32((step >> 32) & _MASK32)
+
+
+class _Uint32:
+    """Makes 0-d ``uint32`` arrays (every key and constant is one, so no Python int above
+    2**31 meets an array: JAX without 64-bit mode would overflow it), with the mixer's two
+    multipliers ready."""
+
+    def __init__(self, xp: Any, device: Any) -> None:
+        self.xp, self.device = xp, device
+        self.c1, self.c2 = self(0x7FEB352D), self(0x846CA68B)
+
+    def __call__(self, value: int) -> Any:
+        return self.xp.asarray(value, dtype=self.xp.uint32, device=self.device)
+
+
+def _key32_device(consts: _Uint32, seed: int, step: DeviceStep, layer: int) -> tuple[Any, Any]:
+    """:func:`_key32` with the step on the device: the same chain in uint32 ops."""
+    k = consts(_mix32_int(seed ^ (seed >> 32) ^ 0x9E3779B9)) ^ step.lo
+    k = _mix32_uint32(k, consts)
+    k = _mix32_uint32(k ^ step.hi ^ consts(0x85EBCA6B), consts)
+    k1 = _mix32_uint32(k ^ consts(layer), consts)
+    k2 = _mix32_uint32(k1 ^ consts(0xC2B2AE35), consts)
+    return k1, k2
+
+
+def _array_constants(xp: Any, step: Any) -> bool:
+    """Whether keys and constants must be ``uint32`` arrays: for a step traced on the device,
+    or a library without ``int64`` (JAX without 64-bit mode), where a Python int above 2**31
+    overflows. Elsewhere they stay Python ints, which no library copies to the device."""
+    return isinstance(step, DeviceStep) or not info_for_namespace(xp).has_int64()
+
+
+#: The mixer's multipliers as Python ints (where no array constants are needed).
+_PYTHON_CONSTS = SimpleNamespace(c1=0x7FEB352D, c2=0x846CA68B)
+
+
 def _native_uint32(xp: Any) -> bool:
     """Whether ``xp`` wraps ``uint32`` arithmetic (its backend record says; torch does not)."""
     return info_for_namespace(xp).native_uint32
 
 
-def _mix32_uint32(x: Any) -> Any:
-    """lowbias32 in native (wrapping) uint32 ops, in place: the reference the int64 form
-    emulates."""
+def _mix32_uint32(x: Any, consts: _Uint32) -> Any:
+    """lowbias32 in native (wrapping) uint32 ops, in place where arrays can be written: the
+    reference the int64 form emulates."""
     x ^= x >> 16
-    x *= 0x7FEB352D
+    x *= consts.c1
     x ^= x >> 15
-    x *= 0x846CA68B
+    x *= consts.c2
     x ^= x >> 16
     return x
 
@@ -138,7 +202,7 @@ def dropout_mask(
     shape: tuple[int, ...],
     rate: float,
     seed: int,
-    step: int,
+    step: int | DeviceStep,
     layer: int,
     dtype: Any,
     device: Any = None,
@@ -156,6 +220,9 @@ def dropout_mask(
     for s in shape[1:]:
         cols *= s
     bits = random_bits(xp, shape, seed, step, layer, device, offset=row_offset * cols)
-    mask = xp.astype(bits >= threshold, dtype)
+    if _array_constants(xp, step):  # a Python int above 2**31 would overflow JAX's int32
+        mask = xp.astype(bits >= xp.asarray(threshold, dtype=bits.dtype, device=device), dtype)
+    else:  # a Python int: no copy to the device on every step
+        mask = xp.astype(bits >= threshold, dtype)
     mask *= 1.0 / (1.0 - rate)
     return mask

@@ -95,6 +95,26 @@ class Sums:
             stack.add(value)
         self.rows += rows
 
+    def add_many(
+        self, losses: Array, stats: list[Array], rows: int, weights: Array | None = None
+    ) -> None:
+        """Add ``len(losses)`` batches of ``rows`` rows each at once: their stacked mean
+        losses, stacked statistics and, when weighted, stacked weight sums (what a compiled
+        epoch returns)."""
+        xp, count = self.xp, int(losses.shape[0])
+        if count == 0:
+            return
+        if weights is None:
+            self.losses.setdefault(rows, _Stack(xp)).add(xp.sum(losses))
+        else:
+            if self.weighted is None:
+                self.weighted, self.weight = _Stack(xp), _Stack(xp)
+            self.weighted.add(xp.sum(losses * weights))
+            self.weight.add(xp.sum(weights))  # type: ignore[union-attr]
+        for stack, value in zip(self.stats, stats, strict=True):
+            stack.add(xp.sum(value, axis=0))
+        self.rows += rows * count
+
     def running_loss(self) -> float:
         """The mean objective so far (a host read: only for live progress on host backends)."""
         values = to_numpy(self.flat(with_bad=False))

@@ -262,10 +262,14 @@ class Step:
             return grad, [loss, *batch_stats(net, self.names, a, batch.T, batch.w)]
 
         grad, sums = self.reduction(local, batch.share)
-        if self.clip_norm is not None:
-            grad = clip_by_global_norm(net.xp, grad, self.clip_norm)
-        theta = opt.step(theta, grad)
+        theta = opt.step(theta, self.clip(grad))
         return theta, opt.state, sums
+
+    def clip(self, grad: Array) -> Array:
+        """``grad`` clipped to the global norm ``clip_norm`` (as it is without one)."""
+        if self.clip_norm is None:
+            return grad
+        return clip_by_global_norm(self.net.xp, grad, self.clip_norm)
 
 
 # -- the loop ------------------------------------------------------------------------------------
@@ -284,6 +288,7 @@ class _Run:
     last_epoch: int
     snapshot: Snapshot = field(repr=False, default=None)  # type: ignore[assignment]
     comm: _distributed.Communicator = field(default_factory=_distributed.Communicator)
+    compiled: Any = None  # a compiled.CompiledStep when the step runs compiled
 
     @property
     def opt(self) -> _optimizers.Optimizer:
@@ -319,6 +324,7 @@ def fit(
     stream: bool | None = None,
     sample_weight: Any = None,
     comm: Any = None,
+    compile: bool | None = None,
 ) -> History:
     """Train with shuffled mini-batches; returns a :class:`~anyarray_nn.training.History`
     (also kept as ``net.history_``).
@@ -366,6 +372,14 @@ def fit(
             numbers of one process. Rank 0's weights are broadcast first; rank 0 alone prints
             and writes checkpoints. A failure on any rank raises
             :class:`~anyarray_nn.distributed.DistributedError` on every rank.
+        compile: run the training step compiled, on a backend that has a compiler (JAX:
+            ``jax.jit``, and a whole epoch's full batches as one ``jax.lax.scan``); see
+            :mod:`anyarray_nn.compiled`. ``None`` (the default) compiles where the backend
+            can and the data is on the device in one process (not streamed, no ``comm``);
+            ``False`` runs op by op; ``True`` is refused on a backend without a compiler.
+            The same numbers either way, up to rounding; compiling happens once per batch
+            shape and is reused by later epochs and ``fit`` calls (``verbose`` reports how
+            long it took).
 
     Raises:
         TrainingDivergedError: the loss became NaN/inf; the epoch is named and the net keeps
@@ -381,6 +395,11 @@ def fit(
         if not hasattr(cb, "on_epoch_end"):
             raise TypeError(f"{cb!r} is not a callback: it needs on_epoch_end(net, epoch, logs).")
     names = metric_names(net, metrics)
+    if compile and net.backend.info.compile is None:
+        raise ValueError(
+            f"fit(compile=True): the {net.backend.name} backend has no compiler; compiling "
+            "needs backend='jax'. Leave compile=None to compile where possible."
+        )
     comm = _distributed.as_communicator(comm)
     net.training_state.comm = comm
     with _distributed.agreement(comm, "while checking the data"):
@@ -397,11 +416,23 @@ def fit(
         _distributed.share_optimizer(net, comm)
         run.step.reduction = _distributed.AllReduction(comm, net, _stat_shapes(net, names))
         run.take_snapshot(net)
+    if compile is not False and net.backend.info.compile is not None:
+        run.compiled = _compiled_step(run, data, comm)
     _run_epochs(net, data, run)
     for cb in callbacks:
         if hasattr(cb, "on_train_end"):
             cb.on_train_end(net, run.history.history)
     return run.history
+
+
+def _compiled_step(run: _Run, data: _Data, comm: Any) -> Any:
+    """The compiled step for this run, or ``None`` where the step runs eagerly (streamed or
+    sparse data, several processes)."""
+    if data.stream or comm.size > 1:
+        return None
+    from .compiled import compiled_step_for  # only on backends with a compiler
+
+    return compiled_step_for(run.step)
 
 
 def _stat_shapes(net: NN, names: list[str]) -> list[tuple[int, ...]]:
@@ -480,9 +511,11 @@ def _start_run(
 def _train_epoch(net: NN, data: _Data, run: _Run, epoch: int) -> Sums:
     """One pass over the shuffled data: one call of the step function per batch. Returns the
     epoch's device-side sums (no host read)."""
+    if run.compiled is not None:
+        return _train_epoch_compiled(net, data, run, epoch)
     n, size, step, reduction = data.n, run.batch_size, run.step, run.step.reduction
     order = _epoch_order(net, run.shuffle, epoch, n)
-    order_d = net.backend.asarray(order, dtype=net.xp.int64)
+    order_d = net.backend.asarray(order, dtype=net.backend.index_dtype)
     sums = Sums(net, run.names)
     theta, opt_state = net.theta, run.opt.state
     reduction.start_epoch(epoch)
@@ -497,6 +530,39 @@ def _train_epoch(net: NN, data: _Data, run: _Run, epoch: int) -> Sums:
     net.bind(theta)
     reduction.end_epoch(epoch)
     sums.check_parameters(theta)
+    return sums
+
+
+def _train_epoch_compiled(net: NN, data: _Data, run: _Run, epoch: int) -> Sums:
+    """:func:`_train_epoch` with the compiled step: the full batches as one compiled loop where
+    the backend has one, then the last, smaller batch (or every batch, one call each)."""
+    n, size, compiled = data.n, run.batch_size, run.compiled
+    index = np.int64 if net.backend.info.has_int64() else np.int32
+    order = _epoch_order(net, run.shuffle, epoch, n).astype(index)
+    arrays, sums = (data.X, data.T, data.w), Sums(net, run.names)
+    theta, state, seconds = net.theta, run.opt.state, compiled.compile_seconds
+    run.progress.start(epoch + 1, run.last_epoch)
+    done = (n // size) * size if compiled.can_scan else 0
+    if done:
+        idx = order[:done].reshape(-1, size)
+        theta, state, parts = compiled.run_epoch(theta, state, arrays, idx, net.step_)
+        net.step_ += idx.shape[0]
+        sums.add_many(parts[0], parts[1], size, parts[2])
+    for start in range(done, n, size):
+        stop = min(start + size, n)
+        theta, state, parts = compiled.step_once(theta, state, arrays, order[start:stop], net.step_)
+        net.step_ += 1
+        sums.add(parts[0], parts[1], stop - start, parts[2])
+    for i in range(math.ceil(n / size)):
+        run.progress.batch(i, sums)
+    run.opt.state = state
+    net.bind(theta)
+    sums.check_parameters(theta)
+    if compiled.compile_seconds != seconds:
+        run.progress.note(
+            f"compiled the training step in {compiled.compile_seconds - seconds:.2f} s"
+        )
+        run.history.params["compile_seconds"] = compiled.compile_seconds - seconds
     return sums
 
 

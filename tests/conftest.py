@@ -5,6 +5,7 @@
   conversion and mixing devices), both under ArrayAPIStrictFlags(boolean_indexing=False,
   data_dependent_shapes=False)
 - torch on the CPU
+- jax on the CPU, in JAX's 64-bit mode (skipped with a reason when jax is not installed)
 - cupy and torch on CUDA, marked ``gpu`` and skipped with a reason when no GPU is usable
 
 Also: ``run_cli``, the real ``python -m anyarray_nn`` in a subprocess; and a quiet summary, one
@@ -78,6 +79,11 @@ MATRIX = [
         marks=pytest.mark.skipif(not _has("torch"), reason="torch not installed"),
     ),
     pytest.param(
+        BackendSpec("jax", "cpu"),
+        id="jax-cpu",
+        marks=pytest.mark.skipif(not _has("jax"), reason="jax not installed (pip install .[jax])"),
+    ),
+    pytest.param(
         BackendSpec("cupy", 0),
         id="cupy",
         marks=[
@@ -108,7 +114,18 @@ def backend(request: pytest.FixtureRequest) -> Any:
         ):
             yield spec
     else:
+        if spec.name == "jax":
+            enable_jax_x64()
         yield spec
+
+
+def enable_jax_x64() -> None:
+    """JAX computes in float64 only in its 64-bit mode (a process-wide switch that affects
+    JAX alone); the matrix's float64 tests need it. Tests of JAX without it run in a
+    subprocess."""
+    import jax
+
+    jax.config.update("jax_enable_x64", True)
 
 
 @pytest.fixture

@@ -169,6 +169,8 @@ def test_updates_in_place(backend: Any, name: str, kwargs: dict[str, Any]) -> No
     weights, grads = _problem(seed=2)
     be = ann.resolve(backend.name, backend.device, "float64")
     params = _Params(be, weights)
+    if not writeback.for_array(params.theta).mutable:
+        pytest.skip(f"{be.name} arrays cannot be written: updates return new arrays")
     held = params.theta  # e.g. the network's vector, which the layers view
     opt = optimizers.get(name, **kwargs)
     opt.build(params.theta)
@@ -527,12 +529,9 @@ def test_tiny_state_is_flushed_before_it_turns_subnormal(backend, name, monkeypa
 
     be = ann.resolve(backend.name, backend.device, "float32")
     assert not _run_to_subnormal(be, name, 1000)
-    if not be.is_host:
-        # What needs proving is the line above: no state entry is ever subnormal. That the
-        # check can fail (subnormals appear without the flush) is shown on the CPU backends;
-        # a GPU's kernels may flush subnormals to zero themselves (the first H200 run saw none
-        # on CuPy without the flush), so there the second half proves nothing either way.
-        return
+    tiny = be.asarray(np.float32(np.finfo(np.float32).smallest_normal))
+    if float(ann.to_numpy(tiny * 0.5)) == 0.0:
+        pytest.skip(f"{be.name} flushes subnormal results to zero itself (XLA on the CPU)")
     monkeypatch.setattr(optimizers, "FLUSH_EVERY", 10**9)  # the check can fail: no flushing
     assert _run_to_subnormal(be, name, 1000)
 

@@ -442,7 +442,7 @@ def test_set_params_backend_refit(iris):
         ({"n_iter_no_change": 0}, "n_iter_no_change"),
         ({"warm_start": "yes"}, "warm_start"),
         ({"dtype": "float16"}, "float16"),
-        ({"backend": "jax"}, "Unknown backend"),
+        ({"backend": "no_such_library"}, "Unknown backend"),
         ({"solver": "lbfgs", "dropout": 0.2}, "NNClassifier: solver='lbfgs' does not support"),
     ],
 )

@@ -9,6 +9,7 @@ from sklearn.datasets import load_iris
 from sklearn.metrics import accuracy_score
 
 import anyarray_nn as ann
+from anyarray_nn import writeback
 from anyarray_nn.callbacks import Callback, EarlyStopping, ModelCheckpoint
 from anyarray_nn.training import TrainingDivergedError
 
@@ -377,9 +378,10 @@ def test_float32_end_to_end_and_in_place_updates(backend, iris):
     theta_before, state_before = net.theta, dict(net.optimizer.state)
     history = net.fit(X, y, epochs=2, clip_norm=1.0, validation_data=(X, y))
     after = [layer.params[n] for layer, n in net.parameters()]
-    assert all(a is b for a, b in zip(before, after, strict=True))
-    assert net.theta is theta_before
-    assert all(net.optimizer.state[k] is a for k, a in state_before.items())
+    if writeback.for_array(theta_before).mutable:  # JAX's arrays cannot be written
+        assert all(a is b for a, b in zip(before, after, strict=True))
+        assert net.theta is theta_before
+        assert all(net.optimizer.state[k] is a for k, a in state_before.items())
     xp = net.xp
     every = [*after, net.theta, *net.optimizer.state.values()]
     Xd = net.check_inputs(X)
