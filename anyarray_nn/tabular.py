@@ -28,9 +28,11 @@ import csv
 import math
 import os
 import re
+import stat
 import sys
 import tempfile
 import warnings
+import zipfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -173,15 +175,47 @@ class Table:
 def open_table(path: str | os.PathLike[str], header: bool | None = None) -> Table:
     """Open a data file by its extension; ``header`` applies to CSV (``None``: detect it)."""
     kind = input_type(path)
-    if not Path(path).exists():
-        raise DataFileError(f"no such file: {str(path)!r}")
-    if Path(path).is_dir():
-        raise DataFileError(f"{str(path)!r} is a directory", "give a data file")
+    check_regular_file(path)
     if kind == "csv":
-        return CsvTable(str(path), header)
-    if kind == "parquet":
-        return ParquetTable(str(path))
-    return ArrayTable(str(path))
+        table: Table = CsvTable(str(path), header)
+    elif kind == "parquet":
+        table = ParquetTable(str(path))
+    else:
+        table = ArrayTable(str(path))
+    _check_unique_names(table)
+    return table
+
+
+def check_regular_file(path: str | os.PathLike[str], what: str = "data file") -> None:
+    """DataFileError unless ``path`` is (a link to) a regular file: a FIFO would block forever
+    in ``open()``, a device such as ``/dev/zero`` would be read without end."""
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        raise DataFileError(f"no such file: {str(path)!r}") from None
+    except OSError as exc:
+        raise DataFileError(f"{str(path)!r} cannot be read ({exc.strerror})") from None
+    if stat.S_ISDIR(mode):
+        raise DataFileError(f"{str(path)!r} is a directory", f"give a {what}")
+    if not stat.S_ISREG(mode):
+        raise DataFileError(
+            f"{str(path)!r} is not a regular file (a pipe, socket or device)",
+            f"give a {what} saved on disk",
+        )
+
+
+def _check_unique_names(table: Table) -> None:
+    """Columns are chosen by name, so two columns with one name would be read as the same."""
+    if table.names is None:
+        return
+    seen: set[str] = set()
+    for name in table.names:
+        if name in seen:
+            raise DataFileError(
+                f"{table.path}: the column name {name!r} appears more than once",
+                "give every column its own name",
+            )
+        seen.add(name)
 
 
 # -- CSV -------------------------------------------------------------------------------------
@@ -326,13 +360,35 @@ class CsvTable(Table):
         values = np.char.strip(self._loadtxt([index], str)[:, 0])
         bad = np.flatnonzero(np.isin(np.char.lower(values), list(NO_LABEL)))
         if bad.size:
-            line = next(line for i, (line, _) in enumerate(self._data_rows()) if i == bad[0])
             raise DataFileError(
-                f"{self.path}: line {line}: the label column {self.label(index)} is empty "
-                f"({str(values[bad[0]])!r})",
+                f"{self.path}: line {self._line_of(int(bad[0]))}: the label column "
+                f"{self.label(index)} is empty ({str(values[bad[0]])!r})",
                 "drop the rows without a label first",
             )
+        row = _non_finite_number(values)
+        if row is not None:
+            raise DataFileError(
+                f"{self.path}: line {self._line_of(row)}: the label column {self.label(index)} "
+                f"holds {str(values[row])!r}, which is not a finite number",
+                "fix or drop that row (a float64 label lies within +-1.8e308)",
+            )
         return _numbers_or_strings(values)
+
+    def _line_of(self, row: int) -> int:
+        """The line number of data row ``row`` (0-based)."""
+        return next(line for i, (line, _) in enumerate(self._data_rows()) if i == row)
+
+
+def _non_finite_number(values: np.ndarray) -> int | None:
+    """The first row whose label is a number too large for float64 (or inf, nan), when every
+    label is a number; else None (text labels are classes)."""
+    try:
+        with np.errstate(all="ignore"):
+            numbers = values.astype(np.float64)
+    except ValueError:
+        return None
+    bad = np.flatnonzero(~np.isfinite(numbers))
+    return int(bad[0]) if bad.size else None
 
 
 def _numbers_or_strings(values: np.ndarray) -> np.ndarray:
@@ -350,6 +406,7 @@ def _numbers_or_strings(values: np.ndarray) -> np.ndarray:
 def _load_npy(path: str) -> np.ndarray | dict[str, np.ndarray]:
     """A ``.npy`` array, or every array of a ``.npz``; never unpickles."""
     try:
+        _check_declared_sizes(path)
         loaded = np.load(path, allow_pickle=False)
         if isinstance(loaded, np.ndarray):
             return loaded
@@ -364,6 +421,42 @@ def _load_npy(path: str) -> np.ndarray | dict[str, np.ndarray]:
         raise DataFileError(f"{path} is not a readable NumPy file ({exc})") from None
     except (OSError, EOFError) as exc:  # a bad .npz is a BadZipFile, an OSError
         raise DataFileError(f"{path} is not a readable NumPy file ({exc})") from None
+
+
+def _declared_bytes(handle: Any) -> int:
+    """The bytes of data a ``.npy`` header declares (read from ``handle``, at the header)."""
+    version = np.lib.format.read_magic(handle)
+    if version == (1, 0):
+        shape, _, dtype = np.lib.format.read_array_header_1_0(handle)
+    else:
+        shape, _, dtype = np.lib.format.read_array_header_2_0(handle)
+    return 0 if dtype.hasobject else math.prod(shape) * dtype.itemsize
+
+
+def _check_declared_sizes(path: str) -> None:
+    """Refuse a ``.npy`` (or ``.npz`` member) whose header declares more data than the file
+    holds, before anything is allocated (NumPy would try to allocate it all first)."""
+    with open(path, "rb") as handle:
+        if handle.read(2) == b"PK":
+            handle.seek(0)
+            with zipfile.ZipFile(handle) as archive:
+                for info in archive.infolist():
+                    with archive.open(info) as member:
+                        if _declared_bytes(member) > info.file_size:
+                            _raise_too_big(path, info.filename)
+            return
+        handle.seek(0)
+        declared = _declared_bytes(handle)
+        if declared > os.fstat(handle.fileno()).st_size - handle.tell():
+            _raise_too_big(path, None)
+
+
+def _raise_too_big(path: str, member: str | None) -> None:
+    where = path if member is None else f"{path} (array {member!r})"
+    raise DataFileError(
+        f"{where}: its header declares more data than the file holds (truncated or corrupted)",
+        "save the array again with numpy.save or numpy.savez",
+    )
 
 
 def _check_labels(values: np.ndarray, where: str, name: str) -> np.ndarray:
@@ -421,6 +514,8 @@ class ArrayTable(Table):
                 "reshape to 2-D, e.g. X.reshape(len(X), -1)",
             )
         self.n_columns = self.X.shape[1]
+        if self.X.shape[0] == 0:
+            raise DataFileError(f"{path} has no rows", "give a file with one row per sample")
 
     def numeric(self, columns: Sequence[int]) -> np.ndarray:
         if self.X.dtype.kind not in "biuf":
@@ -437,8 +532,9 @@ class ArrayTable(Table):
         if name in self.others:
             return _check_labels(self.others[name], self.path, f"the array {name!r}")
         if name.lower().endswith(".npy"):
-            if not Path(name).is_file():
+            if not Path(name).exists():
                 raise DataFileError(f"no such labels file: {name!r}")
+            check_regular_file(name, "labels file")
             loaded = _load_npy(name)
             if not isinstance(loaded, np.ndarray):
                 raise DataFileError(f"{name!r} is not a .npy file")
@@ -463,6 +559,8 @@ class ParquetTable(Table):
             raise DataFileError(f"{path} is not a readable Parquet file ({exc})") from None
         self.path, self.names = path, list(self.table.column_names)
         self.n_columns = len(self.names)
+        if self.table.num_rows == 0:
+            raise DataFileError(f"{path} has no rows", "give a file with one row per sample")
 
     def _is_numeric(self, index: int) -> bool:
         import pyarrow as pa

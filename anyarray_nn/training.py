@@ -427,6 +427,8 @@ def fit(
         data = _prepare_data(
             net, X, y, validation_data, validation_split, stream, names, sample_weight
         )
+    if comm.size > 1:
+        _distributed.check_same_data(comm, _distributed.data_fingerprint(data.X, data.T))
     _distributed.share_start(net, comm)
     verbose = verbose if comm.is_chief else 0  # rank 0 alone prints
     with _distributed.agreement(comm, "while starting to train"):

@@ -13,7 +13,13 @@ from .. import metrics, tabular
 from ..backend import auto_backend, backend_status
 from ..gradcheck import gradcheck
 from ..network import NN, load
-from .common import EXIT_CHECK_FAILED, EXIT_OK, UsageError, check_output_path
+from .common import (
+    EXIT_CHECK_FAILED,
+    EXIT_OK,
+    UsageError,
+    check_output_path,
+    refuse_overwriting_input,
+)
 from .data import FILE_TYPES, Data
 from .record import Record, evaluation_data, prediction_features
 from .report import confusion_table, metrics_table, scores
@@ -82,6 +88,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
             f"predict reads the rows of a data file, not the dataset {args.data}",
             f"give --data FILE ({FILE_TYPES})",
         )
+    refuse_overwriting_input(args.out, "--out", [args.data.path, args.model])
     net = _load_model(args)
     record = Record.of(net.metadata)
     X = prediction_features(args, record, net)

@@ -332,13 +332,22 @@ def _is_regression(y: np.ndarray, task: str, where: str) -> bool:
     numeric = y.dtype.kind == "f"
     if task == "regression":
         if not numeric:
+            row = next(i for i, v in enumerate(y.tolist()) if not _is_float(v))
             raise UsageError(
-                f"{where}: --task regression needs numeric labels, but they include {y[0]!r}"
+                f"{where}: --task regression needs numeric labels, but row {row} (counting "
+                f"data rows from 0) has {y[row]!r}"
             )
         return True
     if task == "classification":
         return False
     return numeric and not bool(np.all(y == np.round(y)))  # auto: fractions mean regression
+
+
+def _is_float(value: Any) -> bool:
+    try:
+        return math.isfinite(float(value))
+    except (TypeError, ValueError):
+        return False
 
 
 def label_values(y: np.ndarray) -> list[Any]:
@@ -365,6 +374,8 @@ def _file_source(spec: DataSpec, opts: ReadOptions, split: bool) -> Source:
         raise UsageError(f"{path}: every label is {classes[0]!r}: there is nothing to learn")
     record = {"file": str(Path(path).resolve()), "sha256": file_digest(path), "target": target}
     record["header"] = table.header
+    if target_column is None and tabular.is_data_file(target):  # labels in a second file
+        record["target_sha256"] = file_digest(target)
     names = None if table.names is None else [table.names[c] for c in columns]
     source = Source(
         path, None, None, X, y, regression, classes, [str(c) for c in classes], None, record,

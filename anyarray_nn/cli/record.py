@@ -80,9 +80,20 @@ class Record:
         data = self.raw["data"]
         if spec.is_file:
             path = Path(str(spec.path))
-            return "file" in data and path.is_file() and file_digest(str(path)) == data["sha256"]
+            same = "file" in data and path.is_file() and file_digest(str(path)) == data["sha256"]
+            return same and not self.changed_labels()
         directory = None if spec.path is None else str(Path(spec.path).resolve())
         return data.get("dataset") == spec.name and data.get("dir") == directory
+
+    def changed_labels(self) -> str | None:
+        """The recorded labels file when it is missing or its bytes changed, else None."""
+        data = self.raw["data"]
+        target = data.get("target")
+        if "target_sha256" not in data or not isinstance(target, str):
+            return None
+        if not Path(target).is_file() or file_digest(target) != data["target_sha256"]:
+            return target
+        return None
 
     def options(self) -> ReadOptions:
         """The recorded split, label column, header and task."""
@@ -177,6 +188,13 @@ def _check_unchanged(record: Record, model: str) -> None:
             f"{PROG} evaluate: warning: {path} has changed since {model} was trained on it, so "
             "its held-out split may now hold training rows",
             file=sys.stderr,
+        )
+    labels = record.changed_labels()
+    if labels is not None:
+        raise UsageError(
+            f"{model} was trained with the labels in {labels}, which is missing or has changed "
+            "since",
+            "pass --data and --target to evaluate on the labels as they are now",
         )
 
 
