@@ -288,7 +288,9 @@ def parse_metadata(text: str, bad: str) -> dict[str, Any]:
     except ModelFileError as e:
         raise ModelFileError(f"{bad}: its metadata is not valid: {e}.") from None
     except RecursionError:
-        meta = [[]] * (MAX_METADATA_DEPTH + 1)  # reported as too deep just below
+        raise ModelFileError(
+            f"{bad}: the metadata nests lists or objects more than {MAX_METADATA_DEPTH} deep"
+        ) from None
     check_metadata_depth(meta, ModelFileError, bad)
     return meta
 
