@@ -170,14 +170,14 @@ def test_ranks_with_different_data_raise_distributed_error_naming_the_rank(tmp_p
         try:
             net.fit(X, y, epochs=1, batch_size=50, comm=MPI.COMM_WORLD)
         except DistributedError as exc:
-            print(f"rank {{rank}}: {{exc.rank}}: {{exc}}", flush=True)
+            open(f"out_{{rank}}.txt", "w").write(f"rank {{rank}}: {{exc.rank}}: {{exc}}")
             sys.exit(3)
-        print(f"rank {{rank}}: trained", flush=True)
+        open(f"out_{{rank}}.txt", "w").write(f"rank {{rank}}: trained")
     """))
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
     proc = subprocess.run([MPIEXEC, "-n", "2", sys.executable, str(script)], capture_output=True,
                           text=True, timeout=120, cwd=tmp_path, env=env)  # fmt: skip
-    lines = sorted(line for line in proc.stdout.splitlines() if line.startswith("rank "))
+    lines = [p.read_text() for p in sorted(tmp_path.glob("out_*.txt"))]
     assert len(lines) == 2, proc.stdout + proc.stderr
     for rank, line in enumerate(lines):
         assert line.startswith(f"rank {rank}: 1: rank 1 of 2 failed"), line
