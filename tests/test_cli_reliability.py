@@ -232,3 +232,52 @@ def test_one_rank_failing_before_fit_stops_every_rank(tmp_path, problem):
     fragment = "no/such/dir" if problem == "save" else "missing.csv"
     assert all(fragment in line for line in lines), proc.stderr
     assert not (tmp_path / "m.npz").exists()
+
+
+# -- 12. a malformed training record ---------------------------------------------------------
+def _drop(key):
+    return lambda r: r["data"].pop(key)
+
+
+@pytest.mark.parametrize(
+    ("edit", "fragment"),
+    [
+        (_drop("sha256"), "data.sha256"),
+        (lambda r: r["data"].update(file=7), "data.file"),
+        (lambda r: r.update(classes="setosa"), "classes"),
+        (lambda r: r["split"].update(test_size="0.2"), "split.test_size"),
+        (lambda r: r["scaler"].pop("scale"), "scaler"),
+        (lambda r: r.update(feature_names=[1, 2, 3, 4]), "feature_names"),
+    ],
+)
+@pytest.mark.parametrize("command", ["evaluate", "predict"])
+def test_a_malformed_training_record_is_one_line_naming_the_field(
+    tmp_path, capsys, edit, fragment, command
+):
+    import anyarray_nn as ann
+
+    data = iris_csv(tmp_path / "iris.csv")
+    model = tmp_path / "m.npz"
+    rc, _, err = run_main(capsys, "train", "--data", data, "--target", "label", *FAST,
+                          "--save", model)  # fmt: skip
+    assert rc == 0, err
+    net = ann.load(model)
+    edit(net.metadata)
+    net.save(model)
+    extra = ["--data", data, "--out", tmp_path / "p.csv"] if command == "predict" else []
+    rc, _, err = run_main(capsys, command, model, *extra)
+    one_line_error(rc, err, "training record", fragment)
+    assert not (tmp_path / "p.csv").exists()
+
+
+def test_a_record_naming_an_unknown_dataset_says_a_newer_version_wrote_it(tmp_path, capsys):
+    import anyarray_nn as ann
+
+    model = tmp_path / "m.npz"
+    rc, _, err = run_main(capsys, "train", "--data", "iris", *FAST, "--save", model)
+    assert rc == 0, err
+    net = ann.load(model)
+    net.metadata["data"]["dataset"] = "cifar-100"
+    net.save(model)
+    rc, _, err = run_main(capsys, "evaluate", model)
+    one_line_error(rc, err, "'cifar-100'", "newer anyarray_nn", "upgrade")

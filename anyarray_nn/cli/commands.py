@@ -54,7 +54,7 @@ def _load_model(args: argparse.Namespace) -> NN:
 def cmd_evaluate(args: argparse.Namespace) -> int:
     """Scores, a per-class report and a confusion matrix on held-out (or new) data."""
     net = _load_model(args)
-    data = evaluation_data(args, Record.of(net.metadata), args.model)
+    data = evaluation_data(args, Record.of(net.metadata, args.model), args.model)
     _check_compatible(net, data, args.model)
     X, y = data.X_test, data.y_test
     part = data.source.part if data.source is not None else "test split"
@@ -90,7 +90,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
         )
     refuse_overwriting_input(args.out, "--out", [args.data.path, args.model])
     net = _load_model(args)
-    record = Record.of(net.metadata)
+    record = Record.of(net.metadata, args.model)
     X = prediction_features(args, record, net)
     values, columns, what = _predictions(net, X, record, args)
     tabular.write_predictions(args.out, values, columns)
