@@ -162,3 +162,27 @@ def refuse_non_numeric_columns(X: Any) -> None:
             "pandas.get_dummies(X, columns=[...]) or sklearn.preprocessing.OneHotEncoder for "
             "one-hot features, OrdinalEncoder (or .cat.codes) for ordered codes."
         )
+
+
+def require_rows(n_samples: int) -> None:
+    """ValueError for data with no rows, checked before anything (weights, counters) changes."""
+    if n_samples == 0:
+        raise ValueError(
+            "the data has no rows (X has 0 samples; with fit, check validation_data too): "
+            "give at least one sample."
+        )
+
+
+def weights_in_dtype(w: np.ndarray, dtype_name: str) -> np.ndarray:
+    """Sample weights cast to the model's dtype, checked after the cast: a weight of 1e-320 is
+    positive in float64 but 0 in float32, and 1e300 becomes inf."""
+    with np.errstate(all="ignore"):
+        cast = w.astype(dtype_name)
+        total = np.sum(cast, dtype=cast.dtype)
+    if not np.all(np.isfinite(cast)) or not np.isfinite(total) or not total > 0:
+        raise ValueError(
+            f"sample_weight in the model's dtype {dtype_name} has a sum of {float(total)!r} "
+            f"(weights from {float(np.min(w))!r} to {float(np.max(w))!r}): it must be finite "
+            "and positive; rescale the weights (e.g. w / w.max())."
+        )
+    return cast

@@ -291,7 +291,7 @@ class NN:
                 "sample_weight must be finite and non-negative, with a positive sum; drop the "
                 "rows it would exclude instead of weighting them all 0."
             )
-        return self.backend.asarray(w.astype(np.float64))
+        return self.backend.asarray(_inputs.weights_in_dtype(w, self.backend.dtype_name))
 
     def check_shape(self, shape: tuple[int, ...]) -> None:
         """Raise the usual error unless ``shape`` is ``(n_samples, n_features)``."""
@@ -303,6 +303,7 @@ class NN:
         Softmax/cross-entropy accepts integer labels ``(n,)`` in ``[0, n_outputs)`` (turned into
         one-hot rows on the device) or one-hot/probability rows ``(n, n_outputs)``.
         """
+        _inputs.require_rows(n_samples)
         host = np.asarray(to_numpy(y))
         if host.shape[:1] != (n_samples,):
             raise ValueError(

@@ -183,3 +183,37 @@ def test_ranks_with_different_data_raise_distributed_error_naming_the_rank(tmp_p
         assert line.startswith(f"rank {rank}: 1: rank 1 of 2 failed"), line
         assert "differ from rank 0's" in line, line
     assert "MPI_Abort" not in proc.stderr and proc.returncode != 0
+
+
+# -- 11. zero-row inputs ---------------------------------------------------------------------
+@pytest.mark.parametrize("call", ["evaluate", "gradients", "loss", "validation"])
+def test_zero_rows_are_refused_before_anything_changes(backend, call):
+    net = _net(backend)
+    X, y = np.eye(4)[[0, 1, 2, 3, 0, 1]], np.array([0, 1, 2, 0, 1, 2])
+    before = net.get_weights()
+    empty_X, empty_y = np.zeros((0, 4)), np.zeros(0, dtype=np.int64)
+    with pytest.raises(ValueError, match="no rows"):
+        if call == "validation":
+            net.fit(X, y, epochs=1, validation_data=(empty_X, empty_y))
+        else:
+            getattr(net, call)(empty_X, empty_y)
+    for a, b in zip(net.get_weights(), before, strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert net.epochs_trained_ == 0 and net.step_ == 0
+
+
+# -- 17. sample weights checked in the network's dtype ---------------------------------------
+@pytest.mark.parametrize("weight", [1e-320, 1e300])
+def test_sample_weight_is_checked_after_the_cast_to_float32(backend, weight):
+    net = _net(backend, dtype="float32")
+    X, y = np.eye(4)[[0, 1, 2, 3]], np.array([0, 1, 2, 0])
+    w = np.full(4, weight)
+    assert np.all(w > 0) and np.all(np.isfinite(w))  # fine in float64 ...
+    with pytest.raises(ValueError, match=r"sample_weight in the model's dtype float32"):
+        net.fit(X, y, epochs=1, sample_weight=w)  # ... but 0 or inf in float32
+    assert net.epochs_trained_ == 0
+    # float64 keeps such weights: the loss is the unweighted one (all weights equal), up to the
+    # few bits of precision a subnormal weight has
+    if weight < 1:
+        net64 = _net(backend)
+        np.testing.assert_allclose(net64.loss(X, y, sample_weight=w), net64.loss(X, y), rtol=1e-2)
