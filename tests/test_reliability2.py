@@ -217,3 +217,66 @@ def test_sample_weight_is_checked_after_the_cast_to_float32(backend, weight):
     if weight < 1:
         net64 = _net(backend)
         np.testing.assert_allclose(net64.loss(X, y, sample_weight=w), net64.loss(X, y), rtol=1e-2)
+
+
+# -- 10. registries: one name rule for components and backends -------------------------------
+def test_alias_refuses_re_pointing_an_alias():
+    from anyarray_nn import registry
+
+    act = registry.activations
+    before = act.get("logistic").name
+    with pytest.raises(ValueError, match="'logistic' is already an alias"):
+        act.alias("logistic", "tanh")
+    assert act.get("logistic").name == before == "sigmoid"
+    act.alias("logistic", "sigmoid")  # the same target again is harmless
+
+
+@pytest.fixture
+def strict_record():
+    """A copy of array_api_strict's record under a new name, removed afterwards."""
+    import dataclasses
+
+    from anyarray_nn import backend as bk
+
+    added: list[str] = []
+
+    def register(name):
+        info = dataclasses.replace(bk.BACKENDS["array_api_strict"], name=name, aliases=())
+        bk.register_backend(info)
+        added.append(name)
+        return info
+
+    yield register
+    for name in added:
+        bk.BACKENDS.pop(name, None)
+
+
+def test_a_registered_backend_is_reachable_by_any_spelling_of_its_name(strict_record):
+    pytest.importorskip("array_api_strict")
+    from anyarray_nn.backend import backend_names, resolve
+
+    strict_record("StrictCPU_x")
+    assert "StrictCPU_x" in backend_names()
+    for spelling in ("StrictCPU_x", "strictcpu-x", "STRICT_CPU_X"):
+        assert resolve(spelling, "CPU_DEVICE", "float64").name == "StrictCPU_x"
+    net = ann.NN([4, 3], backend="StrictCPU_x", device="CPU_DEVICE", dtype="float64", seed=0)
+    ref = ann.NN([4, 3], backend="numpy", dtype="float64", seed=0)
+    np.testing.assert_allclose(net.predict(np.eye(4)), ref.predict(np.eye(4)), rtol=1e-12)
+
+
+@pytest.mark.parametrize("name", ["NumPy", "num_py", "Array-API-Strict", "STRICT", "Auto"])
+def test_a_backend_name_that_normalises_to_a_taken_one_is_refused(strict_record, name):
+    with pytest.raises(ValueError, match="already taken"):
+        strict_record(name)
+
+
+def test_namespaces_are_matched_by_exact_module_name():
+    import types
+
+    from anyarray_nn.backend import resolve
+
+    assert resolve(np, None, "float64").name == "numpy"
+    fake = types.ModuleType("jax.numpy")  # an Array API namespace whose name contains "numpy"
+    fake.asarray, fake.float32, fake.float64 = np.asarray, np.float32, np.float64
+    with pytest.raises(ValueError, match="Unsupported backend namespace 'jax.numpy'"):
+        resolve(fake, None, "float64")
