@@ -281,3 +281,17 @@ def test_a_record_naming_an_unknown_dataset_says_a_newer_version_wrote_it(tmp_pa
     net.save(model)
     rc, _, err = run_main(capsys, "evaluate", model)
     one_line_error(rc, err, "'cifar-100'", "newer anyarray_nn", "upgrade")
+
+
+# -- 21. option typos ------------------------------------------------------------------------
+def test_an_unknown_option_points_to_the_commands_help(capsys):
+    rc, out, err = run_main(capsys, "train", "--data", "iris", "--learning-rate", "0.1")
+    line = one_line_error(rc, err, "--learning-rate", "see 'anyarray-nn train --help'")
+    assert line.startswith("anyarray-nn train: error:")
+    assert main(["train", "--help"]) == 0 and "--lr" in capsys.readouterr().out
+    assert out == ""
+
+
+def test_option_prefixes_are_not_taken_as_the_full_name(capsys):
+    rc, _, err = run_main(capsys, "train", "--data", "iris", "--layer", "8", *FAST)
+    one_line_error(rc, err, "unrecognized arguments: --layer 8")
