@@ -25,6 +25,7 @@ Predictions are written by :func:`write_predictions` as CSV (``-`` for standard 
 from __future__ import annotations
 
 import csv
+import difflib
 import math
 import os
 import re
@@ -144,16 +145,21 @@ class Table:
                 f"{self.path} has {self.n_columns} columns, so there is no column {index}",
                 f"give a position from 0 to {self.n_columns - 1}, or -1 for the last",
             )
-        raise DataFileError(f"{self.path} has no column {str(spec)!r}", self._columns_hint())
+        raise DataFileError(f"{self.path} has no column {str(spec)!r}", self._columns_hint(spec))
 
-    def _columns_hint(self) -> str:
+    def _columns_hint(self, spec: str | int) -> str:
+        """Every column name, and the closest ones to ``spec`` first ("did you mean ...?")."""
         if self.names is None:
             return (
                 f"it has no header row: give a column position from 0 to {self.n_columns - 1}, "
                 "or -1 for the last"
             )
-        shown = ", ".join(self.names[:12]) + (", ..." if len(self.names) > 12 else "")
-        return f"its columns are {shown}"
+        lowered = {name.lower(): name for name in self.names}
+        close = difflib.get_close_matches(str(spec).lower(), list(lowered), n=3, cutoff=0.6)
+        hint = f"its columns are {', '.join(self.names)}"
+        if close:
+            hint = f"did you mean {' or '.join(repr(lowered[c]) for c in close)}? {hint}"
+        return hint
 
     def label(self, index: int) -> str:
         """How messages name column ``index``, after the word "column": ``'species'`` or ``4``."""

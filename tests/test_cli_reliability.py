@@ -295,3 +295,15 @@ def test_an_unknown_option_points_to_the_commands_help(capsys):
 def test_option_prefixes_are_not_taken_as_the_full_name(capsys):
     rc, _, err = run_main(capsys, "train", "--data", "iris", "--layer", "8", *FAST)
     one_line_error(rc, err, "unrecognized arguments: --layer 8")
+
+
+# -- 22. the unknown-column error ------------------------------------------------------------
+def test_an_unknown_column_lists_every_column_and_the_closest_first(tmp_path, capsys):
+    names = [f"feature_{i}" for i in range(14)] + ["cultivar"]
+    rng = np.random.default_rng(0)
+    rows = [",".join(f"{v:.3f}" for v in rng.normal(size=14)) + f",{i % 3}" for i in range(30)]
+    path = tmp_path / "wine.csv"
+    path.write_text(",".join(names) + "\n" + "\n".join(rows) + "\n")
+    rc, _, err = run_main(capsys, "train", "--data", path, "--target", "Cultivars", *FAST)
+    line = one_line_error(rc, err, "has no column 'Cultivars'", "did you mean 'cultivar'?")
+    assert all(name in line for name in names), line
