@@ -280,3 +280,51 @@ def test_namespaces_are_matched_by_exact_module_name():
     fake.asarray, fake.float32, fake.float64 = np.asarray, np.float32, np.float64
     with pytest.raises(ValueError, match="Unsupported backend namespace 'jax.numpy'"):
         resolve(fake, None, "float64")
+
+
+# -- 9. warm_start after set_params ----------------------------------------------------------
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"activation": "tanh"},
+        {"hidden_layer_sizes": (8, 8)},
+        {"dropout": 0.2},
+        {"backend": "array_api_strict"},
+    ],
+)
+def test_warm_start_refuses_a_change_it_cannot_apply(change):
+    from sklearn.datasets import load_iris
+
+    from anyarray_nn.sklearn import NNClassifier
+
+    X, y = load_iris(return_X_y=True)
+    clf = NNClassifier(hidden_layer_sizes=(8,), max_iter=5, warm_start=True, random_state=0,
+                       backend="numpy")  # fmt: skip
+    with pytest.warns(Warning):  # not converged in 5 iterations
+        clf.fit(X, y)
+    before = [w.copy() for w in clf.net_.get_weights()]
+    clf.set_params(**change)
+    with pytest.raises(ValueError, match="changed from .* since the network was built"):
+        clf.fit(X, y)
+    for a, b in zip(clf.net_.get_weights(), before, strict=True):
+        np.testing.assert_array_equal(a, b)
+    clf.set_params(warm_start=False)  # a new network with the new parameters
+    with pytest.warns(Warning):
+        clf.fit(X, y)
+
+
+def test_warm_start_with_only_a_width_change_continues_like_scikit_learn():
+    from sklearn.datasets import load_iris
+    from sklearn.neural_network import MLPClassifier
+
+    from anyarray_nn.sklearn import NNClassifier
+
+    X, y = load_iris(return_X_y=True)
+    for cls in (NNClassifier, MLPClassifier):
+        est = cls(hidden_layer_sizes=(8,), max_iter=3, warm_start=True, random_state=0)
+        with pytest.warns(Warning):
+            est.fit(X, y)
+        est.set_params(hidden_layer_sizes=(16,))
+        with pytest.warns(Warning):
+            est.fit(X, y)
+        assert est.coefs_[0].shape == (4, 8)  # the network as built, in both
