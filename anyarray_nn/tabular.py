@@ -239,11 +239,26 @@ def _columns_are(labels: Sequence[str]) -> str:
 
 
 def _is_number(text: str) -> bool:
+    """Whether NumPy reads ``text`` as a number (Python's ``float`` also takes ``1_000`` and
+    non-ASCII digits, which NumPy's reader refuses)."""
+    if not text.isascii() or "_" in text:
+        return False
     try:
         float(text)
     except ValueError:
         return False
     return True
+
+
+def _undecodable_line(path: str) -> int:
+    """The number of the first line of ``path`` that is not UTF-8."""
+    with open(path, "rb") as handle:
+        for number, line in enumerate(handle, 1):
+            try:
+                line.decode("utf-8")
+            except UnicodeDecodeError:
+                return number
+    return 1
 
 
 class CsvTable(Table):
@@ -265,39 +280,60 @@ class CsvTable(Table):
             self.skip -= 1  # the first row is data: do not skip it
         self._check_row_lengths()
 
-    def _rows(self) -> Iterator[tuple[int, list[str]]]:
-        """``(line number, fields)`` of every non-blank row."""
+    def _records(self) -> Iterator[tuple[int, int, list[str]]]:
+        """``(first line, last line, fields)`` of every row but empty lines (the rows NumPy's
+        reader sees: a line of blanks or of empty fields is a row)."""
         with open(self.path, newline="", encoding="utf-8-sig") as handle:
             reader = csv.reader(handle, delimiter=self.delimiter)
+            start = 1
             try:
                 for row in reader:
-                    if row and any(field.strip() for field in row):
-                        yield reader.line_num, row
-            except (csv.Error, UnicodeDecodeError) as exc:
+                    if row:
+                        yield start, reader.line_num, row
+                    start = reader.line_num + 1
+            except csv.Error as exc:
+                hint = f"a field runs on from line {start}: close its quote (\") or remove it"
+                if "field limit" in str(exc):
+                    hint = "a field that long is not a number or a label: is this a CSV file?"
                 raise DataFileError(
-                    f"{self.path}: line {reader.line_num + 1} cannot be read ({exc})",
-                    "save it as UTF-8 CSV",
+                    f"{self.path}: line {start} cannot be read ({exc})", hint
+                ) from None
+            except UnicodeDecodeError as exc:
+                raise DataFileError(
+                    f"{self.path}: line {_undecodable_line(self.path)} is not UTF-8 ({exc.reason}: "
+                    f"byte {exc.object[exc.start : exc.start + 1]!r})",
+                    "save the file as UTF-8 CSV",
                 ) from None
 
+    def _rows(self) -> Iterator[tuple[int, list[str]]]:
+        """``(line number, fields)`` of every row (see :meth:`_records`)."""
+        for start, _, row in self._records():
+            yield start, row
+
     def _first_rows(self) -> tuple[list[str] | None, list[str] | None, int]:
-        rows = self._rows()
+        rows = self._records()
         first = next(rows, None)
         second = next(rows, None)
         rows.close()
         return (
-            None if first is None else first[1],
-            None if second is None else second[1],
-            0 if first is None else first[0],  # lines up to and including the first row
+            None if first is None else first[2],
+            None if second is None else second[2],
+            0 if first is None else first[1],  # lines up to and including the first row
         )
 
     def _check_row_lengths(self) -> None:
         what = "the header" if self.header else "the first row"
-        for line, row in self._rows():
+        for start, end, row in self._records():
             if len(row) != self.n_columns:
+                hint = f'quote fields that contain "{self.delimiter}", like "New York, NY"'
+                if end > start:
+                    hint = f"a quote (\") opened on line {start} is not closed"
+                elif not any(field.strip() for field in row):
+                    hint = "delete the blank line"
                 raise DataFileError(
-                    f"{self.path}: line {line} has {len(row)} fields but {what} has "
+                    f"{self.path}: line {start} has {len(row)} fields but {what} has "
                     f"{self.n_columns}",
-                    f'quote fields that contain "{self.delimiter}", like "New York, NY"',
+                    hint,
                 )
 
     def _loadtxt(self, columns: Sequence[int], dtype: Any) -> np.ndarray:
@@ -597,6 +633,15 @@ class ParquetTable(Table):
         return _finite_features(X, self.path, lambda c: self.label(list(columns)[c]))
 
     def labels(self, index: int) -> np.ndarray:
+        import pyarrow as pa
+
+        kind = self.table.column(index).type
+        if pa.types.is_nested(kind):
+            raise DataFileError(
+                f"{self.path}: the label column {self.label(index)} holds {kind} values, not "
+                "one number or text per row",
+                "give one label per row",
+            )
         values = self._column(index)
         if not self._is_numeric(index):
             values = values.astype(str)
