@@ -292,7 +292,7 @@ class CsvTable(Table):
                         yield start, reader.line_num, row
                     start = reader.line_num + 1
             except csv.Error as exc:
-                hint = f"a field runs on from line {start}: close its quote (\") or remove it"
+                hint = f'a field runs on from line {start}: close its quote (") or remove it'
                 if "field limit" in str(exc):
                     hint = "a field that long is not a number or a label: is this a CSV file?"
                 raise DataFileError(
@@ -327,7 +327,7 @@ class CsvTable(Table):
             if len(row) != self.n_columns:
                 hint = f'quote fields that contain "{self.delimiter}", like "New York, NY"'
                 if end > start:
-                    hint = f"a quote (\") opened on line {start} is not closed"
+                    hint = f'a quote (") opened on line {start} is not closed'
                 elif not any(field.strip() for field in row):
                     hint = "delete the blank line"
                 raise DataFileError(

@@ -148,7 +148,9 @@ def test_duplicate_column_names_are_refused(tmp_path, capsys):
 @pytest.mark.parametrize("task", [None, "regression"])
 def test_a_non_finite_regression_target_is_named_with_its_line(tmp_path, capsys, bad, task):
     rng = np.random.default_rng(0)
-    lines = ["x1,x2,y"] + [f"{a:.3f},{b:.3f},{a + b + 0.123:.3f}" for a, b in rng.normal(size=(60, 2))]
+    lines = ["x1,x2,y"] + [
+        f"{a:.3f},{b:.3f},{a + b + 0.123:.3f}" for a, b in rng.normal(size=(60, 2))
+    ]
     lines[7] = lines[7].rsplit(",", 1)[0] + f",{bad}"  # line 8 of the file
     path = tmp_path / "reg.csv"
     path.write_text("\n".join(lines) + "\n")
@@ -196,7 +198,9 @@ def test_a_data_file_without_rows_is_one_line(tmp_path, capsys, kind):
         import pyarrow.parquet as pq
 
         path = tmp_path / "d.parquet"
-        pq.write_table(pa.table({"a": pa.array([], pa.float64()), "y": pa.array([], pa.int64())}), path)
+        pq.write_table(
+            pa.table({"a": pa.array([], pa.float64()), "y": pa.array([], pa.int64())}), path
+        )
     rc, _, err = run_main(capsys, "train", "--data", path, "--target", "-1", *FAST)
     one_line_error(rc, err, "has no rows")
 
@@ -206,13 +210,16 @@ MPIEXEC = shutil.which("mpiexec") or str(Path(sys.executable).parent / "mpiexec"
 HAVE_MPI = Path(MPIEXEC).exists() and __import__("importlib").util.find_spec("mpi4py") is not None
 
 
-@pytest.mark.skipif(not HAVE_MPI, reason="mpi4py or mpiexec missing (pip install 'anyarray_nn[mpi]')")
+@pytest.mark.skipif(
+    not HAVE_MPI, reason="mpi4py or mpiexec missing (pip install 'anyarray_nn[mpi]')"
+)
 @pytest.mark.parametrize("problem", ["save", "data"])
 def test_one_rank_failing_before_fit_stops_every_rank(tmp_path, problem):
     iris_csv(tmp_path / "iris.csv")
     script = tmp_path / "job.py"
     # rank 0 gets a bad --save directory, or rank 1 a data file that is not there
-    script.write_text(textwrap.dedent(f"""
+    script.write_text(
+        textwrap.dedent(f"""
         import sys
         from mpi4py import MPI
         from anyarray_nn.cli import main
@@ -221,7 +228,8 @@ def test_one_rank_failing_before_fit_stops_every_rank(tmp_path, problem):
         save = "no/such/dir/m.npz" if {problem!r} == "save" else "m.npz"
         sys.exit(main(["train", "--distributed", "--data", data, "--target", "label",
                        "--backend", "numpy", "--quiet", "--epochs", "2", "--save", save]))
-    """))
+    """)
+    )
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
     proc = subprocess.run([MPIEXEC, "-n", "2", sys.executable, str(script)], capture_output=True,
                           text=True, timeout=120, cwd=tmp_path, env=env)  # fmt: skip

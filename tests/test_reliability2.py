@@ -147,11 +147,14 @@ MPIEXEC = shutil.which("mpiexec") or str(Path(sys.executable).parent / "mpiexec"
 HAVE_MPI = Path(MPIEXEC).exists() and importlib.util.find_spec("mpi4py") is not None
 
 
-@pytest.mark.skipif(not HAVE_MPI, reason="mpi4py or mpiexec missing (pip install 'anyarray_nn[mpi]')")
+@pytest.mark.skipif(
+    not HAVE_MPI, reason="mpi4py or mpiexec missing (pip install 'anyarray_nn[mpi]')"
+)
 @pytest.mark.parametrize("rows_1", [390, 300, "shuffled"])
 def test_ranks_with_different_data_raise_distributed_error_naming_the_rank(tmp_path, rows_1):
     script = tmp_path / "job.py"
-    script.write_text(textwrap.dedent(f"""
+    script.write_text(
+        textwrap.dedent(f"""
         import sys
         import numpy as np
         from mpi4py import MPI
@@ -173,7 +176,8 @@ def test_ranks_with_different_data_raise_distributed_error_naming_the_rank(tmp_p
             open(f"out_{{rank}}.txt", "w").write(f"rank {{rank}}: {{exc.rank}}: {{exc}}")
             sys.exit(3)
         open(f"out_{{rank}}.txt", "w").write(f"rank {{rank}}: trained")
-    """))
+    """)
+    )
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
     proc = subprocess.run([MPIEXEC, "-n", "2", sys.executable, str(script)], capture_output=True,
                           text=True, timeout=120, cwd=tmp_path, env=env)  # fmt: skip
@@ -278,7 +282,7 @@ def test_namespaces_are_matched_by_exact_module_name():
     assert resolve(np, None, "float64").name == "numpy"
     fake = types.ModuleType("jax.numpy")  # an Array API namespace whose name contains "numpy"
     fake.asarray, fake.float32, fake.float64 = np.asarray, np.float32, np.float64
-    with pytest.raises(ValueError, match="Unsupported backend namespace 'jax.numpy'"):
+    with pytest.raises(ValueError, match=r"Unsupported backend namespace 'jax\.numpy'"):
         resolve(fake, None, "float64")
 
 
@@ -304,7 +308,7 @@ def test_warm_start_refuses_a_change_it_cannot_apply(change):
         clf.fit(X, y)
     before = [w.copy() for w in clf.net_.get_weights()]
     clf.set_params(**change)
-    with pytest.raises(ValueError, match="changed from .* since the network was built"):
+    with pytest.raises(ValueError, match=r"changed from .* since the network was built"):
         clf.fit(X, y)
     for a, b in zip(clf.net_.get_weights(), before, strict=True):
         np.testing.assert_array_equal(a, b)

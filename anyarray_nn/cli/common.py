@@ -81,7 +81,8 @@ def refuse_overwriting_input(path: str, option: str, inputs: list[str | None]) -
             same = os.path.realpath(path) == os.path.realpath(source)
         if same:
             raise UsageError(
-                f"{option} {path!r} is the input file {source!r}: writing it would replace the data",
+                f"{option} {path!r} is the input file {source!r}: writing it would replace "
+                "the data",
                 "write to another file",
             )
 
