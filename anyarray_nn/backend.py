@@ -25,6 +25,8 @@ from typing import Any
 import array_api_compat
 import numpy as np
 
+from .registry import normalise
+
 DTYPE_NAMES: tuple[str, ...] = ("float32", "float64")
 
 
@@ -338,10 +340,14 @@ def register_backend(info: BackendInfo) -> BackendInfo:
     """Add a backend: after this, ``resolve(info.name)``, ``NN(backend=info.name)``, model
     files saved from it, ``anyarray-nn backends`` and ``--backend`` know it. A name that is
     taken (by a name or an alias) is an error."""
-    taken = {n for i in BACKENDS.values() for n in (i.name, *i.aliases)} | {"auto", "custom"}
-    clash = sorted(taken & {info.name, *info.aliases})
+    taken = {normalise(n) for i in BACKENDS.values() for n in (i.name, *i.aliases)}
+    taken |= {"auto", "custom"}
+    clash = sorted(n for n in (info.name, *info.aliases) if normalise(n) in taken)
     if clash:
-        raise ValueError(f"Backend name(s) {', '.join(clash)} already taken.")
+        raise ValueError(
+            f"Backend name(s) {', '.join(map(repr, clash))} already taken (names are compared "
+            "ignoring case, '_', '-', '.' and spaces)."
+        )
     BACKENDS[info.name] = info
     return info
 
@@ -518,11 +524,11 @@ def _dtype_name(dtype: Any) -> str:
 
 
 def _lookup(name: str) -> BackendInfo:
-    key = name.lower().replace("-", "_")
+    key = normalise(name)
     if key == "auto":
-        key = auto_backend()
+        key = normalise(auto_backend())
     for info in BACKENDS.values():
-        if key == info.name or key in info.aliases:
+        if key in {normalise(n) for n in (info.name, *info.aliases)}:
             return info
     raise ValueError(
         f"Unknown backend {name!r}. Valid names: {', '.join((*backend_names(), 'auto'))}, "
@@ -583,4 +589,8 @@ def _from_namespace(namespace: Any, device: Any, dtype_name: str) -> Backend:
             f"backend={namespace!r} is neither a backend name nor an Array API namespace. "
             f"Valid names: {', '.join((*backend_names(), 'auto'))}."
         )
-    return Backend("custom", namespace, device, getattr(namespace, dtype_name), namespace)
+    raise ValueError(
+        f"Unsupported backend namespace {module!r}: no backend record describes it. Register "
+        "one with anyarray_nn.backend.register_backend(BackendInfo(...)), or pass a backend "
+        f"name: {', '.join((*backend_names(), 'auto'))}."
+    )

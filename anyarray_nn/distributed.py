@@ -272,6 +272,40 @@ def _itemsize(buffer: Array) -> int:
     return int(np.dtype(str(buffer.dtype).split(".")[-1]).itemsize)
 
 
+def _edge_sums(a: Any, rows: int = 8) -> tuple[float, float]:
+    """Sums of the first and the last ``rows`` rows of ``a`` (device, host or sparse)."""
+    n = int(a.shape[0])
+    sums = []
+    for part in (a[: min(rows, n)], a[max(n - rows, 0) :]):
+        host = part.toarray() if hasattr(part, "toarray") else to_numpy(part)
+        sums.append(float(np.sum(np.asarray(host, dtype=np.float64))))
+    return sums[0], sums[1]
+
+
+def data_fingerprint(X: Any, T: Any) -> tuple:
+    """A cheap description of a rank's training data: the shapes and the sums of the first and
+    last rows of the features and targets (a few rows read back, once per fit)."""
+    return (tuple(int(d) for d in X.shape), tuple(int(d) for d in T.shape),
+            *_edge_sums(X), *_edge_sums(T))  # fmt: skip
+
+
+def check_same_data(comm: Communicator, fingerprint: tuple) -> None:
+    """Every rank must train on the same rows (each computes its slice of every global batch):
+    compare each rank's :func:`data_fingerprint` with rank 0's; a rank whose data differ makes
+    every rank raise :class:`DistributedError` naming it, before the first step."""
+    if comm.size == 1:
+        return
+    chief = comm.broadcast_object(fingerprint)
+    with agreement(comm, "when its data were compared with rank 0's"):
+        if tuple(fingerprint) != tuple(chief):
+            raise ValueError(
+                f"its data (features {fingerprint[0]}, targets {fingerprint[1]}) differ from rank "
+                f"0's (features {chief[0]}, targets {chief[1]})"
+                + (" in their values" if fingerprint[:2] == chief[:2] else "")
+                + "; give every rank the same data"
+            )
+
+
 def share_start(net: Any, comm: Communicator) -> None:
     """Give every rank rank 0's starting point: its seed (shuffle orders, dropout masks), step
     and epoch counters, and parameter vector, so ranks built with different seeds still agree."""

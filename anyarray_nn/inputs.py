@@ -203,4 +203,31 @@ def weights_to_device(backend: Backend, sample_weight: Any, n_samples: int) -> A
             "sample_weight must be finite and non-negative, with a positive sum; drop the "
             "rows it would exclude instead of weighting them all 0."
         )
-    return backend.asarray(w.astype(np.float64))
+    return backend.asarray(weights_in_dtype(w, backend.dtype_name))
+
+
+def require_rows(n_samples: int) -> None:
+    """ValueError for data with no rows, checked before anything (weights, counters) changes."""
+    if n_samples == 0:
+        raise ValueError(
+            "the data has no rows (X has 0 samples; with fit, check validation_data too): "
+            "give at least one sample."
+        )
+
+
+def weights_in_dtype(w: np.ndarray, dtype_name: str) -> np.ndarray:
+    """Sample weights cast to the model's dtype, checked after the cast: a weight of 1e-320 is
+    positive in float64 but 0 in float32, and 1e300 becomes inf. Their sum must also be a
+    normal number: devices that flush subnormals to zero (XLA on the CPU, GPUs) would divide by
+    a zero sum."""
+    with np.errstate(all="ignore"):
+        cast = w.astype(dtype_name)
+        total = np.sum(cast, dtype=cast.dtype)
+    tiny = float(np.finfo(dtype_name).smallest_normal)
+    if not np.all(np.isfinite(cast)) or not np.isfinite(total) or not total >= tiny:
+        raise ValueError(
+            f"sample_weight in the model's dtype {dtype_name} has a sum of {float(total)!r} "
+            f"(weights from {float(np.min(w))!r} to {float(np.max(w))!r}): it must be finite "
+            f"and at least {tiny:.3g}; rescale the weights (e.g. w / w.max())."
+        )
+    return cast

@@ -90,8 +90,13 @@ def write(
         "library_version": __version__,
         **meta,
     }
+    check_metadata_depth(meta, ValueError)
     meta["sha256"] = _digest(tensors, meta)
-    text = json.dumps(meta)
+    try:
+        text = json.dumps(meta, allow_nan=False)
+    except ValueError as e:  # NaN or inf: load would refuse the file
+        raise ValueError(f"the model's metadata cannot be saved as JSON: {e}") from None
+    check_metadata_size(text)
     if format_for(path) == "safetensors":
         payload = safetensors.numpy.save(
             {k: np.ascontiguousarray(v) for k, v in tensors.items()},
@@ -194,7 +199,7 @@ def read(path: str | os.PathLike[str]) -> tuple[dict[str, Any], dict[str, np.nda
             tensors = safetensors.numpy.load(data)
             if text is None:
                 raise ModelFileError(f"{bad}: it is a safetensors file without our metadata.")
-        meta = json.loads(text)
+        meta = parse_metadata(text, bad)
     except ModelFileError:
         raise
     except (zipfile.BadZipFile, KeyError, ValueError, EOFError, OSError, UnicodeDecodeError) as e:
@@ -211,6 +216,7 @@ def read(path: str | os.PathLike[str]) -> tuple[dict[str, Any], dict[str, np.nda
         )
     if meta.get("sha256") != _digest(tensors, meta if version >= 2 else None):
         raise ModelFileError(f"{bad}: its checksum does not match its contents (corrupted).")
+    check_fields(meta, bad)
     if version == 1:
         warnings.warn(
             f"{str(path)!r} was written by anyarray_nn {meta.get('library_version', '0.1')} "
@@ -220,6 +226,104 @@ def read(path: str | os.PathLike[str]) -> tuple[dict[str, Any], dict[str, np.nda
             stacklevel=3,
         )
     return meta, tensors
+
+
+#: The most bytes of JSON a model file's metadata may take (safetensors refuses headers over
+#: 100 MB; the same limit holds for .npz so that a model saves in either format).
+MAX_METADATA_BYTES = 64 * 2**20
+#: The deepest nesting of lists and objects in the metadata (copying and hashing recurse).
+MAX_METADATA_DEPTH = 64
+
+
+def check_metadata_size(text: str) -> None:
+    """ValueError when the metadata's JSON is too large to save."""
+    size = len(text.encode())
+    if size > MAX_METADATA_BYTES:
+        raise ValueError(
+            f"the model's metadata takes {size} bytes as JSON, more than the "
+            f"{MAX_METADATA_BYTES} a model file holds: keep large data out of net.metadata"
+        )
+
+
+def check_metadata_depth(value: Any, error: type[Exception], where: str = "metadata") -> None:
+    """``error`` when lists and objects in ``value`` nest deeper than MAX_METADATA_DEPTH."""
+    pending = [(value, 1)]
+    while pending:
+        item, depth = pending.pop()
+        if isinstance(item, (dict, list, tuple)):
+            if depth > MAX_METADATA_DEPTH:
+                raise error(
+                    f"{where}: the metadata nests lists or objects more than "
+                    f"{MAX_METADATA_DEPTH} deep"
+                )
+            children = item.values() if isinstance(item, dict) else item
+            pending.extend((child, depth + 1) for child in children)
+
+
+def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in result:
+            raise ModelFileError(f"the key {key!r} appears twice in one object")
+        result[key] = value
+    return result
+
+
+def _no_constant(name: str) -> Any:
+    raise ModelFileError(f"it holds {name}, which is not a JSON number")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not np.isfinite(value):
+        raise ModelFileError(f"it holds the number {text}, which does not fit a float64")
+    return value
+
+
+def parse_metadata(text: str, bad: str) -> dict[str, Any]:
+    """The metadata JSON of a model file, strictly: no duplicate keys (two readers would
+    disagree on which value counts), no Infinity/NaN or out-of-range numbers, bounded depth."""
+    try:
+        meta = json.loads(
+            text,
+            object_pairs_hook=_no_duplicate_keys,
+            parse_constant=_no_constant,
+            parse_float=_finite_float,
+        )
+    except ModelFileError as e:
+        raise ModelFileError(f"{bad}: its metadata is not valid: {e}.") from None
+    except RecursionError:
+        raise ModelFileError(
+            f"{bad}: the metadata nests lists or objects more than {MAX_METADATA_DEPTH} deep"
+        ) from None
+    check_metadata_depth(meta, ModelFileError, bad)
+    return meta
+
+
+def _count(value: Any, name: str, bad: str, optional: bool = False) -> None:
+    """ModelFileError unless ``value`` is a whole number >= 0 (or None when ``optional``)."""
+    if optional and value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ModelFileError(f"{bad}: its {name} is {value!r}, not a whole number >= 0.")
+
+
+def check_fields(meta: dict[str, Any], bad: str) -> None:
+    """Type- and range-check the counters of a model file's metadata (the architecture is
+    checked by the registries when it is rebuilt)."""
+    model, training = meta.get("model"), meta.get("training")
+    if not isinstance(model, dict) or not isinstance(training, dict):
+        raise ModelFileError(f"{bad}: its metadata lacks the 'model' or 'training' section.")
+    _count(model.get("seed"), "model.seed", bad, optional=True)
+    _count(training.get("step"), "training.step", bad)
+    _count(training.get("epochs_trained"), "training.epochs_trained", bad)
+    optimizer = meta.get("optimizer")
+    if optimizer is not None:
+        if not isinstance(optimizer, dict):
+            raise ModelFileError(f"{bad}: its 'optimizer' section is not an object.")
+        _count(optimizer.get("t"), "optimizer.t", bad)
+    if not isinstance(meta.get("metadata") or {}, dict):
+        raise ModelFileError(f"{bad}: its 'metadata' section is not an object.")
 
 
 #: An npz member may inflate to at most this many times the whole file's size (NumPy writes

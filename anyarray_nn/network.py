@@ -373,6 +373,7 @@ class NN:
     def check_targets(self, y: Any, n_samples: int) -> Array:
         """Validate ``y`` and return the ``(n, n_outputs)`` float target matrix on the device
         (the output head's rules: :meth:`anyarray_nn.heads.Head.targets`)."""
+        _inputs.require_rows(n_samples)
         return self.head.targets(self.backend, y, n_samples, self.n_outputs)
 
     def logits(self, X: Array, ctx: Pass | None = None) -> Array:

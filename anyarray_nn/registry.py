@@ -111,6 +111,11 @@ class Registry:
         taken = normalise(alias)
         if taken in self._entries and taken != key:
             raise ValueError(f"{alias!r} is already a {self.kind} name.")
+        if self._aliases.get(taken, key) != key:  # re-pointing would change saved models
+            raise ValueError(
+                f"{alias!r} is already an alias of the {self.kind} "
+                f"{self._names[self._aliases[taken]]!r}; choose another alias."
+            )
         self._aliases[taken] = key
         self._alias_names[taken] = alias
 

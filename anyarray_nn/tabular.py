@@ -10,8 +10,8 @@ Formats, by extension:
 
 - ``.csv`` (comma) and ``.tsv`` (tab), UTF-8, fields optionally quoted with ``"``. The first
   row is a header when none of its fields is a number (``header=True``/``False`` overrides).
-  ``skip_rows=N`` ignores the first N lines (scikit-learn's bundled CSVs start with a count line).
   Columns are named by the header, or by position (0, 1, ...; negative from the end).
+  ``skip_rows=N`` ignores the first N lines (scikit-learn's bundled CSVs start with a count line).
 - ``.npy``: a 2-D array of numbers, rows by features. Its labels are a column of it (by
   position) or a second ``.npy`` file holding one label per row.
 - ``.npz``: the array ``X`` (rows by features) and, as labels, another array of the file
@@ -26,12 +26,15 @@ Predictions are written by :func:`write_predictions` as CSV (``-`` for standard 
 from __future__ import annotations
 
 import csv
+import difflib
 import math
 import os
 import re
+import stat
 import sys
 import tempfile
 import warnings
+import zipfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -146,16 +149,21 @@ class Table:
                 f"{self.path} has {self.n_columns} columns, so there is no column {index}",
                 f"give a position from 0 to {self.n_columns - 1}, or -1 for the last",
             )
-        raise DataFileError(f"{self.path} has no column {str(spec)!r}", self._columns_hint())
+        raise DataFileError(f"{self.path} has no column {str(spec)!r}", self._columns_hint(spec))
 
-    def _columns_hint(self) -> str:
+    def _columns_hint(self, spec: str | int) -> str:
+        """Every column name, and the closest ones to ``spec`` first ("did you mean ...?")."""
         if self.names is None:
             return (
                 f"it has no header row: give a column position from 0 to {self.n_columns - 1}, "
                 "or -1 for the last"
             )
-        shown = ", ".join(self.names[:12]) + (", ..." if len(self.names) > 12 else "")
-        return f"its columns are {shown}"
+        lowered = {name.lower(): name for name in self.names}
+        close = difflib.get_close_matches(str(spec).lower(), list(lowered), n=3, cutoff=0.6)
+        hint = f"its columns are {', '.join(self.names)}"
+        if close:
+            hint = f"did you mean {' or '.join(repr(lowered[c]) for c in close)}? {hint}"
+        return hint
 
     def label(self, index: int) -> str:
         """How messages name column ``index``, after the word "column": ``'species'`` or ``4``."""
@@ -180,17 +188,49 @@ def open_table(
     """Open a data file by its extension; ``header`` (``None``: detect it) and ``skip_rows``
     (lines to ignore at the top) apply to CSV."""
     kind = input_type(path)
-    if not Path(path).exists():
-        raise DataFileError(f"no such file: {str(path)!r}")
-    if Path(path).is_dir():
-        raise DataFileError(f"{str(path)!r} is a directory", "give a data file")
+    check_regular_file(path)
     if kind == "csv":
-        return CsvTable(str(path), header, skip_rows)
-    if skip_rows:
+        table: Table = CsvTable(str(path), header, skip_rows)
+    elif skip_rows:
         raise DataFileError(f"--skip-rows applies to CSV files, not to {str(path)!r}")
-    if kind == "parquet":
-        return ParquetTable(str(path))
-    return ArrayTable(str(path))
+    elif kind == "parquet":
+        table = ParquetTable(str(path))
+    else:
+        table = ArrayTable(str(path))
+    _check_unique_names(table)
+    return table
+
+
+def check_regular_file(path: str | os.PathLike[str], what: str = "data file") -> None:
+    """DataFileError unless ``path`` is (a link to) a regular file: a FIFO would block forever
+    in ``open()``, a device such as ``/dev/zero`` would be read without end."""
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        raise DataFileError(f"no such file: {str(path)!r}") from None
+    except OSError as exc:
+        raise DataFileError(f"{str(path)!r} cannot be read ({exc.strerror})") from None
+    if stat.S_ISDIR(mode):
+        raise DataFileError(f"{str(path)!r} is a directory", f"give a {what}")
+    if not stat.S_ISREG(mode):
+        raise DataFileError(
+            f"{str(path)!r} is not a regular file (a pipe, socket or device)",
+            f"give a {what} saved on disk",
+        )
+
+
+def _check_unique_names(table: Table) -> None:
+    """Columns are chosen by name, so two columns with one name would be read as the same."""
+    if table.names is None:
+        return
+    seen: set[str] = set()
+    for name in table.names:
+        if name in seen:
+            raise DataFileError(
+                f"{table.path}: the column name {name!r} appears more than once",
+                "give every column its own name",
+            )
+        seen.add(name)
 
 
 # -- CSV -------------------------------------------------------------------------------------
@@ -208,11 +248,26 @@ def _columns_are(labels: Sequence[str]) -> str:
 
 
 def _is_number(text: str) -> bool:
+    """Whether NumPy reads ``text`` as a number (Python's ``float`` also takes ``1_000`` and
+    non-ASCII digits, which NumPy's reader refuses)."""
+    if not text.isascii() or "_" in text:
+        return False
     try:
         float(text)
     except ValueError:
         return False
     return True
+
+
+def _undecodable_line(path: str) -> int:
+    """The number of the first line of ``path`` that is not UTF-8."""
+    with open(path, "rb") as handle:
+        for number, line in enumerate(handle, 1):
+            try:
+                line.decode("utf-8")
+            except UnicodeDecodeError:
+                return number
+    return 1
 
 
 class CsvTable(Table):
@@ -237,36 +292,50 @@ class CsvTable(Table):
             self.skip -= 1  # the first row is data: do not skip it
         self._check_row_lengths()
 
-    def _rows(self) -> Iterator[tuple[int, list[str]]]:
-        """``(line number, fields)`` of every non-blank row."""
+    def _records(self) -> Iterator[tuple[int, int, list[str]]]:
+        """``(first line, last line, fields)`` of every row but empty lines (the rows NumPy's
+        reader sees: a line of blanks or of empty fields is a row)."""
         with open(self.path, newline="", encoding="utf-8-sig") as handle:
             reader = csv.reader(handle, delimiter=self.delimiter)
+            start = 1
             try:
                 for row in reader:
-                    if reader.line_num <= self.skip_rows:
-                        continue
-                    if row and any(field.strip() for field in row):
-                        yield reader.line_num, row
-            except (csv.Error, UnicodeDecodeError) as exc:
+                    if row and reader.line_num > self.skip_rows:
+                        yield start, reader.line_num, row
+                    start = reader.line_num + 1
+            except csv.Error as exc:
+                hint = f'a field runs on from line {start}: close its quote (") or remove it'
+                if "field limit" in str(exc):
+                    hint = "a field that long is not a number or a label: is this a CSV file?"
                 raise DataFileError(
-                    f"{self.path}: line {reader.line_num + 1} cannot be read ({exc})",
-                    "save it as UTF-8 CSV",
+                    f"{self.path}: line {start} cannot be read ({exc})", hint
+                ) from None
+            except UnicodeDecodeError as exc:
+                raise DataFileError(
+                    f"{self.path}: line {_undecodable_line(self.path)} is not UTF-8 ({exc.reason}: "
+                    f"byte {exc.object[exc.start : exc.start + 1]!r})",
+                    "save the file as UTF-8 CSV",
                 ) from None
 
+    def _rows(self) -> Iterator[tuple[int, list[str]]]:
+        """``(line number, fields)`` of every row (see :meth:`_records`)."""
+        for start, _, row in self._records():
+            yield start, row
+
     def _first_rows(self) -> tuple[list[str] | None, list[str] | None, int]:
-        rows = self._rows()
+        rows = self._records()
         first = next(rows, None)
         second = next(rows, None)
         rows.close()
         return (
-            None if first is None else first[1],
-            None if second is None else second[1],
-            0 if first is None else first[0],  # lines up to and including the first row
+            None if first is None else first[2],
+            None if second is None else second[2],
+            0 if first is None else first[1],  # lines up to and including the first row
         )
 
     def _check_row_lengths(self) -> None:
         what = "the header" if self.header else "the first row"
-        for number, (line, row) in enumerate(self._rows()):
+        for number, (start, end, row) in enumerate(self._records()):
             if len(row) != self.n_columns:
                 hint = f'quote fields that contain "{self.delimiter}", like "New York, NY"'
                 if number == 1:  # only the first row differs: a line before the data
@@ -275,8 +344,12 @@ class CsvTable(Table):
                         f"bundled CSVs start with a line of counts), skip it with --skip-rows "
                         f"{self.first_line}"
                     )
+                elif end > start:
+                    hint = f'a quote (") opened on line {start} is not closed'
+                elif not any(field.strip() for field in row):
+                    hint = "delete the blank line"
                 raise DataFileError(
-                    f"{self.path}: line {line} has {len(row)} fields but {what} has "
+                    f"{self.path}: line {start} has {len(row)} fields but {what} has "
                     f"{self.n_columns}",
                     hint,
                 )
@@ -347,11 +420,17 @@ class CsvTable(Table):
         values = np.char.strip(self._loadtxt([index], str)[:, 0])
         bad = np.flatnonzero(np.isin(np.char.lower(values), list(NO_LABEL)))
         if bad.size:
-            line = next(line for i, (line, _) in enumerate(self._data_rows()) if i == bad[0])
             raise DataFileError(
-                f"{self.path}: line {line}: the label column {self.label(index)} is empty "
-                f"({str(values[bad[0]])!r})",
+                f"{self.path}: line {self._line_of(int(bad[0]))}: the label column "
+                f"{self.label(index)} is empty ({str(values[bad[0]])!r})",
                 "drop the rows without a label first",
+            )
+        row = _non_finite_number(values)
+        if row is not None:
+            raise DataFileError(
+                f"{self.path}: line {self._line_of(row)}: the label column {self.label(index)} "
+                f"holds {str(values[row])!r}, which is not a finite number",
+                "fix or drop that row (a float64 label lies within +-1.8e308)",
             )
         labels = _numbers_or_strings(values)
         lowered = np.char.lower(values)
@@ -359,6 +438,22 @@ class CsvTable(Table):
             np.any((np.char.find(lowered, ".") >= 0) | (np.char.find(lowered, "e") >= 0))
         )
         return labels
+
+    def _line_of(self, row: int) -> int:
+        """The line number of data row ``row`` (0-based)."""
+        return next(line for i, (line, _) in enumerate(self._data_rows()) if i == row)
+
+
+def _non_finite_number(values: np.ndarray) -> int | None:
+    """The first row whose label is a number too large for float64 (or inf, nan), when every
+    label is a number; else None (text labels are classes)."""
+    try:
+        with np.errstate(all="ignore"):
+            numbers = values.astype(np.float64)
+    except ValueError:
+        return None
+    bad = np.flatnonzero(~np.isfinite(numbers))
+    return int(bad[0]) if bad.size else None
 
 
 def _numbers_or_strings(values: np.ndarray) -> np.ndarray:
@@ -376,6 +471,7 @@ def _numbers_or_strings(values: np.ndarray) -> np.ndarray:
 def _load_npy(path: str) -> np.ndarray | dict[str, np.ndarray]:
     """A ``.npy`` array, or every array of a ``.npz``; never unpickles."""
     try:
+        _check_declared_sizes(path)
         loaded = np.load(path, allow_pickle=False)
         if isinstance(loaded, np.ndarray):
             return loaded
@@ -390,6 +486,42 @@ def _load_npy(path: str) -> np.ndarray | dict[str, np.ndarray]:
         raise DataFileError(f"{path} is not a readable NumPy file ({exc})") from None
     except (OSError, EOFError) as exc:  # a bad .npz is a BadZipFile, an OSError
         raise DataFileError(f"{path} is not a readable NumPy file ({exc})") from None
+
+
+def _declared_bytes(handle: Any) -> int:
+    """The bytes of data a ``.npy`` header declares (read from ``handle``, at the header)."""
+    version = np.lib.format.read_magic(handle)
+    if version == (1, 0):
+        shape, _, dtype = np.lib.format.read_array_header_1_0(handle)
+    else:
+        shape, _, dtype = np.lib.format.read_array_header_2_0(handle)
+    return 0 if dtype.hasobject else math.prod(shape) * dtype.itemsize
+
+
+def _check_declared_sizes(path: str) -> None:
+    """Refuse a ``.npy`` (or ``.npz`` member) whose header declares more data than the file
+    holds, before anything is allocated (NumPy would try to allocate it all first)."""
+    with open(path, "rb") as handle:
+        if handle.read(2) == b"PK":
+            handle.seek(0)
+            with zipfile.ZipFile(handle) as archive:
+                for info in archive.infolist():
+                    with archive.open(info) as member:
+                        if _declared_bytes(member) > info.file_size:
+                            _raise_too_big(path, info.filename)
+            return
+        handle.seek(0)
+        declared = _declared_bytes(handle)
+        if declared > os.fstat(handle.fileno()).st_size - handle.tell():
+            _raise_too_big(path, None)
+
+
+def _raise_too_big(path: str, member: str | None) -> None:
+    where = path if member is None else f"{path} (array {member!r})"
+    raise DataFileError(
+        f"{where}: its header declares more data than the file holds (truncated or corrupted)",
+        "save the array again with numpy.save or numpy.savez",
+    )
 
 
 def _check_labels(values: np.ndarray, where: str, name: str) -> np.ndarray:
@@ -447,6 +579,8 @@ class ArrayTable(Table):
                 "reshape to 2-D, e.g. X.reshape(len(X), -1)",
             )
         self.n_columns = self.X.shape[1]
+        if self.X.shape[0] == 0:
+            raise DataFileError(f"{path} has no rows", "give a file with one row per sample")
 
     def numeric(self, columns: Sequence[int]) -> np.ndarray:
         if self.X.dtype.kind not in "biuf":
@@ -463,8 +597,9 @@ class ArrayTable(Table):
         if name in self.others:
             return _check_labels(self.others[name], self.path, f"the array {name!r}")
         if name.lower().endswith(".npy"):
-            if not Path(name).is_file():
+            if not Path(name).exists():
                 raise DataFileError(f"no such labels file: {name!r}")
+            check_regular_file(name, "labels file")
             loaded = _load_npy(name)
             if not isinstance(loaded, np.ndarray):
                 raise DataFileError(f"{name!r} is not a .npy file")
@@ -489,6 +624,8 @@ class ParquetTable(Table):
             raise DataFileError(f"{path} is not a readable Parquet file ({exc})") from None
         self.path, self.names = path, list(self.table.column_names)
         self.n_columns = len(self.names)
+        if self.table.num_rows == 0:
+            raise DataFileError(f"{path} has no rows", "give a file with one row per sample")
 
     def _is_numeric(self, index: int) -> bool:
         import pyarrow as pa
@@ -519,6 +656,15 @@ class ParquetTable(Table):
         return _finite_features(X, self.path, lambda c: self.label(list(columns)[c]))
 
     def labels(self, index: int) -> np.ndarray:
+        import pyarrow as pa
+
+        kind = self.table.column(index).type
+        if pa.types.is_nested(kind):
+            raise DataFileError(
+                f"{self.path}: the label column {self.label(index)} holds {kind} values, not "
+                "one number or text per row",
+                "give one label per row",
+            )
         values = self._column(index)
         if not self._is_numeric(index):
             values = values.astype(str)

@@ -385,27 +385,18 @@ def fit(
         TrainingDivergedError: the loss became NaN/inf; the epoch is named and the net keeps
             the weights of the last finite epoch.
     """
-    epochs = EPOCHS.check("epochs", epochs)
-    batch_size = BATCH_SIZE.check("batch_size", batch_size)
-    if clip_norm is not None:
-        clip_norm = POSITIVE.check("clip_norm", clip_norm)
-    if verbose not in (0, 1, 2):
-        raise ValueError("verbose must be 0 (silent), 1 (progress bar) or 2 (a line per epoch).")
-    for cb in callbacks:
-        if not hasattr(cb, "on_epoch_end"):
-            raise TypeError(f"{cb!r} is not a callback: it needs on_epoch_end(net, epoch, logs).")
+    epochs, batch_size = EPOCHS.check("epochs", epochs), BATCH_SIZE.check("batch_size", batch_size)
+    clip_norm = None if clip_norm is None else POSITIVE.check("clip_norm", clip_norm)
+    _check_settings(net, verbose, callbacks, compile)
     names = metric_names(net, metrics)
-    if compile and net.backend.info.compile is None:
-        raise ValueError(
-            f"fit(compile=True): the {net.backend.name} backend has no compiler; compiling "
-            "needs backend='jax'. Leave compile=None to compile where possible."
-        )
     comm = _distributed.as_communicator(comm)
     net.training_state.comm = comm
     with _distributed.agreement(comm, "while checking the data"):
         data = _prepare_data(
             net, X, y, validation_data, validation_split, stream, names, sample_weight
         )
+    if comm.size > 1:
+        _distributed.check_same_data(comm, _distributed.data_fingerprint(data.X, data.T))
     _distributed.share_start(net, comm)
     verbose = verbose if comm.is_chief else 0  # rank 0 alone prints
     with _distributed.agreement(comm, "while starting to train"):
@@ -413,9 +404,7 @@ def fit(
                          callbacks, verbose, schedule, clip_norm)  # fmt: skip
     run.comm = comm
     if comm.size > 1:
-        _distributed.share_optimizer(net, comm)
-        run.step.reduction = _distributed.AllReduction(comm, net, _stat_shapes(net, names))
-        run.take_snapshot(net)
+        _start_parallel(net, run, comm)
     if compile is not False and net.backend.info.compile is not None:
         run.compiled = _compiled_step(run, data, comm)
     _run_epochs(net, data, run)
@@ -423,6 +412,27 @@ def fit(
         if hasattr(cb, "on_train_end"):
             cb.on_train_end(net, run.history.history)
     return run.history
+
+
+def _check_settings(net: NN, verbose: int, callbacks: Sequence[Any], compile: Any) -> None:
+    """fit's settings that are not numbers in a range."""
+    if verbose not in (0, 1, 2):
+        raise ValueError("verbose must be 0 (silent), 1 (progress bar) or 2 (a line per epoch).")
+    for cb in callbacks:
+        if not hasattr(cb, "on_epoch_end"):
+            raise TypeError(f"{cb!r} is not a callback: it needs on_epoch_end(net, epoch, logs).")
+    if compile and net.backend.info.compile is None:
+        raise ValueError(
+            f"fit(compile=True): the {net.backend.name} backend has no compiler; compiling "
+            "needs backend='jax'. Leave compile=None to compile where possible."
+        )
+
+
+def _start_parallel(net: NN, run: _Run, comm: _distributed.Communicator) -> None:
+    """Several ranks: rank 0's optimizer state everywhere, and the step's allreduce."""
+    _distributed.share_optimizer(net, comm)
+    run.step.reduction = _distributed.AllReduction(comm, net, _stat_shapes(net, run.names))
+    run.take_snapshot(net)
 
 
 def _compiled_step(run: _Run, data: _Data, comm: Any) -> Any:

@@ -13,7 +13,13 @@ from .. import metrics, tabular
 from ..backend import auto_backend, backend_status
 from ..gradcheck import gradcheck
 from ..network import NN, load
-from .common import EXIT_CHECK_FAILED, EXIT_OK, UsageError, check_output_path
+from .common import (
+    EXIT_CHECK_FAILED,
+    EXIT_OK,
+    UsageError,
+    check_output_path,
+    refuse_overwriting_input,
+)
 from .data import FILE_TYPES, Data
 from .record import Record, evaluation_data, prediction_features
 from .report import confusion_table, metrics_table, scores
@@ -48,7 +54,7 @@ def _load_model(args: argparse.Namespace) -> NN:
 def cmd_evaluate(args: argparse.Namespace) -> int:
     """Scores, a per-class report and a confusion matrix on held-out (or new) data."""
     net = _load_model(args)
-    data = evaluation_data(args, Record.of(net.metadata), args.model)
+    data = evaluation_data(args, Record.of(net.metadata, args.model), args.model)
     _check_compatible(net, data, args.model)
     X, y = data.X_test, data.y_test
     part = data.source.part if data.source is not None else "test split"
@@ -82,8 +88,9 @@ def cmd_predict(args: argparse.Namespace) -> int:
             f"predict reads the rows of a data file, not the dataset {args.data}",
             f"give --data FILE ({FILE_TYPES})",
         )
+    refuse_overwriting_input(args.out, "--out", [args.data.path, args.model])
     net = _load_model(args)
-    record = Record.of(net.metadata)
+    record = Record.of(net.metadata, args.model)
     X = prediction_features(args, record, net)
     values, columns, what = _predictions(net, X, record, args)
     tabular.write_predictions(args.out, values, columns)

@@ -4,6 +4,7 @@ checks made before any work starts."""
 from __future__ import annotations
 
 import importlib.util
+import os
 import sys
 import tempfile
 from pathlib import Path
@@ -66,6 +67,24 @@ def check_output_path(path: str, option: str) -> None:
             f"{option} {path!r}: cannot write in directory {str(parent)!r} ({reason})",
             "choose a writable directory",
         ) from None
+
+
+def refuse_overwriting_input(path: str, option: str, inputs: list[str | None]) -> None:
+    """UsageError when the output ``path`` is one of the ``inputs`` (also through a link):
+    writing it would replace the user's data with the output."""
+    for source in inputs:
+        if source is None or path == "-":
+            continue
+        try:
+            same = os.path.samefile(path, source)
+        except OSError:  # one of them does not exist (yet)
+            same = os.path.realpath(path) == os.path.realpath(source)
+        if same:
+            raise UsageError(
+                f"{option} {path!r} is the input file {source!r}: writing it would replace "
+                "the data",
+                "write to another file",
+            )
 
 
 def is_terminal(stream: Any) -> bool:

@@ -345,8 +345,10 @@ def choose_task(y: np.ndarray, task: str, where: str, decimals: bool = False) ->
     numeric = y.dtype.kind == "f"
     if task == "regression":
         if not numeric:
+            row = next(i for i, v in enumerate(y.tolist()) if not _is_float(v))
             raise UsageError(
-                f"{where}: --task regression needs numeric labels, but they include {y[0]!r}"
+                f"{where}: --task regression needs numeric labels, but row {row} (counting "
+                f"data rows from 0) has {y[row]!r}"
             )
         return True, "--task regression"
     if task == "classification":
@@ -363,6 +365,13 @@ def choose_task(y: np.ndarray, task: str, where: str, decimals: bool = False) ->
             f"{n_values} distinct whole numbers in {len(y)} rows are too many to learn as classes"
         )
     return False, f"the labels are whole numbers, {n_values} classes"
+
+
+def _is_float(value: Any) -> bool:
+    try:
+        return math.isfinite(float(value))
+    except (TypeError, ValueError):
+        return False
 
 
 def label_values(y: np.ndarray) -> list[Any]:
@@ -390,6 +399,8 @@ def _file_source(spec: DataSpec, opts: ReadOptions, split: bool) -> Source:
     record = {"file": str(Path(path).resolve()), "sha256": file_digest(path), "target": target}
     record["header"] = table.header
     record["read"] = {"header": opts.header, "skip_rows": opts.skip_rows}  # as given: for new files
+    if target_column is None and tabular.is_data_file(target):  # labels in a second file
+        record["target_sha256"] = file_digest(target)
     names = None if table.names is None else [table.names[c] for c in columns]
     source = Source(
         path, None, None, X, y, regression, classes, [str(c) for c in classes], None, record,

@@ -22,9 +22,27 @@ from .train import DEMO_DEFAULTS
 class _Parser(argparse.ArgumentParser):
     """argparse with one-line errors: no usage dump, a pointer to ``--help`` instead."""
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs["allow_abbrev"] = False  # --layer is not silently --layers
+        super().__init__(*args, **kwargs)
+
     def error(self, message: str) -> NoReturn:
         hint = "" if message.rstrip().endswith(")") else f" (see '{self.prog} --help')"
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message}{hint}\n")
+
+    def parse_args(self, args: Any = None, namespace: Any = None) -> Any:  # type: ignore[override]
+        """As argparse's, but an unknown option is reported by the command it was given to,
+        pointing to that command's help (which lists its options)."""
+        parsed, extras = self.parse_known_args(args, namespace)
+        if extras:
+            command = getattr(parsed, "command", None)
+            prog = self.prog if command is None else f"{self.prog} {command}"
+            self.exit(
+                EXIT_USAGE,
+                f"{prog}: error: unrecognized arguments: {' '.join(extras)} "
+                f"(see '{prog} --help')\n",
+            )
+        return parsed
 
 
 _positive_int = Interval("int", 1).parser()

@@ -20,6 +20,7 @@ import numpy as np
 from .. import tabular
 from .common import PROG, UsageError
 from .data import (
+    DATASETS,
     FILE,
     Data,
     DataSpec,
@@ -59,12 +60,12 @@ class Record:
     raw: dict[str, Any]
 
     @classmethod
-    def of(cls, metadata: dict[str, Any]) -> Record | None:
-        """The record in ``metadata``, or None for a model not saved by ``train``."""
-        if metadata.get("trained_with") != TRAINED_WITH or not isinstance(
-            metadata.get("data"), dict
-        ):
+    def of(cls, metadata: dict[str, Any], model: str = "the model") -> Record | None:
+        """The record in ``metadata``, or None for a model not saved by ``train``; a
+        UsageError naming the field when the record is malformed."""
+        if metadata.get("trained_with") != TRAINED_WITH:
             return None
+        check_record(metadata, model)
         return cls(metadata)
 
     @property
@@ -80,9 +81,20 @@ class Record:
         data = self.raw["data"]
         if spec.is_file:
             path = Path(str(spec.path))
-            return "file" in data and path.is_file() and file_digest(str(path)) == data["sha256"]
+            same = "file" in data and path.is_file() and file_digest(str(path)) == data["sha256"]
+            return same and not self.changed_labels()
         directory = None if spec.path is None else str(Path(spec.path).resolve())
         return data.get("dataset") == spec.name and data.get("dir") == directory
+
+    def changed_labels(self) -> str | None:
+        """The recorded labels file when it is missing or its bytes changed, else None."""
+        data = self.raw["data"]
+        target = data.get("target")
+        if "target_sha256" not in data or not isinstance(target, str):
+            return None
+        if not Path(target).is_file() or file_digest(target) != data["target_sha256"]:
+            return target
+        return None
 
     def options(self) -> ReadOptions:
         """The recorded split, label column, header and task."""
@@ -127,6 +139,117 @@ class Record:
     def target(self) -> str | None:
         """The label column (a name, or a position for files without a header)."""
         return self.raw.get("target")
+
+
+# -- validation of a record read from a file ------------------------------------------------
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _numbers(value: Any) -> bool:
+    """A number, or a flat list of numbers (a scaler's mean or scale)."""
+    if isinstance(value, list):
+        return all(_is_number(v) for v in value)
+    return _is_number(value)
+
+
+def _optional_str(value: Any) -> bool:
+    return value is None or isinstance(value, str)
+
+
+def _str_list(value: Any) -> bool:
+    return value is None or (isinstance(value, list) and all(isinstance(v, str) for v in value))
+
+
+def _check_data_field(data: Any, bad: Any) -> None:
+    if not isinstance(data, dict):
+        bad("data", "is not an object")
+    if "file" in data:
+        if not isinstance(data["file"], str):
+            bad("data.file", "is not a file name")
+        digest = data.get("sha256")
+        if not isinstance(digest, str) or len(digest) != 64:
+            bad("data.sha256", "is not a SHA-256 in hex")
+        if not _optional_str(data.get("target")) or data.get("header") not in (None, True, False):
+            bad("data.target or data.header", "has the wrong type")
+        return
+    name = data.get("dataset")
+    if not isinstance(name, str):
+        bad("data", "names neither a file nor a dataset")
+    if name not in DATASETS:
+        bad(
+            "data.dataset",
+            f"is {name!r}, a dataset this version does not know (a newer anyarray_nn wrote "
+            "the file: upgrade anyarray_nn, or pass --data)",
+        )
+    if not _optional_str(data.get("dir")):
+        bad("data.dir", "is not a directory name")
+    n = data.get("n_samples", 1)
+    if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+        bad("data.n_samples", "is not a whole number >= 1")
+
+
+def _check_split_field(split: Any, bad: Any) -> None:
+    if split is None:
+        return
+    if not isinstance(split, dict):
+        bad("split", "is not an object")
+    size = split.get("test_size", 0.2)
+    if not _is_number(size) or not 0 < size < 1:
+        bad("split.test_size", f"is {size!r}, not a number between 0 and 1")
+    for key in ("seed", "limit"):
+        value = split.get(key)
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool)):
+            bad(f"split.{key}", f"is {value!r}, not a whole number")
+
+
+def check_record(raw: dict[str, Any], model: str) -> None:
+    """UsageError naming the first field of a training record that is missing or of the wrong
+    type (the file's checksum only proves it was not corrupted, not that it is well formed)."""
+
+    def bad(name: str, problem: str) -> None:
+        raise UsageError(
+            f"{model}: the training record in its metadata is malformed: {name} {problem}",
+            "pass --data (and --target) to use the model without its record",
+        )
+
+    _check_data_field(raw.get("data"), bad)
+    _check_read_field((raw.get("data") or {}).get("read"), bad)
+    _check_split_field(raw.get("split"), bad)
+    if raw.get("task", "auto") not in ("classification", "regression", "auto"):
+        bad("task", f"is {raw.get('task')!r}")
+    n = raw.get("n_features")
+    if n is not None and (not isinstance(n, int) or isinstance(n, bool) or n < 1):
+        bad("n_features", f"is {n!r}, not a whole number >= 1")
+    if not _str_list(raw.get("feature_names")) or not _str_list(raw.get("class_names")):
+        bad("feature_names or class_names", "is not a list of names")
+    classes = raw.get("classes")
+    if classes is not None and not (
+        isinstance(classes, list) and all(isinstance(c, (str, int, float)) for c in classes)
+    ):
+        bad("classes", "is not a list of labels")
+    if not _optional_str(raw.get("target")):
+        bad("target", "is not a column name")
+    scaler = raw.get("scaler")
+    if scaler is not None and not (
+        isinstance(scaler, dict) and _numbers(scaler.get("mean")) and _numbers(scaler.get("scale"))
+    ):
+        bad("scaler", "lacks a numeric mean and scale")
+
+
+def _check_read_field(read: Any, bad: Any) -> None:
+    """How the data file was read (``--header``, ``--skip-rows``), when recorded."""
+    if read is None:
+        return
+    if not isinstance(read, dict):
+        bad("data.read", "is not a mapping")
+    if read.get("header") not in (None, True, False):
+        bad("data.read.header", f"is {read.get('header')!r}, not true, false or null")
+    skip = read.get("skip_rows", 0)
+    if not isinstance(skip, int) or isinstance(skip, bool) or skip < 0:
+        bad("data.read.skip_rows", f"is {skip!r}, not a whole number >= 0")
 
 
 def _given(args: argparse.Namespace, name: str) -> Any:
@@ -187,6 +310,13 @@ def _check_unchanged(record: Record, model: str) -> None:
             f"{PROG} evaluate: warning: {path} has changed since {model} was trained on it, so "
             "its held-out split may now hold training rows",
             file=sys.stderr,
+        )
+    labels = record.changed_labels()
+    if labels is not None:
+        raise UsageError(
+            f"{model} was trained with the labels in {labels}, which is missing or has changed "
+            "since",
+            "pass --data and --target to evaluate on the labels as they are now",
         )
 
 

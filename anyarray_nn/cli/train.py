@@ -19,6 +19,7 @@ from ..backend import BackendUnavailableError, resolve
 from ..io import format_for
 from ..network import NN
 from ..plotting import plot_history
+from ..tabular import is_data_file
 from .common import (
     BACKENDS_HINT,
     EXIT_OK,
@@ -28,6 +29,7 @@ from .common import (
     first_line,
     has_module,
     progress_mode,
+    refuse_overwriting_input,
 )
 from .data import Data, ReadOptions, Scaler, load_source, prepare, subsample
 from .record import make_record
@@ -74,6 +76,10 @@ def _check_outputs(args: argparse.Namespace) -> None:
     if args.save is not None:
         model_format(args.save, "--save")
         check_output_path(args.save, "--save")
+    target = args.target if args.target is not None and is_data_file(args.target) else None
+    for path, option in ((args.save, "--save"), (args.plot, "--plot")):
+        if path is not None and args.data.is_file:
+            refuse_overwriting_input(path, option, [args.data.path, target])
 
 
 def training_data(args: argparse.Namespace) -> Data:
@@ -164,10 +170,33 @@ def cmd_train(args: argparse.Namespace) -> int:
     return _train(args, comm)
 
 
-def _train(args: argparse.Namespace, comm: Any) -> int:
+def _prepare(args: argparse.Namespace) -> tuple[Any, Data]:
     _check_outputs(args)
-    backend = resolve_backend(args.backend, args.device, args.dtype)
-    data = training_data(args)
+    return resolve_backend(args.backend, args.device, args.dtype), training_data(args)
+
+
+def _prepare_everywhere(args: argparse.Namespace, comm: Any) -> tuple[Any, Data]:
+    """:func:`_prepare` on every rank, then agree that all are ready before the first
+    collective: a rank that failed (a bad --save, a missing file) must not leave the others
+    waiting in fit; every rank then stops with its message."""
+    if comm is None:
+        return _prepare(args)
+    error: Exception | None = None
+    try:
+        prepared = _prepare(args)
+    except Exception as exc:  # any failure: the other ranks must hear of it
+        error = exc
+    messages = comm.allgather(None if error is None else first_line(error))
+    if error is not None:
+        raise error
+    for rank, message in enumerate(messages):
+        if message is not None:
+            raise UsageError(f"rank {rank} of {len(messages)} could not start: {message}")
+    return prepared
+
+
+def _train(args: argparse.Namespace, comm: Any) -> int:
+    backend, data = _prepare_everywhere(args, comm)
     net = _network(args, data, backend)
     net.metadata = make_record(data, args)
     verbose = progress_mode(args.verbose)

@@ -249,6 +249,32 @@ class BaseNN(BaseEstimator):
         )
         self.net_.set_weights(weights)
         self._reset_record(n_outputs, output, len(sizes))
+        self._built_with = self._architecture()
+
+    def _architecture(self) -> dict[str, Any]:
+        """The parameters a built network embodies (besides the widths, which scikit-learn's
+        warm start also leaves as built)."""
+        return {
+            "activation": _activations.get(self.activation).name,
+            "number of hidden layers": len(self._hidden_sizes()),
+            "dropout": float(self.dropout or 0.0),
+            "backend": self.backend,
+            "device": self.device,
+        }
+
+    def _check_unchanged_architecture(self) -> None:
+        """A warm start (or partial_fit) continues the network as built: refuse a change of
+        set_params that it would otherwise silently ignore."""
+        built = getattr(self, "_built_with", None)
+        if built is None:
+            return
+        for name, now in self._architecture().items():
+            if built[name] != now:
+                raise ValueError(
+                    f"{type(self).__name__}: the {name} changed from {built[name]!r} to "
+                    f"{now!r} since the network was built, and a warm start continues that "
+                    "network: set warm_start=False to build a new one, or set it back."
+                )
 
     def _layers(self, sizes: list[int], bounds: list[float]) -> list[Layer]:
         """Dense layers whose initializer is scikit-learn's: ``U(-bound, bound)`` with
@@ -323,6 +349,8 @@ class BaseNN(BaseEstimator):
         weights."""
         self._check_hyperparameters(incremental)
         first = not hasattr(self, "net_") or (not self.warm_start and not incremental)
+        if not first:
+            self._check_unchanged_architecture()
         X, y = self._validate_Xy(X, y, reset=first)
         sample_weight = self._sample_weight(sample_weight, X)
         targets, layout = self._targets(y, first, incremental, **kw)
