@@ -119,6 +119,7 @@ EXTRAS = {
         "pyarrow",
         "pandas",
         "onnxruntime",
+        "xdist",
     },
 }
 STDLIB = set(sys.stdlib_module_names)
