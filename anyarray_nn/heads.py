@@ -102,10 +102,10 @@ class Head:
         if self.task == "multiclass" and y.ndim == 1:
             if xp.isdtype(y.dtype, "real floating") and not bool(xp.all(y == xp.round(y))):
                 raise ValueError("Class labels must be integers 0..n_classes-1.")
-            labels = xp.astype(y, xp.int64)
+            labels = xp.astype(y, backend.index_dtype)
             lo, hi = (int(xp.min(labels)), int(xp.max(labels))) if n_samples else (0, 0)
             _check_labels(lo, hi, k)
-            classes = xp.arange(k, dtype=xp.int64, device=backend.device)
+            classes = xp.arange(k, dtype=backend.index_dtype, device=backend.device)
             one_hot = xp.reshape(labels, (-1, 1)) == xp.reshape(classes, (1, -1))
             return xp.astype(one_hot, backend.dtype)
         T = xp.reshape(y, (-1, 1)) if y.ndim == 1 else y
