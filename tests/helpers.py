@@ -1,4 +1,5 @@
-"""Shared test helpers (data that keeps ReLU-family pre-activations away from their kink)."""
+"""Shared test helpers: data that keeps ReLU-family pre-activations away from their kink, and
+the command line run in-process (its exit code and output, its one-line errors)."""
 
 from __future__ import annotations
 
@@ -37,3 +38,24 @@ def away_from_kinks(net: ann.NN, X: np.ndarray, margin: float = 1e-3) -> np.ndar
         _, z, _ = ctx.saved(layer)  # Dense saves (x, z, a)
         keep &= np.min(np.abs(ann.to_numpy(z)), axis=1) > margin
     return X[keep]
+
+
+def run_main(capsys, *argv) -> tuple[int, str, str]:
+    """``anyarray-nn ARGV`` in this process: ``(exit code, stdout, stderr)``."""
+    from anyarray_nn.cli import main
+
+    rc = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return rc, out, err
+
+
+def one_line_error(rc: int, err: str, *fragments: str) -> str:
+    """Assert the CLI's error rule (exit 2, one line, no traceback, naming ``fragments``);
+    returns the line."""
+    assert rc == 2, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in err, err
+    assert lines[0].startswith("anyarray-nn") and ": error: " in lines[0], err
+    for fragment in fragments:
+        assert fragment in lines[0], err
+    return lines[0]

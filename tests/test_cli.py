@@ -16,22 +16,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import run_main
 from sklearn.metrics import accuracy_score, mean_squared_error, r2_score
 from sklearn.metrics import confusion_matrix as sk_confusion_matrix
 from sklearn.model_selection import train_test_split
 
 import anyarray_nn as ann
 from anyarray_nn import activations, cli, datasets
-from anyarray_nn.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
 FAST = ["--backend", "numpy", "--quiet"]
-
-
-def run_main(capsys, *argv: str) -> tuple[int, str, str]:
-    rc = main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return rc, out, err
 
 
 def table_value(out: str, metric: str, column: int = -1) -> float:

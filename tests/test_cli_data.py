@@ -16,36 +16,21 @@ from pathlib import Path
 import numpy as np
 import pytest
 import sklearn.datasets as datasets_module
+from helpers import one_line_error, run_main
 from sklearn.datasets import load_breast_cancer, load_diabetes, load_iris, load_wine
 from sklearn.metrics import accuracy_score, r2_score
 from sklearn.model_selection import train_test_split
 
 import anyarray_nn as ann
 from anyarray_nn import datasets, tabular
-from anyarray_nn.cli import main
 
 FAST = ["--backend", "numpy", "--quiet"]
-
-
-def run_main(capsys, *argv) -> tuple[int, str, str]:
-    rc = main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return rc, out, err
 
 
 def table_value(out: str, metric: str) -> float:
     match = re.search(rf"^{re.escape(metric)}\s+.*?([-+0-9.e]+)\s*$", out, flags=re.M)
     assert match, f"no {metric!r} row in:\n{out}"
     return float(match.group(1))
-
-
-def one_line_error(rc: int, err: str, *fragments: str) -> None:
-    assert rc == 2, err
-    lines = err.strip().splitlines()
-    assert len(lines) == 1 and "Traceback" not in err, err
-    assert lines[0].startswith("anyarray-nn") and ": error: " in lines[0], err
-    for fragment in fragments:
-        assert fragment in lines[0], err
 
 
 def write_csv(path: Path, header: list[str] | None, rows) -> Path:

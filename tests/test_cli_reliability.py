@@ -15,28 +15,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import one_line_error, run_main
 from sklearn.datasets import load_iris
 
 from anyarray_nn.cli import main
 
 FAST = ["--backend", "numpy", "--quiet", "--epochs", "2"]
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def run_main(capsys, *argv) -> tuple[int, str, str]:
-    rc = main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return rc, out, err
-
-
-def one_line_error(rc: int, err: str, *fragments: str) -> str:
-    assert rc == 2, err
-    lines = err.strip().splitlines()
-    assert len(lines) == 1 and "Traceback" not in err, err
-    assert lines[0].startswith("anyarray-nn") and ": error: " in lines[0], err
-    for fragment in fragments:
-        assert fragment in lines[0], err
-    return lines[0]
 
 
 def digest(path: Path) -> str:
