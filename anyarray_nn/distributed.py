@@ -416,8 +416,8 @@ class AllReduction(LocalReduction):
     same :class:`DistributedError` (at once on host backends, at the epoch's end on devices,
     whose status slots are read only then)."""
 
-    def __init__(self, comm: Communicator, net: Any, n_stats: list[tuple[int, ...]]) -> None:
-        self.comm, self.net, self.stat_shapes = comm, net, n_stats
+    def __init__(self, comm: Communicator, net: Any, stat_shapes: list[tuple[int, ...]]) -> None:
+        self.comm, self.net, self.stat_shapes = comm, net, stat_shapes
         self.size = comm.size
         self.error: BaseException | None = None
         self.statuses: Array = None

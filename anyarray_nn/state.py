@@ -15,6 +15,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+import array_api_compat
+
 from .optimizers import Optimizer
 
 Array = Any
@@ -117,8 +119,7 @@ class TrainingState:
         self.step, self.epochs_trained = snap.step, snap.epochs_trained
         if self.history is not None:
             self.history.truncate(snap.history_length)
-        xp = _namespace(snap.theta)
-        return xp.asarray(snap.theta, copy=True)
+        return array_api_compat.array_namespace(snap.theta).asarray(snap.theta, copy=True)
 
     def state_dict(self, include_optimizer: bool = True) -> dict[str, Any]:
         """``{"step", "epochs_trained", "optimizer": None or {"config", "t", "state"}}``: the
@@ -160,9 +161,3 @@ class TrainingState:
             _copy.deepcopy(self.history),
             self.stop_training,
         )
-
-
-def _namespace(x: Array) -> Any:
-    import array_api_compat
-
-    return array_api_compat.array_namespace(x)
