@@ -284,3 +284,19 @@ def test_an_optimizer_that_reads_t_fails_loudly_when_compiled(rng):
     for model in (net, ref):
         model.fit(X, y, epochs=2, optimizer=Plain(0.1))
     assert _max_diff(net, ref) < 1e-12
+
+
+def test_flat_vector_from_immutable_arrays_equals_numpy_concatenate(rng):
+    """On JAX the gradient vector is built by slice updates, not ``concat`` (see
+    ``FlatLayout.pack``); eagerly and under ``jit`` it holds numpy's concatenation bit for bit,
+    and the backprop gradient still equals numpy's."""
+    net = ann.NN([6, 16, 8, 3], backend="jax", dtype="float64", seed=3)
+    parts = [rng.normal(size=shape) for shape in net.layout.shapes]
+    expected = np.concatenate([p.ravel() for p in parts])
+    arrays = [jnp.asarray(p) for p in parts]
+    eager = net.layout.pack(jnp, arrays)
+    traced = jax.jit(lambda *a: net.layout.pack(jnp, a))(*arrays)
+    for got in (eager, traced):
+        assert got.shape == expected.shape
+        np.testing.assert_array_equal(np.asarray(got), expected)
+    assert "concatenate" not in jax.jit(lambda *a: net.layout.pack(jnp, a)).lower(*arrays).as_text()
