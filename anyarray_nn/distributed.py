@@ -147,7 +147,9 @@ class MPIComm(Communicator):
     def broadcast(self, arrays: Sequence[np.ndarray], root: int = 0) -> list[np.ndarray]:
         out = []
         for array in arrays:
-            mine = np.ascontiguousarray(array)
+            # a fresh, writable buffer: the array may be a read-only view of a device array
+            # (JAX's), and on the other ranks Bcast writes into it
+            mine = np.array(array, order="C")
             self.comm.Bcast(mine, root=root)
             out.append(mine)
         return out
@@ -331,6 +333,18 @@ def share_optimizer(net: Any, comm: Communicator) -> None:
     net.optimizer.load_state_dict(
         {"t": t, "state": dict(zip(names, arrays, strict=True))}, net.backend
     )
+
+
+@contextlib.contextmanager
+def abort_on_error(comm: Communicator) -> Iterator[None]:
+    """Around collective calls that every rank must reach: an error on one rank ends every
+    rank (:func:`abort_all`) instead of leaving the others waiting in the collective."""
+    try:
+        yield
+    except BaseException as exc:
+        if comm.size > 1:
+            abort_all(comm, exc)
+        raise
 
 
 def abort_all(comm: Communicator, error: BaseException) -> None:

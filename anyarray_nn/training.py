@@ -397,14 +397,16 @@ def fit(
         )
     if comm.size > 1:
         _distributed.check_same_data(comm, _distributed.data_fingerprint(data.X, data.T))
-    _distributed.share_start(net, comm)
+    with _distributed.abort_on_error(comm):
+        _distributed.share_start(net, comm)
     verbose = verbose if comm.is_chief else 0  # rank 0 alone prints
     with _distributed.agreement(comm, "while starting to train"):
         run = _start_run(net, data, epochs, batch_size, lr, optimizer, shuffle, names,
                          callbacks, verbose, schedule, clip_norm)  # fmt: skip
     run.comm = comm
     if comm.size > 1:
-        _start_parallel(net, run, comm)
+        with _distributed.abort_on_error(comm):
+            _start_parallel(net, run, comm)
     if compile is not False and net.backend.info.compile is not None:
         run.compiled = _compiled_step(run, data, comm)
     _run_epochs(net, data, run)

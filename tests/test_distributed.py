@@ -62,10 +62,12 @@ COMMON = textwrap.dedent(
 )
 
 
-def _launch(n: int, body: str, tmp_path: Path, timeout: float = 60) -> subprocess.CompletedProcess:
+def _launch(
+    n: int, body: str, tmp_path: Path, timeout: float = 60, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
     script = tmp_path / f"job_{n}.py"
     script.write_text(COMMON + textwrap.dedent(body))
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1", **(env or {})}
     return subprocess.run(
         [MPIEXEC, "-n", str(n), sys.executable, str(script)],
         capture_output=True,
@@ -216,6 +218,62 @@ def test_a_fault_on_one_rank_is_named_on_every_rank(fault, expected, tmp_path):
     assert proc.returncode != 0
     errors = [r["error"] for r in _reports(tmp_path)]
     assert len(errors) == 2 and all(expected in e for e in errors), proc.stdout + proc.stderr
+
+
+@needs_mpi
+def test_a_failure_inside_the_start_collectives_ends_every_rank(tmp_path):
+    """Rank 1 fails just before the collectives that hand out rank 0's starting point; rank 0
+    is already waiting in them. Every rank must end (MPI Abort), saying which rank failed and
+    why, instead of rank 0 waiting forever."""
+    start = time.perf_counter()
+    proc = _launch(
+        2,
+        """
+        if rank == 1:
+            def fail(net, comm):
+                raise RuntimeError("injected before the broadcast")
+            ann.distributed.share_start = fail
+        network("float64").fit(X, y, epochs=1, comm=comm)
+        report(finished=True)
+        """,
+        tmp_path,
+        timeout=90,
+    )
+    assert time.perf_counter() - start < 60
+    assert proc.returncode != 0 and not _reports(tmp_path)
+    assert "rank 1 of 2: RuntimeError: injected before the broadcast" in proc.stderr
+    assert "aborting every rank" in proc.stderr
+
+
+@needs_mpi
+@pytest.mark.skipif(importlib.util.find_spec("jax") is None, reason="jax not installed")
+def test_jax_ranks_train_to_the_numbers_of_one_numpy_process(tmp_path):
+    """Two JAX ranks (float64, in JAX's 64-bit mode; the step runs eagerly across processes)
+    end with one NumPy process's weights, and agree bit for bit."""
+    proc = _launch(
+        2,
+        """
+        net = ann.NN([64, 32, 16, 10], backend="jax", dtype="float64", dropout=0.2, l2=1e-3,
+                     seed=3 + 100 * rank)
+        history = net.fit(X, y, comm=comm, **TRAINING)
+        np.savez(f"w_{rank}.npz", *net.get_weights())
+        report(calls=net.comm_.allreduce_calls, loss=history["loss"])
+        """,
+        tmp_path,
+        timeout=120,
+        env={"JAX_ENABLE_X64": "1"},
+    )
+    assert proc.returncode == 0, proc.stderr
+    reports = _reports(tmp_path)
+    assert len(reports) == 2 and {r["calls"] for r in reports} == {3 * 4}
+    expected = _reference("float64")
+    for rank in range(2):
+        with np.load(tmp_path / f"w_{rank}.npz") as saved:
+            for i, b in enumerate(expected):
+                np.testing.assert_allclose(saved[f"arr_{i}"], b, rtol=1e-10, atol=1e-12)
+    with np.load(tmp_path / "w_0.npz") as first, np.load(tmp_path / "w_1.npz") as second:
+        for key in first.files:
+            np.testing.assert_array_equal(first[key], second[key])
 
 
 @needs_mpi
