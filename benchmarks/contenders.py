@@ -38,6 +38,7 @@ import numpy as np
 __all__ = [
     "CONTENDERS",
     "Contender",
+    "JaxLoop",
     "NumpyLoop",
     "NumpyMLP",
     "Ours",
@@ -671,6 +672,142 @@ class NumpyLoop(Contender):
         return _NumpyTrial(problem)
 
 
+# -- a hand-written JAX loop ---------------------------------------------------------------------
+class _JaxLoopTrial(Trial):
+    """What a JAX user writes by hand: the MLP as a pure function, ``jax.value_and_grad``,
+    Adam as torch computes it, and an epoch's full batches in one ``jax.jit``-compiled
+    ``jax.lax.scan`` (a last, smaller batch is one call of the compiled single step). Data and
+    weights live on JAX's default device, the data passed as arguments (not baked in as
+    constants). Preparing (moving the data, compiling both shapes once per contender and
+    recipe) is untimed, as in :class:`_OursTrial`."""
+
+    def __init__(self, problem: Problem, contender: JaxLoop) -> None:
+        import jax
+        import jax.numpy as jnp
+
+        self.problem, self.jax, self.jnp = problem, jax, jnp
+        start = time.perf_counter()
+        self.X = jnp.asarray(problem.X)
+        classify = problem.task == "classification"
+        self.y = jnp.asarray(problem.y if classify else problem.y.reshape(problem.n, -1))
+        self.info = {"to_device_s": time.perf_counter() - start, "device": str(self.X.device)}
+        self.params = [jnp.asarray(w) for w in problem.initial_weights()]
+        self.m = [jnp.zeros_like(w) for w in self.params]
+        self.v = [jnp.zeros_like(w) for w in self.params]
+        self.t, self.epoch = 0, 0
+        key = (tuple(problem.sizes), problem.activation, problem.task, problem.lr)
+        if key not in contender.compiled:
+            step = _jax_loop_step(problem)
+
+            def epoch(state: Any, data: Any, xs: Any) -> Any:
+                return jax.lax.scan(lambda carry, b: step(carry, b, data), state, xs)
+
+            contender.compiled[key] = (jax.jit(step), jax.jit(epoch))
+        self._step, self._epoch = contender.compiled[key]
+        start = time.perf_counter()
+        self._warm()
+        self.info["compile_s"] = time.perf_counter() - start
+
+    def _batches(self) -> tuple[np.ndarray, np.ndarray]:
+        p = self.problem
+        order = np.random.default_rng((p.seed, self.epoch)).permutation(p.n).astype(np.int32)
+        full = (p.n // p.batch_size) * p.batch_size
+        return order[:full].reshape(-1, p.batch_size), order[full:]
+
+    def _scalar(self, t: int) -> Any:
+        return self.problem.X.dtype.type(t)
+
+    def _warm(self) -> None:
+        """Compile both shapes (a no-op after the first trial of a recipe), on throw-away
+        results."""
+        full, rest = self._batches()
+        state, data = (self.params, self.m, self.v), (self.X, self.y)
+        if len(full):
+            t = np.arange(1, len(full) + 1).astype(self.problem.X.dtype)
+            self.jax.block_until_ready(self._epoch(state, data, (full, t)))
+        if len(rest):
+            self.jax.block_until_ready(self._step(state, (rest, self._scalar(1)), data))
+
+    def run(self) -> float:
+        state, data, total = (self.params, self.m, self.v), (self.X, self.y), 0.0
+        for _ in range(self.problem.epochs):
+            full, rest = self._batches()
+            total = 0.0
+            if len(full):
+                t = np.arange(self.t + 1, self.t + len(full) + 1).astype(self.problem.X.dtype)
+                state, losses = self._epoch(state, data, (full, t))
+                self.t += len(full)
+                total += float(self.jnp.sum(losses))
+            if len(rest):
+                self.t += 1
+                state, value = self._step(state, (rest, self._scalar(self.t)), data)
+                total += float(value)
+            self.epoch += 1
+        self.params, self.m, self.v = state
+        return total / self.problem.n
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        out = _jax_mlp(self.problem, self.params, self.jnp.asarray(X))
+        if self.problem.task == "classification":
+            out = self.jax.nn.softmax(out, axis=1)
+        return np.asarray(out)
+
+
+def _jax_mlp(problem: Problem, params: list[Any], h: Any) -> Any:
+    """The MLP's output layer values (logits for classification)."""
+    import jax
+
+    act = jax.nn.relu if problem.activation == "relu" else jax.numpy.tanh
+    for i in range(0, len(params), 2):
+        h = h @ params[i] + params[i + 1]
+        if i + 2 < len(params):
+            h = act(h)
+    return h
+
+
+def _jax_loop_step(problem: Problem) -> Callable[..., Any]:
+    """``step((params, m, v), (rows, t), (X, y)) -> ((params, m, v), loss * len(rows))``."""
+    import jax
+    import jax.numpy as jnp
+
+    classify, lr, b1, b2, eps = problem.task == "classification", problem.lr, 0.9, 0.999, 1e-8
+
+    def loss(params: list[Any], xb: Any, yb: Any) -> Any:
+        out = _jax_mlp(problem, params, xb)
+        if classify:
+            logp = jax.nn.log_softmax(out, axis=1)
+            return -jnp.mean(jnp.take_along_axis(logp, yb[:, None], axis=1))
+        return jnp.mean((out - yb) ** 2)  # torch.nn.MSELoss, as the other loops
+
+    def step(state: Any, batch: Any, data: Any) -> Any:
+        (params, m, v), (rows, t), (X, y) = state, batch, data
+        value, grads = jax.value_and_grad(loss)(params, X[rows], y[rows])
+        m = [b1 * a + (1 - b1) * g for a, g in zip(m, grads, strict=True)]
+        v = [b2 * a + (1 - b2) * g * g for a, g in zip(v, grads, strict=True)]
+        size, root = lr / (1 - b1**t), jnp.sqrt(1 - b2**t)
+        params = [
+            w - size * a / (jnp.sqrt(s) / root + eps) for w, a, s in zip(params, m, v, strict=True)
+        ]
+        return (params, m, v), value * rows.shape[0]
+
+    return step
+
+
+class JaxLoop(Contender):
+    name = "jax-loop"
+    label = "hand-written JAX MLP: value_and_grad, Adam, jit + lax.scan over an epoch"
+
+    def __init__(self) -> None:
+        #: the compiled (step, epoch) functions per recipe, reused by every trial
+        self.compiled: dict[tuple[Any, ...], tuple[Any, Any]] = {}
+
+    def available(self) -> str | None:
+        return _has("jax")
+
+    def prepare(self, problem: Problem) -> Trial:
+        return _JaxLoopTrial(problem, self)
+
+
 # -- registry -----------------------------------------------------------------------------------
 def all_contenders() -> list[Contender]:
     """Every contender this module knows (check ``available()`` before use)."""
@@ -686,6 +823,7 @@ def all_contenders() -> list[Contender]:
         TorchLoop("cpu"),
         TorchLoop("cuda"),
         NumpyLoop(),
+        JaxLoop(),
     ]
 
 

@@ -211,6 +211,7 @@ def case_b128(cfg: Config, report: Report, X: np.ndarray, y: np.ndarray) -> None
         "torch",
         "torch-cuda",
         "numpy-loop",
+        "jax-loop",
     ]
     contenders = usable(names, report)
     problem = Problem(X, y, SIZES, batch_size=128, epochs=1, lr=1e-3)
@@ -227,6 +228,7 @@ def case_b128(cfg: Config, report: Report, X: np.ndarray, y: np.ndarray) -> None
     report.ratio_target("b128", timings, "ours-torch", "ours", 3.0)
     report.ratio_target("b128", timings, "ours-strict", "ours", 3.0)
     report.ratio_target("b128", timings, "ours-jax", "ours", 0.6)
+    report.ratio_target("b128", timings, "ours-jax", "jax-loop", 1.5, primary=False)
     _compile_times(timings)
     report.ratio_target("b128", timings, "ours-cupy", "torch-cuda", 1.0, primary=False)
     report.ratio_target("b128", timings, "ours-torch-cuda", "torch-cuda", 1.0, primary=False)
@@ -265,7 +267,7 @@ def case_b1024(cfg: Config, report: Report, X: np.ndarray, y: np.ndarray) -> Non
         f"{total / per_shape / 1e9:.1f} GFLOP/s"
     )
     contenders = [
-        *usable(["ours", "ours+metrics", "ours-jax", "numpy-loop"], report),
+        *usable(["ours", "ours+metrics", "ours-jax", "jax-loop", "numpy-loop"], report),
         flops.GemmOnly(by_shape=True),
         flops.GemmOnly(by_shape=False),
     ]
@@ -291,6 +293,7 @@ def case_b1024(cfg: Config, report: Report, X: np.ndarray, y: np.ndarray) -> Non
         sequence_limit=seq,
     )
     report.ratio_target("b1024", timings, "ours-jax", "ours", 0.7)
+    report.ratio_target("b1024", timings, "ours-jax", "jax-loop", 1.5, primary=False)
     _compile_times(timings)
     for name, primary in (("ours", True), ("ours+metrics", False), ("numpy-loop", False)):
         report.ratio_target(

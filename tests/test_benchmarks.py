@@ -114,7 +114,7 @@ def test_sklearn_keeps_float32_and_runs_the_requested_epochs():
 
 def test_regression_contenders_train():
     problem = _problem(task="regression", activation="tanh")
-    for name in ("ours", "sklearn", "numpy-loop", "torch"):
+    for name in ("ours", "sklearn", "numpy-loop", "torch", "jax-loop"):
         contender = C.by_name(name)
         if contender.available():
             continue
@@ -123,6 +123,25 @@ def test_regression_contenders_train():
         trial.run()
         err1 = np.mean((trial.predict(problem.X)[:, 0] - problem.y) ** 2)
         assert err1 < err0, name
+
+
+@pytest.mark.parametrize("task, activation", [("classification", "relu"), ("regression", "tanh")])
+def test_jax_loop_trains_like_the_numpy_loop(task, activation):
+    """The hand-written JAX anchor is the same recipe as the hand-written NumPy loop (same
+    weights, shuffle orders and Adam): after 3 epochs, 24 steps with a last partial batch each
+    epoch, in float64, the two agree to rounding."""
+    pytest.importorskip("jax")
+    from conftest import enable_jax_x64
+
+    enable_jax_x64()
+    problem = _problem(np.float64, task, activation, batch_size=100)
+    trial = C.JaxLoop().prepare(problem)
+    trial.run()
+    mlp = C.NumpyMLP(problem.initial_weights(), activation, task, lr=problem.lr)
+    mlp.fit(problem.X, problem.y, problem.epochs, problem.batch_size, seed=problem.seed)
+    assert trial.t == mlp.t == 3 * 6
+    for a, b in zip(trial.params, mlp.params, strict=True):
+        np.testing.assert_allclose(np.asarray(a), b, rtol=1e-9, atol=1e-11)
 
 
 # -- the NumPy loop is the same math as anyarray_nn -------------------------------------------------
