@@ -300,3 +300,44 @@ def test_flat_vector_from_immutable_arrays_equals_numpy_concatenate(rng):
         assert got.shape == expected.shape
         np.testing.assert_array_equal(np.asarray(got), expected)
     assert "concatenate" not in jax.jit(lambda *a: net.layout.pack(jnp, a)).lower(*arrays).as_text()
+
+
+def test_streaming_a_memmap_equals_numpy(rng, tmp_path):
+    """A ``numpy.memmap`` streams its batches to the device (the eager step: the data is not
+    on the device for a compiled loop) and trains to NumPy's numbers."""
+    X, y = _problem(rng, 150)
+    mm = np.lib.format.open_memmap(tmp_path / "X.npy", mode="w+", dtype=np.float64, shape=X.shape)
+    mm[:] = X
+    mm.flush()
+    ref, net = _pair(dropout=0.1, l2=1e-3)
+    ref.fit(X, y, epochs=3, batch_size=32, optimizer="adam", lr=0.01)
+    history = net.fit(np.load(tmp_path / "X.npy", mmap_mode="r"), y, epochs=3, batch_size=32,
+                      optimizer="adam", lr=0.01)  # fmt: skip
+    assert history.params.get("compile_seconds") is None  # streamed: eager
+    assert _max_diff(net, ref) < 1e-12
+    np.testing.assert_allclose(history["loss"], ref.history_["loss"], rtol=1e-12)
+
+
+def test_the_command_line_trains_on_jax_to_numpys_numbers(tmp_path):
+    """``anyarray-nn train --backend jax`` on a user's CSV (float64, JAX's 64-bit mode from
+    the environment) saves the weights that ``--backend numpy`` saves."""
+    data = np.random.default_rng(0).normal(size=(120, 5))
+    labels = (data[:, 0] + data[:, 1] > 0).astype(int)
+    path = tmp_path / "points.csv"
+    np.savetxt(path, np.column_stack([data, labels]), delimiter=",", fmt="%.17g")
+    models = {}
+    for backend in ("jax", "numpy"):
+        models[backend] = tmp_path / f"{backend}.safetensors"
+        proc = subprocess.run(
+            [sys.executable, "-m", "anyarray_nn", "train", "--data", str(path), "--target", "-1",
+             "--layers", "8", "--epochs", "3", "--batch-size", "32", "--dtype", "float64",
+             "--backend", backend, "--save", str(models[backend]), "--epoch-lines"],
+            capture_output=True, text=True, timeout=180, env=cli_env(JAX_ENABLE_X64="1"),
+            cwd=tmp_path,
+        )  # fmt: skip
+        assert proc.returncode == 0, proc.stderr
+        assert f"on Backend('{backend}'" in proc.stdout
+        assert ("compiled the training step" in proc.stdout) == (backend == "jax")
+    on_jax, on_numpy = (ann.load(models[b]) for b in ("jax", "numpy"))
+    assert _max_diff(on_jax, on_numpy) < 1e-12
+    assert on_jax.epochs_trained_ == on_numpy.epochs_trained_ == 3
