@@ -11,7 +11,6 @@ from __future__ import annotations
 import importlib.util
 import itertools
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -21,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import cli_env
 from sklearn.datasets import load_digits
 
 import anyarray_nn as ann
@@ -67,7 +67,7 @@ def _launch(
 ) -> subprocess.CompletedProcess:
     script = tmp_path / f"job_{n}.py"
     script.write_text(COMMON + textwrap.dedent(body))
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1", **(env or {})}
+    env = cli_env(OMP_NUM_THREADS="1", **(env or {}))
     return subprocess.run(
         [MPIEXEC, "-n", str(n), sys.executable, str(script)],
         capture_output=True,
@@ -87,6 +87,21 @@ def _reference(dtype: str) -> list[np.ndarray]:
     net = ann.NN([64, 32, 16, 10], backend="numpy", dtype=dtype, dropout=0.2, l2=1e-3, seed=3)
     net.fit(X[:500] / 16.0, y[:500], **TRAINING)
     return net.get_weights()
+
+
+def _assert_ranks_hold(
+    tmp_path: Path, prefix: str, n: int, expected: list[np.ndarray], rtol: float
+) -> None:
+    """Every rank saved (``{prefix}_{rank}.npz``) the ``expected`` weights to ``rtol``, and
+    all ranks' weights are bit for bit rank 0's."""
+    with np.load(tmp_path / f"{prefix}_0.npz") as first:
+        reference = [first[f"arr_{i}"] for i in range(len(expected))]
+    for rank in range(n):
+        with np.load(tmp_path / f"{prefix}_{rank}.npz") as saved:
+            got = [saved[f"arr_{i}"] for i in range(len(expected))]
+        for a, b, r in zip(got, expected, reference, strict=True):
+            np.testing.assert_allclose(a, b, rtol=rtol, atol=rtol * np.abs(b).max())
+            np.testing.assert_array_equal(a, r)
 
 
 @needs_mpi
@@ -110,16 +125,7 @@ def test_n_ranks_train_to_the_numbers_of_one_process(n, tmp_path):
     assert sorted(r["rank"] for r in reports) == list(range(n))
     steps = 3 * int(np.ceil(500 / 128))  # 4 steps per epoch, the last one of 116 rows
     for dtype, rtol in (("float64", 1e-12), ("float32", 1e-5)):
-        expected = _reference(dtype)
-        for rank in range(n):
-            with np.load(tmp_path / f"w_{dtype}_{rank}.npz") as saved:
-                got = [saved[f"arr_{i}"] for i in range(len(expected))]
-            for a, b in zip(got, expected, strict=True):
-                np.testing.assert_allclose(a, b, rtol=rtol, atol=rtol * np.abs(b).max())
-            if rank:  # bit-identical across ranks
-                with np.load(tmp_path / f"w_{dtype}_0.npz") as first:
-                    for i, a in enumerate(got):
-                        np.testing.assert_array_equal(a, first[f"arr_{i}"])
+        _assert_ranks_hold(tmp_path, f"w_{dtype}", n, _reference(dtype), rtol)
         # exactly one allreduce per step (none at all for one rank), and the same logs
         assert {r[dtype]["calls"] for r in reports} == {steps if n > 1 else 0}
         assert len({json.dumps(r[dtype]["loss"]) for r in reports}) == 1
@@ -266,19 +272,12 @@ def test_jax_ranks_train_to_the_numbers_of_one_numpy_process(tmp_path):
     assert proc.returncode == 0, proc.stderr
     reports = _reports(tmp_path)
     assert len(reports) == 2 and {r["calls"] for r in reports} == {3 * 4}
-    expected = _reference("float64")
-    for rank in range(2):
-        with np.load(tmp_path / f"w_{rank}.npz") as saved:
-            for i, b in enumerate(expected):
-                np.testing.assert_allclose(saved[f"arr_{i}"], b, rtol=1e-10, atol=1e-12)
-    with np.load(tmp_path / "w_0.npz") as first, np.load(tmp_path / "w_1.npz") as second:
-        for key in first.files:
-            np.testing.assert_array_equal(first[key], second[key])
+    _assert_ranks_hold(tmp_path, "w", 2, _reference("float64"), 1e-12)
 
 
 @needs_mpi
 def test_the_command_line_trains_on_several_ranks(tmp_path):
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    env = cli_env(OMP_NUM_THREADS="1")
     argv = ["train", "--data", "digits", "--distributed", "--epochs", "2", "--epoch-lines"]
     proc = subprocess.run(
         [MPIEXEC, "-n", "2", sys.executable, "-m", "anyarray_nn", *argv, "--save", "m.npz"],
@@ -389,7 +388,7 @@ def test_a_trained_network_pickles_without_its_communicator():
 
 @pytest.mark.skipif(importlib.util.find_spec("mpi4py") is None, reason="mpi4py missing")
 def test_distributed_without_mpiexec_warns_that_it_found_one_rank(tmp_path):
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    env = cli_env(OMP_NUM_THREADS="1")
     argv = ["train", "--data", "iris", "--distributed", "--epochs", "1", "--epoch-lines"]
     proc = subprocess.run(
         [sys.executable, "-m", "anyarray_nn", *argv],

@@ -10,7 +10,6 @@ from __future__ import annotations
 import importlib.util
 import inspect
 import math
-import os
 import shutil
 import subprocess
 import sys
@@ -18,6 +17,7 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
+from conftest import cli_env
 
 EXAMPLES_DIR = Path(__file__).resolve().parents[1] / "examples"
 EXAMPLES = [
@@ -224,7 +224,7 @@ MPIEXEC = shutil.which("mpiexec") or str(Path(sys.executable).parent / "mpiexec"
 def test_distributed_runs_under_mpiexec_and_equals_one_process(tmp_path: Path) -> None:
     """examples/distributed.py on 2 ranks: it says so first, rank 0 alone prints, and the test
     accuracy is the one-process run's (same global batch: the same training)."""
-    env = {**os.environ, "PYTHONPATH": str(EXAMPLES_DIR.parent), "OMP_NUM_THREADS": "1"}
+    env = cli_env(OMP_NUM_THREADS="1")
     script = str(EXAMPLES_DIR / "distributed.py")
     proc = subprocess.run(
         [MPIEXEC, "-n", "2", sys.executable, script, "--epochs", "3"],
