@@ -34,6 +34,11 @@ class BackendUnavailableError(RuntimeError):
     """A backend was asked for whose package or device is missing on this machine."""
 
 
+class DtypeUnavailableError(ValueError):
+    """A backend cannot compute in the dtype asked for here (JAX's float64 without its 64-bit
+    mode): raised alike by ``NN(...)``, ``NN.load`` and ``to()``."""
+
+
 def _installed(module: str) -> bool:
     return importlib.util.find_spec(module) is not None
 
@@ -572,7 +577,9 @@ def resolve(
         )
     problem = info.dtype_problem(dtype_name)
     if problem is not None:
-        raise ValueError(f"Backend {info.name!r} cannot compute in {dtype_name}: {problem}.")
+        raise DtypeUnavailableError(
+            f"Backend {info.name!r} cannot compute in {dtype_name}: {problem}."
+        )
     xp = importlib.import_module(info.namespace)
     return Backend(info.name, xp, info.make_device(device), getattr(xp, dtype_name), info=info)
 

@@ -18,7 +18,7 @@ import numpy as np
 from . import losses as _losses
 from .activations import Activation
 from .backend import Backend, to_numpy
-from .inputs import all_finite, nonfinite_error
+from .inputs import all_finite, check_fits_dtype, nonfinite_error
 from .losses import Loss
 
 Array = Any
@@ -75,10 +75,17 @@ class Head:
                 f"y must be numeric (got dtype {host.dtype}); encode string labels as integers "
                 "0..n_classes-1 first (e.g. sklearn.preprocessing.LabelEncoder)."
             )
+        if host.dtype.kind == "c":
+            raise ValueError(
+                f"y is complex ({host.dtype}); targets must be real numbers. Pass the real part "
+                "(y.real) if that is what you mean."
+            )
         if host.dtype.kind == "f" and not all_finite(host):
             raise nonfinite_error(host, "y")
         if self.task == "multiclass" and host.ndim == 1:
             return _one_hot(backend, host, n_outputs)
+        if host.dtype.kind == "f":
+            check_fits_dtype(host, backend.dtype_name, "y")  # never inf in a float32 network
         if host.ndim == 1:
             host = host.reshape(-1, 1)
         if host.ndim != 2 or host.shape[1] != n_outputs:
@@ -114,7 +121,12 @@ class Head:
                 f"y has shape {tuple(y.shape)}, but the network has {k} outputs: give (n,) "
                 f"labels or values or an (n, {k}) array."
             )
-        T = xp.astype(T, backend.dtype)
+        with np.errstate(over="ignore"):  # an overflow is reported below, with its value
+            cast = xp.astype(T, backend.dtype)
+        narrowed = xp.isdtype(T.dtype, "real floating") and cast.dtype != T.dtype
+        if narrowed and not bool(xp.all(xp.isfinite(cast))):
+            check_fits_dtype(np.asarray(to_numpy(T)), backend.dtype_name, "y")
+        T = cast
         if self.loss.target_range is not None and n_samples:
             self._check_bounds(float(xp.min(T)), float(xp.max(T)))
         return T

@@ -119,19 +119,25 @@ def nonfinite_error(host: np.ndarray, name: str = "X") -> ValueError:
     )
 
 
-def _check_range(host: np.ndarray, dtype_name: str) -> None:
-    """Refuse finite values that the cast to ``dtype_name`` would turn into inf."""
+def _check_range(host: np.ndarray, dtype_name: str, name: str = "X") -> None:
+    """Refuse finite values that the cast to ``dtype_name`` would turn into inf (``name``: the
+    features ``X``, or the targets ``y``)."""
     limit = float(np.finfo(dtype_name).max)
     if host.dtype.itemsize <= np.dtype(dtype_name).itemsize or host.size == 0:
         return
     if max(float(np.max(host)), -float(np.min(host))) <= limit:
         return
-    row, col = np.argwhere(np.abs(host) > limit)[0]
+    first = tuple(int(i) for i in np.argwhere(np.abs(host) > limit)[0])
+    where = f"row {first[0]}" + (f", column {first[1]}" if len(first) > 1 else "")
+    fix = "Scale the data" if name == "X" else "Scale the targets (and the predictions back)"
     raise ValueError(
-        f"X has a value beyond the {dtype_name} range ({host[row, col]:.6g} at row {row}, "
-        f"column {col}): it overflows {dtype_name}. Scale the data, or build the network with "
-        "dtype='float64'."
+        f"{name} has a value beyond the {dtype_name} range ({host[first]:.6g} at {where}): it "
+        f"overflows {dtype_name}. {fix}, or build the network with dtype='float64'."
     )
+
+
+#: The same check for targets (the output head's), by its public name.
+check_fits_dtype = _check_range
 
 
 def _dtype_message(dtype: str, complex_: bool) -> str:

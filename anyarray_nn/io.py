@@ -45,7 +45,13 @@ import numpy as np
 import safetensors.numpy
 
 from ._version import __version__
-from .backend import BackendUnavailableError, backend_status, resolve, to_numpy
+from .backend import (
+    BackendUnavailableError,
+    DtypeUnavailableError,
+    backend_status,
+    resolve,
+    to_numpy,
+)
 from .layers import Dense
 from .layers import registry as _layer_registry
 
@@ -447,8 +453,8 @@ def load_model(
             backend, device = _saved_or_fallback(model, device, str(path))
         net = cls.from_config(model, backend, device, dtype)
         _load_state(net, meta, tensors, str(path))
-    except ModelFileError:
-        raise
+    except (ModelFileError, DtypeUnavailableError):
+        raise  # (the second: the file is fine, this process cannot compute in its dtype)
     except (KeyError, TypeError, ValueError) as e:
         raise ModelFileError(
             f"{str(path)!r} has inconsistent metadata or tensors ({type(e).__name__}: {e})."

@@ -29,6 +29,7 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
+import array_api_compat
 import numpy as np
 
 from . import activations as _activations
@@ -170,22 +171,91 @@ class NN:
     def bind(self, theta: Array) -> None:
         """Make the flat vector ``theta`` the network's parameters: the caller's half of the
         write-back rule. An update done in place gives back the same vector, and nothing
-        changes; a new vector (an immutable library, a restored snapshot) gets new views."""
+        changes; a new vector (an immutable library, a restored snapshot) gets new views.
+
+        ``theta`` must be a 1-D array of this network's backend (its library and device), of
+        its dtype and of length ``net.layout.size``; it is stored as it is, never converted
+        (the caller keeps updating it in place). Anything else raises a ``ValueError`` naming
+        what is expected, and the network keeps its parameters. To set parameters from other
+        arrays, use :meth:`set_weights`.
+
+        Raises:
+            ValueError: ``theta`` is not such a vector.
+        """
         if theta is getattr(self, "_theta", None):
             return
+        self._check_vector(theta)
         self._theta = theta
         self._views = self.layout.views(self.xp, theta)
         for (layer, name), view in zip(self.parameters(), self._views, strict=True):
             layer.params[name] = view
         self._mask = None  # the penalty mask follows the vector's device and dtype
 
+    def _check_vector(self, theta: Any) -> None:
+        """Refuse (before anything is stored) what :meth:`bind` cannot take as the vector."""
+        be, size = self.backend, self.layout.size
+        expected = f"a 1-D {be.dtype_name} array of length {size} on {be!r}"
+        try:
+            namespace = array_api_compat.array_namespace(theta)
+        except TypeError:
+            namespace = None
+        if namespace is not be.xp:
+            raise ValueError(
+                f"bind() takes {expected}, got {type(theta).__name__}. Convert it with "
+                "net.backend.asarray(theta), or set the weights with net.set_weights(...)."
+            )
+        shape, dtype = tuple(theta.shape), theta.dtype
+        where = _device_of(theta)
+        if shape != (size,) or dtype != be.dtype or (where is not None and where != be.device):
+            got = f"shape {shape}, dtype {dtype}" + ("" if where is None else f", device {where}")
+            raise ValueError(
+                f"bind() takes {expected} (the network's parameters), got {got}. The network "
+                "keeps its parameters."
+            )
+
     def _adopt_replaced_params(self) -> None:
         """If code replaced a layer's parameter array (``layer.params["W"] = ...``) instead of
-        writing into it, take the layers' arrays as the parameters."""
-        current = self._layer_arrays()
-        if any(a is not v for a, v in zip(current, self._views, strict=True)):
-            self._theta = None  # type: ignore[assignment]
-            self.bind(self._pack_layer_params())
+        writing into it, take the layers' arrays as the parameters: the one place where a
+        replaced array is adopted, passed through by every reader of the parameters
+        (:attr:`theta`, :meth:`parameter_arrays`, :meth:`logits` and so ``forward``,
+        ``predict``, ``fit``, ``evaluate``; ``get_weights``, ``copy``, ``to``, ``save``,
+        pickling and ``copy.copy``/``copy.deepcopy``).
+
+        A replacement is checked as :meth:`set_weights` checks its arrays (each must have its
+        parameter's shape and finite real values; another dtype or array library is converted
+        to the network's); a bad one raises a ``ValueError`` naming it (``W1``, ``b2``, ...),
+        and the network keeps its previous parameters (the layers get their views back)."""
+        pairs = self.parameters()
+        replaced = [
+            i
+            for i, ((layer, name), view) in enumerate(zip(pairs, self._views, strict=True))
+            if layer.params.get(name) is not view
+        ]
+        if not replaced:
+            return
+        arrays = list(self._views)
+        try:
+            for i in replaced:
+                layer, name = pairs[i]
+                arrays[i] = self._adoptable(i, layer.params.get(name))
+        except ValueError:
+            for (layer, name), view in zip(pairs, self._views, strict=True):
+                layer.params[name] = view  # the network as it was
+            raise
+        self._theta = None  # type: ignore[assignment]
+        self.bind(self.layout.pack(self.xp, arrays) if arrays else self._empty())
+
+    def _adoptable(self, index: int, value: Any) -> Array:
+        """A replaced parameter ``value`` checked (as :meth:`set_weights` checks) and on the
+        device in the network's dtype."""
+        label, shape = self.layout.names[index], self.layout.shapes[index]
+        be = self.backend
+        if value is None:
+            raise ValueError(
+                f"{label} is missing from its layer's params: give it back an array of shape "
+                f"{shape} ({be.dtype_name}, {be!r}), or use net.set_weights(...)."
+            )
+        return be.asarray(_check_weight(label, shape, value, be), copy=True)
 
     # -- training state, under the names scikit-learn and Keras users know --------------------
     optimizer = property(
@@ -239,6 +309,7 @@ class NN:
 
     def __getstate__(self) -> dict[str, Any]:
         # The flat vector alone: the layers' views would be pickled as copies of it.
+        self._adopt_replaced_params()  # a replaced layer.params entry travels with the copy
         state = self.__dict__.copy()
         state["_mask"] = None
         del state["_views"]
@@ -285,14 +356,10 @@ class NN:
             raise ValueError(
                 f"set_weights expects {len(self.layout.names)} arrays, got {len(weights)}."
             )
-        host = []
-        for label, shape, w in zip(self.layout.names, self.layout.shapes, weights, strict=True):
-            w = np.asarray(to_numpy(w))
-            if tuple(w.shape) != shape:
-                raise ValueError(f"{label} must have shape {shape}, got {tuple(w.shape)}.")
-            if not np.all(np.isfinite(w)):
-                raise ValueError(f"{label} contains NaN or inf.")
-            host.append(w.reshape(-1))
+        host = [
+            _check_weight(label, shape, w, self.backend).reshape(-1)
+            for label, shape, w in zip(self.layout.names, self.layout.shapes, weights, strict=True)
+        ]
         flat = np.concatenate(host) if host else np.zeros(0)
         self.bind(self.backend.asarray(flat, copy=True))  # never alias the caller's arrays
 
@@ -379,6 +446,7 @@ class NN:
     def logits(self, X: Array, ctx: Pass | None = None) -> Array:
         """Pre-activations of the output layer for a device array ``X``."""
         ctx = Pass(record=False) if ctx is None else ctx
+        self._adopt_replaced_params()
         h = X
         for layer in self.layers:
             h = layer.forward(h, ctx)
@@ -494,7 +562,6 @@ class NN:
         Xd = self._dense_inputs(X, "loss")
         n = Xd.shape[0]
         T, w = self.check_targets(y, n), self.check_weights(sample_weight, n)
-        self._adopt_replaced_params()
         value, _ = self.objective(Xd, T, w)
         return self.backend.float(value)
 
@@ -504,7 +571,6 @@ class NN:
         Xd = self._dense_inputs(X, "gradients")
         n = Xd.shape[0]
         T, w = self.check_targets(y, n), self.check_weights(sample_weight, n)
-        self._adopt_replaced_params()
         _, _, grad = self.backprop(Xd, T, None, w)
         return self.layout.split(np.asarray(to_numpy(grad)))
 
@@ -528,7 +594,6 @@ class NN:
         Xd = self.check_inputs(X)
         n = Xd.shape[0]
         T, w = self.check_targets(y, n), self.check_weights(sample_weight, n)
-        self._adopt_replaced_params()
         return evaluate_arrays(self, Xd, T, batch_size, weights=w)
 
     #: Training: see :func:`anyarray_nn.training.fit` (its signature and docs are this method's).
@@ -589,6 +654,37 @@ class NN:
             ModelFileError: truncated, corrupted, foreign or newer-version files.
         """
         return _io.load_model(cls, path, backend, device, dtype)
+
+
+def _check_weight(label: str, shape: tuple[int, ...], value: Any, backend: Backend) -> np.ndarray:
+    """``value`` as a host array, checked as a value for the parameter ``label`` of ``shape``
+    (:meth:`NN.set_weights` and a replaced ``layer.params`` entry): the exact shape, real
+    numbers (another float dtype or array library is converted), all finite."""
+    expected = f"(an array of real numbers, taken as {backend.dtype_name} on {backend!r})"
+    try:
+        host = np.asarray(to_numpy(value))
+    except Exception as exc:
+        raise ValueError(
+            f"{label} must have shape {shape} {expected}, got {type(value).__name__} ({exc})."
+        ) from exc
+    if tuple(host.shape) != shape:
+        raise ValueError(
+            f"{label} must have shape {shape} {expected}, got {tuple(host.shape)}. (W has "
+            "shape (fan_in, fan_out), b has shape (fan_out,).)"
+        )
+    if host.dtype.kind not in "biuf":
+        raise ValueError(f"{label} must have shape {shape} {expected}, got dtype {host.dtype}.")
+    if not np.all(np.isfinite(host)):
+        raise ValueError(f"{label} contains NaN or inf.")
+    return host
+
+
+def _device_of(x: Any) -> Any:
+    """``x``'s device, or ``None`` where it cannot be told (a traced array)."""
+    try:
+        return array_api_compat.device(x)
+    except Exception:
+        return None
 
 
 def _make_layers(

@@ -193,7 +193,12 @@ class Optimizer(Component):
 
         ``backend`` (a :class:`~anyarray_nn.backend.Backend`) first moves each array onto its
         device and dtype (host arrays read from a file, another model's state). An empty state
-        of an optimizer that keeps some leaves the allocation to the first :meth:`step`."""
+        of an optimizer that keeps some leaves the allocation to the first :meth:`step`.
+
+        Without ``backend``, arrays of another dtype or array library than the state this
+        optimizer holds (e.g. float32 moments for a float64 optimizer) are **refused** with a
+        ``ValueError``, never cast silently: pass ``backend=`` (``net.backend``) to convert
+        them. The optimizer is then left as it was."""
         arrays = dict(state["state"])
         t = NON_NEGATIVE_INT.check("t", state["t"])
         names = self._state_names()
@@ -217,6 +222,8 @@ class Optimizer(Component):
                 f"The state is for {first.shape[0]} parameters; this optimizer was built "
                 f"for {self._size}."
             )
+        if backend is None:  # (with a backend, the arrays were just converted to it)
+            _check_same_kind(self.state, first)
         xp = None if first is None else array_api_compat.array_namespace(first)
         # Copies, so two optimizers never update the same buffer in place.
         self.state = {k: xp.asarray(a, copy=True) for k, a in arrays.items()}
@@ -241,6 +248,22 @@ class Optimizer(Component):
         twin.state = {}
         twin.load_state_dict(self.state_dict(), backend)
         return twin
+
+
+def _check_same_kind(held: dict[str, Array], new: Array | None) -> None:
+    """Refuse state arrays of another dtype or library than the state ``held`` (see
+    :meth:`Optimizer.load_state_dict`)."""
+    mine = next(iter(held.values()), None)
+    if mine is None or new is None:
+        return
+    same_library = array_api_compat.array_namespace(mine) is array_api_compat.array_namespace(new)
+    if same_library and mine.dtype == new.dtype:
+        return
+    raise ValueError(
+        f"The state arrays are {new.dtype} ({type(new).__module__.split('.')[0]}) but this "
+        f"optimizer's state is {mine.dtype} ({type(mine).__module__.split('.')[0]}): they are "
+        "not cast silently. Pass backend=net.backend to load_state_dict to convert them."
+    )
 
 
 def flush_tiny_where(xp: Any, a: Array, on: Array) -> Array:

@@ -1,0 +1,352 @@
+"""Reliability, third round (issue 26): the flat parameter vector misused (a replaced layer
+parameter, ``bind``), schedules resumed, targets that cannot be taken, optimizer state of
+another dtype, float64 model files on JAX without its 64-bit mode, ONNX export inputs.
+
+Every expectation is the documented exception or an independent computation (NumPy float64,
+a closed-form learning rate, an uninterrupted run)."""
+
+from __future__ import annotations
+
+import copy
+import importlib.util
+import math
+import pickle
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+from conftest import cli_env
+
+import anyarray_nn as ann
+
+HAVE_JAX = importlib.util.find_spec("jax") is not None
+
+
+def _net(spec, dtype="float64", sizes=(3, 5, 4, 2), **kw):
+    return ann.NN(list(sizes), backend=spec.name, device=spec.device, dtype=dtype, seed=1, **kw)
+
+
+def _data(n=12, d=3, k=2):
+    rng = np.random.default_rng(0)
+    return rng.normal(size=(n, d)), np.arange(n) % k
+
+
+def _reference_forward(weights, X, act=np.tanh):
+    """NumPy float64 forward of a Dense stack with hidden ``act`` and a softmax output."""
+    h = np.asarray(X, dtype=np.float64)
+    pairs = list(zip(weights[::2], weights[1::2], strict=True))
+    for i, (W, b) in enumerate(pairs):
+        h = h @ W + b
+        if i < len(pairs) - 1:
+            h = act(h)
+    e = np.exp(h - h.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
+
+
+# -- item 2: a parameter replaced from outside ----------------------------------------------------
+BAD_SHAPES = {
+    "W1": [(5, 3), (15,), (3, 6), (3, 5, 1), (2, 5)],
+    "b1": [(4,), (6,), (5, 1), ()],
+    "W3": [(2, 4), (4, 3)],
+    "b3": [(1,), (3,)],
+}
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_a_replaced_parameter_of_the_wrong_shape_is_refused_by_every_reader(backend, dtype):
+    net = _net(backend, dtype, activation="tanh")
+    X, y = _data()
+    before = net.get_weights()
+    layers = {"W1": net.layers[0], "b1": net.layers[0], "W3": net.layers[2], "b3": net.layers[2]}
+    readers = {
+        "predict": lambda: net.predict(X),
+        "forward": lambda: net.forward(net.check_inputs(X)),
+        "get_weights": net.get_weights,
+        "theta": lambda: net.theta,
+        "fit": lambda: net.fit(X, y, epochs=1),
+        "evaluate": lambda: net.evaluate(X, y),
+        "copy": net.copy,
+        "pickle": lambda: pickle.dumps(net),
+        "deepcopy": lambda: copy.deepcopy(net),
+    }
+    for label, shapes in BAD_SHAPES.items():
+        for shape in shapes:
+            for reader_name, reader in readers.items():
+                layers[label].params[label[0]] = np.zeros(shape)
+                with pytest.raises(ValueError, match=rf"{label} must have shape") as info:
+                    reader()
+                message = str(info.value)
+                assert dtype in message and backend.name in message, (reader_name, message)
+                # refused: the network is as it was, and the next reader works
+                for got, want in zip(net.get_weights(), before, strict=True):
+                    np.testing.assert_array_equal(got, want)
+    assert net.step_ == 0
+
+
+@pytest.mark.parametrize("value", [np.nan, np.inf])
+def test_a_replaced_parameter_with_nan_or_inf_is_refused(backend, value):
+    net = _net(backend)
+    W = np.ones((3, 5))
+    W[1, 2] = value
+    net.layers[0].params["W"] = W
+    with pytest.raises(ValueError, match="W1 contains NaN or inf"):
+        net.predict(_data()[0])
+
+
+def test_a_replaced_parameter_of_complex_numbers_or_strings_is_refused():
+    net = _net(_spec("numpy"))
+    for bad in (np.zeros((3, 5), complex), np.full((3, 5), "a")):
+        net.layers[0].params["W"] = bad
+        with pytest.raises(ValueError, match=r"W1 must have shape \(3, 5\).*got dtype"):
+            net.get_weights()
+    del net.layers[2].params["b"]
+    with pytest.raises(ValueError, match="b3 is missing"):
+        net.predict(_data()[0])
+
+
+def _spec(name, device=None):
+    from conftest import BackendSpec
+
+    return BackendSpec(name, device)
+
+
+def _foreign(backend_name, shape, dtype):
+    """An array of another library (or dtype) than the network's."""
+    host = np.linspace(-1.0, 1.0, math.prod(shape)).reshape(shape).astype(dtype)
+    if backend_name != "torch" and importlib.util.find_spec("torch") is not None:
+        import torch
+
+        return torch.asarray(host), host
+    return host, host
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_a_replaced_parameter_of_another_dtype_or_library_is_taken_by_every_reader(backend, dtype):
+    """predict and forward took the layer's array directly (and crashed); now every reader
+    sees the same converted parameters: compared with a NumPy float64 forward."""
+    other = "float64" if dtype == "float32" else "float32"
+    net = _net(backend, dtype, activation="tanh")
+    X, y = _data()
+    new_W, host_W = _foreign(backend.name, (5, 4), other)
+    new_b, host_b = _foreign(backend.name, (2,), other)
+    expected = net.get_weights()
+    expected[2], expected[5] = host_W.astype(dtype), host_b.astype(dtype)
+    reference = _reference_forward([w.astype(np.float64) for w in expected], X)
+    tol = 1e-5 if dtype == "float32" else 1e-12
+    for first in ("predict", "forward", "evaluate"):  # each the first reader after replacing
+        net.layers[1].params["W"] = new_W  # Dense 2 (W2)
+        net.layers[2].params["b"] = new_b  # Dense 3 (b3)
+        if first == "predict":
+            got = net.predict(X)
+        elif first == "forward":
+            got = ann.backend.to_numpy(net.forward(net.check_inputs(X)))
+        else:
+            got = None
+            loss = -np.mean(np.log(reference[np.arange(len(y)), y]))
+            np.testing.assert_allclose(net.evaluate(X, y)["loss"], loss, rtol=tol)
+        if got is not None:
+            np.testing.assert_allclose(got, reference, rtol=tol, atol=tol)
+        for got_w, want in zip(net.get_weights(), expected, strict=True):
+            np.testing.assert_array_equal(got_w, want)
+    for twin in (net.copy(), pickle.loads(pickle.dumps(net)), copy.deepcopy(net), copy.copy(net)):
+        np.testing.assert_allclose(twin.predict(X), reference, rtol=tol, atol=tol)
+        for got, want in zip(twin.get_weights(), expected, strict=True):
+            np.testing.assert_array_equal(got, want)
+    net.fit(X, y, epochs=1, optimizer="sgd", lr=1e-300)  # too small to move: they stay
+    for got, want in zip(net.get_weights(), expected, strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-15, atol=1e-200)
+
+
+@pytest.mark.parametrize("how", ["pickle", "deepcopy", "copy.copy", "copy()", "save"])
+def test_a_replaced_parameter_survives_every_way_of_copying(how, tmp_path):
+    net = _net(_spec("numpy"))
+    new = np.arange(15.0).reshape(3, 5) / 10
+    net.layers[0].params["W"] = new
+    if how == "pickle":
+        twin = pickle.loads(pickle.dumps(net))
+    elif how == "deepcopy":
+        twin = copy.deepcopy(net)
+    elif how == "copy.copy":
+        twin = copy.copy(net)
+    elif how == "copy()":
+        twin = net.copy()
+    else:
+        net.save(tmp_path / "m.safetensors")
+        twin = ann.load(tmp_path / "m.safetensors")
+    np.testing.assert_array_equal(twin.get_weights()[0], new)
+    np.testing.assert_array_equal(twin.layers[0].params["W"], new)
+
+
+def test_a_replaced_parameter_of_a_custom_layer_is_checked_too():
+    net = ann.NN([ann.Dense(4, "relu", fan_in=3), ann.Dropout(0.5), ann.Dense(2)], seed=0,
+                 backend="numpy")  # fmt: skip
+    net.layers[2].params["W"] = np.zeros((2, 4))
+    with pytest.raises(ValueError, match=r"W2 must have shape \(4, 2\)"):
+        net.predict(_data()[0])
+
+
+# -- item 3: bind -------------------------------------------------------------------------------
+def test_bind_refuses_what_is_not_the_networks_vector_and_keeps_the_network(backend):
+    net = _net(backend, "float64")
+    X, _ = _data()
+    before, out = net.get_weights(), net.predict(X)
+    size = net.layout.size
+    xp = net.xp
+    be = net.backend
+    bad = {
+        "too long": be.asarray(np.zeros(size + 1)),
+        "too short": be.asarray(np.zeros(size - 1)),
+        "2-D": be.asarray(np.zeros((1, size))),
+        "empty": be.asarray(np.zeros(0)),
+        "float32": be.asarray(np.zeros(size), dtype=xp.float32),
+        "a list": [0.0] * size,
+        "a tuple": (0.0,) * size,
+        "a scalar": 0.0,
+    }
+    if backend.name != "numpy":
+        bad["numpy"] = np.zeros(size)
+    if backend.name != "torch" and importlib.util.find_spec("torch") is not None:
+        import torch
+
+        bad["torch"] = torch.zeros(size, dtype=torch.float64)
+    for what, theta in bad.items():
+        with pytest.raises(
+            ValueError, match=rf"bind\(\) takes a 1-D float64 array of length {size}"
+        ):
+            net.bind(theta)
+        for got, want in zip(net.get_weights(), before, strict=True):
+            np.testing.assert_array_equal(got, want, err_msg=what)
+        np.testing.assert_array_equal(net.predict(X), out, err_msg=what)
+    good = be.asarray(np.full(size, 0.5), copy=True)
+    net.bind(good)
+    assert net.theta is good
+    np.testing.assert_array_equal(net.get_weights()[0], np.full((3, 5), 0.5))
+
+
+# -- item 5 and 6: targets that cannot be taken ------------------------------------------------
+def _regressor(spec, dtype="float32", outputs=1):
+    return ann.NN([3, 4, outputs], output="identity", backend=spec.name, device=spec.device,
+                  dtype=dtype, seed=0)  # fmt: skip
+
+
+def _on_device(net, host):
+    return net.backend.asarray(host, dtype=getattr(net.xp, str(host.dtype)))
+
+
+@pytest.mark.parametrize("outputs", [1, 2])
+def test_complex_targets_are_refused_on_the_host_and_on_the_device(backend, outputs):
+    net = _regressor(backend, "float64", outputs)
+    X = _data(6)[0]
+    y = (np.arange(6 * outputs).reshape(6, outputs) + 0.5j).astype(np.complex128)
+    y = y[:, 0] if outputs == 1 else y
+    for given in (y, _on_device(net, y)):
+        for call in (net.fit, net.evaluate, net.loss):
+            with pytest.raises(ValueError, match="complex"):
+                call(X, given)
+    assert net.step_ == 0
+
+
+@pytest.mark.parametrize("value", [1e39, -3.5e38, 1e300])
+@pytest.mark.parametrize("two_d", [False, True])
+def test_targets_beyond_float32_are_refused_in_a_float32_network(backend, value, two_d):
+    net = _regressor(backend, "float32")
+    X = _data(6)[0]
+    y = np.array([0.5, 1.0, value, 2.0, 0.0, 1.0])
+    y = y.reshape(-1, 1) if two_d else y
+    for given in (y, _on_device(net, y)):
+        for call in (net.fit, net.evaluate):
+            with pytest.raises(ValueError, match=r"y has a value beyond the float32 range.*row 2"):
+                call(X, given)
+    # in float64 the same targets are numbers: evaluate's loss is the NumPy mean squared error
+    wide = _regressor(backend, "float64")
+    if abs(value) < 1e150:
+        pred = wide.predict(X)[:, 0]
+        expected = np.mean((pred - y.reshape(-1)) ** 2)
+        np.testing.assert_allclose(wide.evaluate(X, y)["loss"], expected, rtol=1e-12)
+
+
+def test_float32_targets_at_float32s_edge_are_taken():
+    net = _regressor(_spec("numpy"), "float32")
+    y = np.full(6, np.finfo(np.float32).max, dtype=np.float64)
+    net.check_targets(y, 6)  # the largest float32 fits
+
+
+# -- item 8: optimizer state of another dtype or library ----------------------------------------
+@pytest.mark.parametrize("name", ["adam", "sgd_momentum", "rmsprop", "adagrad", "adamw"])
+def test_load_state_dict_refuses_state_of_another_dtype_and_keeps_its_own(name):
+    opt = (
+        ann.optimizers.get("sgd", lr=0.1, momentum=0.9)
+        if name == "sgd_momentum"
+        else ann.optimizers.get(name, lr=0.1)
+    )
+    opt.build(np.zeros(5))
+    g = np.linspace(-1, 1, 5)
+    p = opt.step(np.zeros(5), g)
+    own = {k: np.array(v) for k, v in opt.state.items()}
+    foreign = {k: v.astype(np.float32) for k, v in own.items()}
+    with pytest.raises(ValueError, match=r"float32.*float64.*backend="):
+        opt.load_state_dict({"t": 7, "state": foreign})
+    assert opt.t == 1 and all(opt.state[k].dtype == np.float64 for k in own)
+    for k, v in own.items():
+        np.testing.assert_array_equal(opt.state[k], v)
+    if importlib.util.find_spec("torch") is not None:
+        import torch
+
+        with pytest.raises(ValueError, match="not cast silently"):
+            opt.load_state_dict({"t": 7, "state": {k: torch.asarray(v) for k, v in own.items()}})
+    # with a backend, the arrays are converted to it (float64 here), as documented
+    be = ann.backend.resolve("numpy", dtype="float64")
+    opt.load_state_dict({"t": 7, "state": foreign}, be)
+    assert opt.t == 7 and all(v.dtype == np.float64 for v in opt.state.values())
+    assert p.dtype == np.float64
+
+
+def test_a_float64_network_keeps_float64_moments_through_load_state_dict():
+    net = _net(_spec("numpy"))
+    X, y = _data()
+    net.fit(X, y, epochs=1, optimizer="adam", lr=0.01)
+    state = net.optimizer.state_dict()
+    state32 = {
+        "t": state["t"],
+        "state": {k: v.astype(np.float32) for k, v in state["state"].items()},
+    }
+    with pytest.raises(ValueError, match="not cast silently"):
+        net.optimizer.load_state_dict(state32)
+    net.fit(X, y, epochs=1)  # still trains, in float64
+    assert all(v.dtype == np.float64 for v in net.optimizer.state.values())
+
+
+# -- item 9: a float64 model file on JAX without 64-bit mode ------------------------------------
+@pytest.mark.skipif(not HAVE_JAX, reason="jax not installed (pip install .[jax])")
+def test_loading_float64_onto_jax_without_x64_gives_the_constructors_refusal(tmp_path):
+    path = tmp_path / "m64.safetensors"
+    _net(_spec("numpy")).save(path)
+    script = textwrap.dedent(
+        f"""
+        import anyarray_nn as ann
+        from anyarray_nn.io import ModelFileError
+        messages = []
+        for make in (lambda: ann.NN([3, 5, 4, 2], backend="jax", dtype="float64"),
+                     lambda: ann.load({str(path)!r}, backend="jax"),
+                     lambda: ann.load({str(path)!r}).to("jax"),
+                     lambda: ann.load({str(path)!r}).copy(backend="jax")):
+            try:
+                make()
+            except ModelFileError as exc:
+                raise SystemExit("blamed the file: " + str(exc))
+            except ValueError as exc:
+                messages.append(str(exc))
+        assert len(messages) == 4, messages
+        assert len(set(messages)) == 1, messages
+        print(messages[0])
+        net = ann.load({str(path)!r}, backend="jax", dtype="float32")
+        assert net.backend.dtype_name == "float32"
+        """
+    )
+    env = cli_env(JAX_ENABLE_X64="0")
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          env=env, timeout=120)  # fmt: skip
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "cannot compute in float64" in proc.stdout and "jax_enable_x64" in proc.stdout
