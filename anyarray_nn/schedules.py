@@ -9,6 +9,16 @@ A schedule never touches device arrays. The training loop calls::
 
 Epochs are 0-based. The closed-form schedules depend only on the epoch, so resuming at any
 epoch gives the same values; :class:`ReduceLROnPlateau` reacts to the monitored metric.
+
+**A schedule's position is part of the training state.** ``fit`` keeps (a copy of) the
+schedule it steps in ``net.training_state.schedule``, with its base rate, the global epoch its
+epoch 0 fell on (:attr:`LRSchedule.origin`) and whatever else it tracks (the plateau's best
+value and patience count): :meth:`LRSchedule.state_dict` / :meth:`LRSchedule.load_state_dict`.
+So ``fit(3, schedule=s)`` then ``fit(2, schedule=s)`` equals ``fit(5, schedule=s)``, also across
+save/load, ``copy()`` and ``to()``: a later ``fit`` given a schedule of the same kind and
+arguments continues the one it holds (:meth:`LRSchedule.resume` gives the rate of the epoch it
+has reached). A schedule of another kind or other arguments starts afresh: its epoch 0 is that
+``fit``'s first epoch and its base rate the optimizer's rate then.
 """
 
 from __future__ import annotations
@@ -54,11 +64,32 @@ class LRSchedule(Component):
 
     def __init__(self) -> None:
         self.base_lr: float | None = None
+        #: The global epoch (``net.epochs_trained_`` when it started) that is its epoch 0.
+        self.origin = 0
 
     def start(self, base_lr: float) -> float:
         """Reset the schedule for a run starting at ``base_lr``; return the lr for epoch 0."""
         self.base_lr = NON_NEGATIVE.check("base_lr", base_lr)
         return self.lr_at(0)
+
+    def resume(self, epoch: int) -> float:
+        """The lr for its 0-based ``epoch`` when a later ``fit`` continues the schedule
+        (the closed form, by default; a schedule without one keeps its own record)."""
+        return self.lr_at(COUNT.check("epoch", epoch))
+
+    def rebase(self, base_lr: float) -> None:
+        """A new base rate (``fit(lr=...)`` with a continued schedule); the position stays."""
+        self.base_lr = NON_NEGATIVE.check("base_lr", base_lr)
+
+    def state_dict(self) -> dict[str, Any]:
+        """Its position and what it tracks, as JSON-able numbers (saved with the model)."""
+        return {"base_lr": self.base_lr, "origin": self.origin}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Take back :meth:`state_dict` output (checked: a file may hold anything)."""
+        base = state.get("base_lr")
+        self.base_lr = None if base is None else NON_NEGATIVE.check("base_lr", base)
+        self.origin = COUNT.check("origin", state.get("origin", 0))
 
     def next(self, epoch: int, logs: dict[str, float]) -> float:
         """Called after 0-based ``epoch`` ends, with its ``logs``; return the lr for ``epoch+1``."""
@@ -217,6 +248,27 @@ class ReduceLROnPlateau(LRSchedule):
         self.base_lr = NON_NEGATIVE.check("base_lr", base_lr)
         self._reset()
         return self.base_lr
+
+    def resume(self, epoch: int) -> float:
+        return self._started() if self.lr is None else self.lr
+
+    def rebase(self, base_lr: float) -> None:
+        super().rebase(base_lr)
+        self.lr = self.base_lr
+
+    def state_dict(self) -> dict[str, Any]:
+        best = self.best if math.isfinite(self.best) else None  # JSON has no infinity
+        return {**super().state_dict(), "lr": self.lr, "best": best, "wait": self.wait}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        super().load_state_dict(state)
+        lr, best = state.get("lr"), state.get("best")
+        self.lr = None if lr is None else NON_NEGATIVE.check("lr", lr)
+        self.best = (math.inf if self.mode == "min" else -math.inf) if best is None else best
+        if not isinstance(self.best, int | float) or isinstance(self.best, bool):
+            raise ValueError(f"ReduceLROnPlateau state: best must be a number, got {best!r}.")
+        self.best = float(self.best)
+        self.wait = COUNT.check("wait", state.get("wait", 0))
 
     def _value(self, logs: dict[str, float]) -> float:
         key = self.monitor

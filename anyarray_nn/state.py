@@ -1,8 +1,9 @@
 """The training state: everything about a network that training changes besides its weights.
 
-One :class:`TrainingState` per network holds the optimizer (with its state), the step and epoch
-counters that key dropout masks and shuffle orders, the history of the last ``fit``, the stop
-flag callbacks set, and the communicator of a data-parallel run. It has one snapshot/restore path
+One :class:`TrainingState` per network holds the optimizer (with its state), the learning-rate
+schedule (with its position), the step and epoch counters that key dropout masks and shuffle
+orders, the history of the last ``fit``, the stop flag callbacks set, and the communicator of a
+data-parallel run. It has one snapshot/restore path
 (:meth:`TrainingState.snapshot`, :meth:`TrainingState.restore`) and one copy/move path, which
 ``NN.to``, ``NN.copy``, save/load, divergence and Ctrl-C recovery and the start of a
 data-parallel run all use.
@@ -92,6 +93,9 @@ class TrainingState:
         history: the :class:`History` of the last ``fit``.
         stop_training: set by a callback to end ``fit`` after the current epoch.
         comm: the communicator of the last ``fit`` (never pickled: it belongs to its process).
+        schedule: the learning-rate schedule ``fit`` stepped last (a copy of the one it was
+            given, with its position: a later ``fit`` given the same kind of schedule continues
+            it; see :mod:`anyarray_nn.schedules`).
     """
 
     optimizer: Optimizer | None = None
@@ -100,6 +104,7 @@ class TrainingState:
     history: History | None = None
     stop_training: bool = False
     comm: Any = field(default=None, repr=False)
+    schedule: Any = None
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
@@ -128,16 +133,35 @@ class TrainingState:
         described = None
         if opt is not None:
             described = {"config": opt.config(), **opt.state_dict()}
-        return {"step": self.step, "epochs_trained": self.epochs_trained, "optimizer": described}
+        return {
+            "step": self.step,
+            "epochs_trained": self.epochs_trained,
+            "optimizer": described,
+            "schedule": self._described_schedule(),
+        }
+
+    def _described_schedule(self) -> dict[str, Any] | None:
+        """``{"config", "state"}`` of the schedule, for a file (``None``: none, or one that
+        is not registered and so cannot be rebuilt by name)."""
+        sched = self.schedule
+        if sched is None or not type(sched).is_registered():
+            return None
+        return {"config": sched.config(), "state": sched.state_dict()}
 
     def load_state_dict(self, state: dict[str, Any], theta: Array, backend: Any) -> None:
         """The counters and (if any) the optimizer from :meth:`state_dict` output; the
         optimizer is rebuilt from its config next to the parameter vector ``theta`` and its
         state arrays are moved onto ``backend``."""
         from .optimizers import from_config  # the one registry lookup, by name
+        from .schedules import from_config as schedule_from_config
 
         self.step = int(state["step"])
         self.epochs_trained = int(state["epochs_trained"])
+        described_schedule = state.get("schedule")
+        self.schedule = None
+        if described_schedule:  # (files written before schedules were saved have none)
+            self.schedule = schedule_from_config(described_schedule["config"])
+            self.schedule.load_state_dict(described_schedule["state"])
         described = state.get("optimizer")
         if described:
             opt = from_config(described["config"])
@@ -160,4 +184,5 @@ class TrainingState:
             self.epochs_trained,
             _copy.deepcopy(self.history),
             self.stop_training,
+            schedule=_copy.deepcopy(self.schedule),
         )

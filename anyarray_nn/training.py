@@ -32,6 +32,8 @@ Rules the loop keeps (see docs/ARCHITECTURE.md):
 
 from __future__ import annotations
 
+import contextlib
+import copy
 import math
 import sys
 import warnings
@@ -227,6 +229,39 @@ def _resolve_optimizer(net: NN, optimizer: Any, lr: float | None) -> _optimizers
         opt.build(net.theta)
         net.optimizer = opt
     return opt
+
+
+def _resolve_schedule(
+    net: NN, schedule: Any, lr: float | None, opt: _optimizers.Optimizer
+) -> _schedules.LRSchedule | None:
+    """The schedule of this ``fit``, with the optimizer's rate for its first epoch. One of the
+    same kind and arguments as the schedule the training state holds continues that one at
+    the global epoch (``lr=`` then sets its base rate); any other starts here, from the
+    optimizer's rate. The training state keeps a copy, never the caller's object."""
+    if schedule is None:
+        return None
+    given = _schedules.get(schedule)
+    held, epoch = net.training_state.schedule, net.epochs_trained_
+    if (
+        held is not None
+        and held.base_lr is not None
+        and held.origin <= epoch
+        and _same_schedule(held, given)
+    ):
+        if lr is not None and lr != held.base_lr:
+            held.rebase(lr)
+        with contextlib.suppress(NotImplementedError):  # no closed form, no record: keep
+            opt.lr = held.resume(epoch - held.origin)
+        return held
+    sched = copy.deepcopy(given)
+    opt.lr = sched.start(opt.lr)
+    sched.origin = epoch
+    net.training_state.schedule = sched
+    return sched
+
+
+def _same_schedule(a: _schedules.LRSchedule, b: _schedules.LRSchedule) -> bool:
+    return type(a) is type(b) and a.config() == b.config()
 
 
 # -- the step function ---------------------------------------------------------------------------
@@ -498,9 +533,7 @@ def _start_run(
 ) -> _Run:
     """Resolve the optimizer and schedule, open the history, call ``on_train_begin``."""
     opt = _resolve_optimizer(net, optimizer, lr)
-    sched = _schedules.get(schedule) if schedule is not None else None
-    if sched is not None:
-        opt.lr = sched.start(opt.lr)
+    sched = _resolve_schedule(net, schedule, lr, opt)
     n_batches = math.ceil(data.n / batch_size)
     history = History(
         {"epochs": epochs, "batch_size": batch_size, "optimizer": opt.config(), "n_samples": data.n}
@@ -634,8 +667,8 @@ def _epoch_hooks(net: NN, run: _Run, epoch: int, logs: dict[str, float]) -> None
     for cb in run.callbacks:
         if cb.on_epoch_end(net, epoch + 1, logs) is True:
             net.stop_training = True
-    if run.schedule is not None:
-        run.opt.lr = float(run.schedule.next(epoch - run.first_epoch, logs))
+    if run.schedule is not None:  # the schedule's own epoch (it may have started earlier)
+        run.opt.lr = float(run.schedule.next(epoch - run.schedule.origin, logs))
 
 
 __all__ = [

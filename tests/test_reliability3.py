@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import importlib.util
+import json
 import math
 import pickle
 import subprocess
@@ -350,3 +351,129 @@ def test_loading_float64_onto_jax_without_x64_gives_the_constructors_refusal(tmp
                           env=env, timeout=120)  # fmt: skip
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "cannot compute in float64" in proc.stdout and "jax_enable_x64" in proc.stdout
+
+
+# -- item 4: a schedule's position is part of the training state --------------------------------
+BASE = 0.1
+#: each built-in schedule and its closed form (global 0-based epoch e -> lr), written here
+SCHEDULES = {
+    "step": (lambda: ann.schedules.StepDecay(2, 0.5), lambda e: BASE * 0.5 ** (e // 2)),
+    "cosine": (
+        lambda: ann.schedules.CosineAnnealing(4, 0.01),
+        lambda e: 0.01 + (BASE - 0.01) * (1 + math.cos(math.pi * e / 4)) / 2,
+    ),
+    "invscaling": (lambda: ann.schedules.InverseScaling(0.5), lambda e: BASE / math.sqrt(e + 1)),
+    "exponential": (lambda: ann.schedules.ExponentialDecay(0.7), lambda e: BASE * 0.7**e),
+    "constant": (lambda: ann.schedules.Constant(), lambda e: BASE),
+    # the first loss improves on +inf; after it, every loss falls by less than min_delta=10:
+    # the lr drops after every epoch but the first
+    "plateau": (
+        lambda: ann.schedules.ReduceLROnPlateau(monitor="loss", patience=0, min_delta=10.0),
+        lambda e: BASE * 0.2 ** max(e - 1, 0),
+    ),
+}
+
+
+def _schedule_data():
+    rng = np.random.default_rng(3)
+    return rng.normal(size=(40, 3)), rng.integers(0, 2, 40)
+
+
+def _continued(net, how, tmp_path):
+    """``net`` carried over the way a user may: as is, saved and loaded, copied, moved."""
+    if how == "same":
+        return net
+    if how == "save/load":
+        net.save(tmp_path / f"{id(net)}.safetensors")
+        return ann.load(tmp_path / f"{id(net)}.safetensors")
+    if how == "copy()":
+        return net.copy()
+    if how == "to()":
+        return net.to("array_api_strict").to("numpy")
+    return pickle.loads(pickle.dumps(net))
+
+
+@pytest.mark.parametrize("kind", sorted(SCHEDULES))
+@pytest.mark.parametrize("how", ["same", "save/load", "copy()", "to()", "pickle"])
+@pytest.mark.parametrize("second", ["same object", "new object", "by name"])
+def test_a_continued_fit_continues_the_schedule(kind, how, second, tmp_path):
+    make, closed_form = SCHEDULES[kind]
+    X, y = _schedule_data()
+    kw = dict(batch_size=8, lr=BASE)
+    whole = ann.NN([3, 4, 2], backend="numpy", dtype="float64", seed=0)
+    s = make()
+    whole.fit(X, y, epochs=5, schedule=s, **kw)
+    expected = [closed_form(e) for e in range(5)]
+    np.testing.assert_allclose(whole.history_["lr"], expected, rtol=1e-12)
+
+    net = ann.NN([3, 4, 2], backend="numpy", dtype="float64", seed=0)
+    net.fit(X, y, epochs=3, schedule=s, **kw)  # the same object again: a copy is kept
+    lrs = list(net.history_["lr"])
+    net = _continued(net, how, tmp_path)
+    again = {"same object": s, "new object": make(), "by name": make().config()}[second]
+    net.fit(X, y, epochs=2, schedule=again, **kw)
+    np.testing.assert_allclose(lrs + list(net.history_["lr"]), expected, rtol=1e-12)
+    for got, want in zip(net.get_weights(), whole.get_weights(), strict=True):
+        np.testing.assert_array_equal(got, want)
+
+
+def test_a_continued_fit_without_lr_and_an_interrupted_one_continue_the_schedule():
+    make, closed_form = SCHEDULES["invscaling"]
+    X, y = _schedule_data()
+    net = ann.NN([3, 4, 2], backend="numpy", dtype="float64", seed=0)
+    net.fit(X, y, epochs=2, batch_size=8, lr=BASE, schedule=make())
+    net.fit(X, y, epochs=1, batch_size=8)  # no schedule: the rate stays where it was
+    assert net.history_["lr"] == [pytest.approx(closed_form(2 - 1 + 1))]
+    net.fit(X, y, epochs=2, batch_size=8, schedule=make())  # its position counts every epoch
+    np.testing.assert_allclose(net.history_["lr"], [closed_form(3), closed_form(4)], rtol=1e-12)
+
+
+def test_a_different_schedule_starts_afresh_from_the_current_rate():
+    X, y = _schedule_data()
+    net = ann.NN([3, 4, 2], backend="numpy", dtype="float64", seed=0)
+    net.fit(X, y, epochs=3, batch_size=8, lr=BASE, schedule=ann.schedules.StepDecay(2, 0.5))
+    net.fit(X, y, epochs=3, batch_size=8, schedule=ann.schedules.StepDecay(1, 0.5))
+    np.testing.assert_allclose(net.history_["lr"], [0.05, 0.025, 0.0125], rtol=1e-12)
+    net.fit(X, y, epochs=2, batch_size=8, lr=0.3, schedule=ann.schedules.ExponentialDecay(0.5))
+    np.testing.assert_allclose(net.history_["lr"], [0.3, 0.15], rtol=1e-12)
+
+
+def test_a_given_schedule_object_is_not_changed_by_fit():
+    X, y = _schedule_data()
+    s = ann.schedules.ReduceLROnPlateau(monitor="loss", patience=0, min_delta=10.0)
+    net = ann.NN([3, 4, 2], backend="numpy", dtype="float64", seed=0)
+    net.fit(X, y, epochs=3, batch_size=8, lr=BASE, schedule=s)
+    assert s.base_lr is None and s.wait == 0  # the training state holds its own copy
+    assert net.training_state.schedule is not s and net.training_state.schedule.lr < BASE
+
+
+def test_the_schedule_is_saved_in_the_training_section(tmp_path):
+    X, y = _schedule_data()
+    net = ann.NN([3, 4, 2], backend="numpy", dtype="float64", seed=0)
+    net.fit(X, y, epochs=1, batch_size=8, lr=BASE, schedule=ann.schedules.StepDecay(2))
+    path = tmp_path / "m.safetensors"
+    net.save(path)
+    data = path.read_bytes()
+    header = json.loads(data[8 : 8 + int.from_bytes(data[:8], "little")])
+    meta = json.loads(header["__metadata__"]["anyarray_nn"])
+    assert meta["training"]["schedule"]["config"] == {"name": "step", "step_size": 2, "gamma": 0.1}
+    assert meta["training"]["schedule"]["state"] == {"base_lr": BASE, "origin": 0}
+
+
+@pytest.mark.parametrize(
+    "schedule",
+    [
+        {"config": {"name": "step", "step_size": 2}, "state": {"base_lr": -1.0, "origin": 0}},
+        {"config": {"name": "step", "step_size": 2}, "state": {"base_lr": 0.1, "origin": -3}},
+        {"config": {"name": "nonesuch"}, "state": {}},
+        {"config": {"name": "plateau"}, "state": {"base_lr": 0.1, "best": "low"}},
+    ],
+)
+def test_a_model_file_with_a_bad_schedule_section_is_refused(schedule, tmp_path):
+    from test_reliability2 import _forge
+
+    path = tmp_path / "forged.safetensors"
+    _forge(path, lambda meta: json.dumps({**meta, "training": {**meta["training"],
+                                                                "schedule": schedule}}))  # fmt: skip
+    with pytest.raises(ann.io.ModelFileError):
+        ann.load(path)
