@@ -26,6 +26,8 @@ from .backend import resolve
 
 #: The names of the ONNX model's input and outputs.
 INPUT_NAME = "X"
+#: The oldest ONNX opset an export can be written in (see :func:`export_onnx`).
+MIN_OPSET = 20
 OUTPUT_KINDS = ("proba", "label", "both")
 INSTALL = "pip install 'anyarray_nn[onnx]' (ndonnx and onnx; onnxruntime to run the model)"
 
@@ -54,6 +56,10 @@ def _network_and_classes(model: Any) -> tuple[Any, list[Any] | None, str]:
     if _is_network(model):
         metadata = getattr(model, "metadata", None)
         names = metadata.get("classes") if isinstance(metadata, dict) else None
+        if names is not None and not isinstance(names, list | tuple):
+            raise ExportError(
+                f"net.metadata['classes'] must be a list of class names, got {names!r}."
+            )
         return model, (list(names) if names is not None else None), "network"
     net = getattr(model, "net_", None)
     if not _is_network(net):
@@ -101,8 +107,11 @@ def export_onnx(
         path: the ``.onnx`` file to write (an existing file is kept unless ``overwrite``).
         dtype: ``"float32"`` or ``"float64"`` for the model's input and arithmetic (default: the
             network's dtype).
-        opset: the ONNX opset of the file (default: ndonnx's, 21 with ndonnx 0.23); an older
-            one is reached with ``onnx.version_converter``.
+        opset: the ONNX opset of the file, from :data:`MIN_OPSET` (20) to the newest the
+            installed onnx knows (default: ndonnx's, 21 with ndonnx 0.23); another one is
+            reached with ``onnx.version_converter``. Older opsets are refused: onnx's converter
+            cannot take these graphs below 20 (it fails, or writes ``Cast`` nodes that opset
+            does not allow), as the tests check with onnxruntime.
         outputs: ``"proba"``: one output, ``"probabilities"`` (classifiers) or ``"values"``
             (regressors); ``"label"``: the predicted label only; ``"both"``: ``"label"`` then the
             probabilities, like skl2onnx with ``zipmap=False``. Labels are class indices (argmax,
@@ -111,12 +120,16 @@ def export_onnx(
             ``metadata_props`` (``classes``, JSON).
         input_scaling: ``(mean, scale)`` (scalars or per-feature arrays): the model then takes
             raw features and computes ``(x - mean) / scale`` first, as the command line's
-            ``train`` did before the network saw them.
+            ``train`` did before the network saw them. Each must be a real scalar or hold one
+            finite value per feature (in the export's dtype), and no scale may be 0.
         overwrite: replace an existing file at ``path``.
 
     Raises:
         ImportError: ndonnx or onnx is missing (the message says what to install).
-        ExportError: a component cannot be traced (it names the component) or a bad argument.
+        ExportError: a component cannot be traced (it names the component) or a bad argument:
+            an opset outside the supported range, an ``input_scaling`` that is not a pair of
+            finite scalars or per-feature arrays (or has a zero scale), class names whose
+            number is not the network's number of classes.
     """
     if outputs not in OUTPUT_KINDS:
         raise ExportError(f"outputs={outputs!r}: use one of {', '.join(OUTPUT_KINDS)}.")
@@ -152,7 +165,11 @@ def build_model(
     """The simplified ONNX ModelProto of ``net``'s forward (see :func:`export_onnx`)."""
     ndx = _require("ndonnx")
     _require("onnx")
+    _check_opset(opset)
+    _check_classes(net, classes)
     backend = resolve("ndonnx", dtype=dtype or net.backend.dtype_name)
+    if scaling is not None:
+        scaling = _checked_scaling(scaling, net.n_features, backend.dtype_name)
     traced = net.copy(backend=backend)
     # Each weight as its own constant in the graph, not a slice of the flat parameter vector
     # (which would leave Slice/Reshape nodes on constants for onnxruntime to fold every run).
@@ -161,7 +178,7 @@ def build_model(
     x = ndx.argument(shape=("N", net.n_features), dtype=backend.dtype)
     features = x
     if scaling is not None:
-        mean, scale = (np.asarray(v, dtype=backend.dtype_name) for v in scaling)
+        mean, scale = scaling
         features = (x - ndx.asarray(mean)) / ndx.asarray(scale)
     probs = _as_estimator(traced.xp, kind, _trace(traced, features), net.n_outputs)
     named: dict[str, Any] = {}
@@ -172,6 +189,78 @@ def build_model(
     proto = _convert(simplify(ndx.build({INPUT_NAME: x}, named)), opset)
     _set_metadata(proto, net, classes)
     return proto
+
+
+def _check_opset(opset: Any) -> None:
+    """Refuse an opset that is not a whole number in the supported range (see
+    :func:`export_onnx`)."""
+    if opset is None:
+        return
+    import onnx
+
+    newest = onnx.defs.onnx_opset_version()
+    whole = isinstance(opset, int | np.integer) and not isinstance(opset, bool)
+    if not whole or not MIN_OPSET <= int(opset) <= newest:
+        raise ExportError(
+            f"opset={opset!r}: anyarray_nn exports ONNX opsets {MIN_OPSET} to {newest} (the "
+            f"newest this onnx {onnx.__version__} knows). onnx's version converter cannot take "
+            f"these graphs below opset {MIN_OPSET}. Leave opset=None for ndonnx's default."
+        )
+
+
+def _check_classes(net: Any, classes: list[Any] | None) -> None:
+    """Class names must be one flat list with one name per class of the network."""
+    if classes is None or not net.is_classifier:
+        return
+    if net.output.name == "sigmoid" and net.n_outputs > 1:
+        return  # multilabel: the labels are an indicator matrix, names are not used
+    expected = 2 if net.n_outputs == 1 else net.n_outputs
+    names = np.asarray(classes, dtype=object)
+    if names.ndim != 1 or len(classes) != expected:
+        found = f"{len(classes)} class names" if names.ndim == 1 else "class names not in a list"
+        raise ExportError(
+            f"Got {found} ({classes!r}), but the network has {expected} classes (output "
+            f"{net.output.name!r}, {net.n_outputs} unit(s)): give one name per class, in order "
+            "(net.metadata['classes'], or the estimator's classes_)."
+        )
+
+
+def _checked_scaling(scaling: Any, n_features: int, dtype_name: str) -> tuple[Any, Any]:
+    """``input_scaling`` as two host arrays in ``dtype_name``, checked (see
+    :func:`export_onnx`)."""
+    from .backend import to_numpy
+
+    if not isinstance(scaling, tuple | list) or len(scaling) != 2:
+        raise ExportError(
+            f"input_scaling must be a pair (mean, scale), got {type(scaling).__name__}."
+        )
+    arrays = []
+    for name, value in zip(("mean", "scale"), scaling, strict=True):
+        try:
+            host = np.asarray(to_numpy(value))
+        except Exception as exc:
+            raise ExportError(f"input_scaling's {name} is not an array ({exc}).") from exc
+        if host.dtype.kind not in "biuf":
+            raise ExportError(f"input_scaling's {name} must be real numbers, got {host.dtype}.")
+        if host.ndim > 1 or (host.ndim == 1 and host.shape[0] not in (1, n_features)):
+            raise ExportError(
+                f"input_scaling's {name} has shape {host.shape}: give a scalar or one value per "
+                f"feature ({n_features},)."
+            )
+        with np.errstate(over="ignore", invalid="ignore"):
+            cast = host.astype(dtype_name)
+        if not np.all(np.isfinite(cast)):
+            raise ExportError(
+                f"input_scaling's {name} holds NaN or inf, or a value beyond {dtype_name}: the "
+                "model would output NaN or inf for every row."
+            )
+        if name == "scale" and np.any(cast == 0):
+            raise ExportError(
+                "input_scaling's scale holds 0: (x - mean) / 0 is inf or NaN for every row. "
+                "Use 1 for a constant feature (as the command line's --scale does)."
+            )
+        arrays.append(cast)
+    return arrays[0], arrays[1]
 
 
 def _convert(proto: Any, opset: int | None) -> Any:

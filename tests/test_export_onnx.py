@@ -259,6 +259,101 @@ def test_opset(tmp_path):
     net = ann.NN([4, 5, 3], backend="numpy", seed=0)
     model = ann.export_onnx(net, tmp_path / "m.onnx", opset=21)
     assert {o.domain: o.version for o in model.opset_import}[""] == 21
-    with pytest.raises(ann.ExportError, match="opset 1 "):
+    with pytest.raises(ann.ExportError, match=r"opset=1: .*opsets 20 to"):
         ann.export_onnx(net, tmp_path / "old.onnx", opset=1)
     assert not (tmp_path / "old.onnx").exists()
+
+
+# -- issue 26: what export refuses, and the opsets it writes -----------------------------------
+@pytest.mark.parametrize(
+    "scaling, problem",
+    [
+        ((0.0, 0.0), "scale holds 0"),
+        ((0.0, np.array([1.0, 0.0, 2.0, 1.0])), "scale holds 0"),
+        ((np.nan, 1.0), "mean holds NaN or inf"),
+        ((np.array([0.0, np.inf, 0.0, 0.0]), 1.0), "mean holds NaN or inf"),
+        ((0.0, np.nan), "scale holds NaN or inf"),
+        ((1e39, 1.0), "beyond float32"),
+        ((np.zeros(3), 1.0), r"mean has shape \(3,\).*\(4,\)"),
+        ((0.0, np.ones(5)), r"scale has shape \(5,\)"),
+        ((np.zeros((1, 4)), 1.0), r"mean has shape \(1, 4\)"),
+        ((0.0, np.ones(4) + 1j), "scale must be real numbers"),
+        ((0.0, ["a", "b", "c", "d"]), "scale must be real numbers"),
+        ((0.0,), "a pair"),
+        (np.zeros(4), "a pair"),
+    ],
+)
+def test_bad_input_scaling_is_refused_and_nothing_is_written(tmp_path, scaling, problem):
+    net = ann.NN([4, 5, 3], backend="numpy", seed=0)
+    with pytest.raises(ann.ExportError, match=problem):
+        ann.export_onnx(net, tmp_path / "m.onnx", input_scaling=scaling)
+    assert not (tmp_path / "m.onnx").exists()
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_good_input_scaling_computes_the_scaled_forward(tmp_path, dtype):
+    """Per-feature and scalar scaling (negative scales included) equal predict on the scaled
+    rows, computed here with NumPy."""
+    net = ann.NN([4, 5, 3], backend="numpy", seed=0, dtype=dtype)
+    X = _inputs(7, 4, dtype)
+    for mean, scale in [(np.array([1.0, -2.0, 0.5, 0.0]), np.array([2.0, -0.5, 1.0, 3.0])),
+                        (0.25, 4.0), ([0.5], [2.0])]:  # fmt: skip
+        ann.export_onnx(net, tmp_path / "m.onnx", input_scaling=(mean, scale), overwrite=True)
+        scaled = ((X.astype(np.float64) - np.asarray(mean)) / np.asarray(scale)).astype(dtype)
+        _assert_close(_run(tmp_path / "m.onnx", X)["probabilities"], net.predict(scaled), dtype)
+
+
+@pytest.mark.parametrize(
+    "units, output, names",
+    [
+        (3, "softmax", ["a", "b"]),
+        (3, "softmax", ["a", "b", "c", "d"]),
+        (3, "softmax", []),
+        (1, "sigmoid", ["yes"]),
+        (1, "sigmoid", ["no", "yes", "maybe"]),
+        (3, "softmax", [["a", "b", "c"]]),
+    ],
+)
+@pytest.mark.parametrize("outputs", ["label", "both", "proba"])
+def test_class_names_of_the_wrong_number_are_refused(tmp_path, units, output, names, outputs):
+    net = ann.NN([4, 5, units], output=output, backend="numpy", seed=0)
+    net.metadata["classes"] = names
+    with pytest.raises(ann.ExportError, match=r"classes"):
+        ann.export_onnx(net, tmp_path / "m.onnx", outputs=outputs)
+    assert not (tmp_path / "m.onnx").exists()
+    net.metadata["classes"] = "abc"  # not a list: three one-letter names would be a guess
+    with pytest.raises(ann.ExportError, match="must be a list of class names"):
+        ann.export_onnx(net, tmp_path / "m.onnx", outputs=outputs)
+
+
+def test_class_names_of_the_right_number_label_the_output(tmp_path):
+    net = ann.NN([4, 5, 3], backend="numpy", seed=0)
+    net.metadata["classes"] = ["cat", "dog", "eel"]
+    X = _inputs(9, 4, "float32")
+    ann.export_onnx(net, tmp_path / "m.onnx", outputs="label")
+    expected = np.array(["cat", "dog", "eel"])[np.argmax(net.predict(X), axis=1)]
+    assert (_run(tmp_path / "m.onnx", X)["label"] == expected).all()
+
+
+@pytest.mark.parametrize("opset", [1, 11, 13, 15, 17, 18, 19, 10**6, 20.0, "20", True])
+def test_opsets_outside_the_supported_range_are_refused_with_the_range(tmp_path, opset):
+    net = ann.NN([4, 5, 3], backend="numpy", seed=0)
+    newest = onnx.defs.onnx_opset_version()
+    with pytest.raises(ann.ExportError, match=rf"opsets 20 to {newest}"):
+        ann.export_onnx(net, tmp_path / "m.onnx", opset=opset)
+    assert not (tmp_path / "m.onnx").exists()
+
+
+@pytest.mark.parametrize("opset", [20, 21, 22])
+@pytest.mark.parametrize("output", ["softmax", "sigmoid", "identity"])
+def test_every_supported_opset_runs_in_onnxruntime(tmp_path, opset, output):
+    units = 3 if output == "softmax" else 1
+    net = ann.NN([4, 6, units], activation="elu", output=output, backend="numpy", seed=0,
+                 dtype="float64")  # fmt: skip
+    outputs = "both" if output != "identity" else "proba"
+    model = ann.export_onnx(net, tmp_path / "m.onnx", opset=opset, outputs=outputs)
+    assert {o.domain: o.version for o in model.opset_import}[""] == opset
+    X = _inputs(6, 4, "float64")
+    got = _run(tmp_path / "m.onnx", X)
+    _assert_close(got["probabilities" if output != "identity" else "values"], net.predict(X),
+                  "float64")  # fmt: skip

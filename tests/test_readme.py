@@ -21,6 +21,25 @@ import anyarray_nn as ann
 from anyarray_nn import backend as backend_mod
 
 ROOT = Path(__file__).resolve().parents[1]
+#: The backends and registered names known when this module was collected (the built-in
+#: ones): a snippet runs as if in a fresh process, without the test-only components that other
+#: test modules (tests/extending_components.py) registered since in this worker.
+BUILT_IN_BACKENDS = set(backend_mod.BACKENDS)
+REGISTRY_FIELDS = ("_entries", "_names", "_aliases", "_alias_names")
+BUILT_IN_NAMES = {
+    name: {field: dict(getattr(getattr(ann.registry, name), field)) for field in REGISTRY_FIELDS}
+    for name in ann.registry.__all__
+    if isinstance(getattr(ann.registry, name), ann.registry.Registry)
+}
+
+
+def _as_collected(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Hide (until the test ends) what was registered after collection."""
+    for name in set(backend_mod.BACKENDS) - BUILT_IN_BACKENDS:
+        monkeypatch.delitem(backend_mod.BACKENDS, name)
+    for name, fields in BUILT_IN_NAMES.items():
+        for field, table in fields.items():
+            monkeypatch.setattr(getattr(ann.registry, name), field, dict(table))
 
 
 def _bash_blocks(text: str) -> list[str]:
@@ -205,6 +224,7 @@ def test_snippet_runs(path, index, block, available, tmp_path, monkeypatch):
     families = [getattr(ann.registry, n) for n in ann.registry.__all__ if n.islower()]
     families = [f for f in families if isinstance(f, ann.registry.Registry)]
     before = {id(f): set(f.names()) for f in families}
+    _as_collected(monkeypatch)
     backends = set(backend_mod.BACKENDS)
     try:
         with warnings.catch_warnings():
