@@ -477,3 +477,79 @@ def test_a_model_file_with_a_bad_schedule_section_is_refused(schedule, tmp_path)
                                                                 "schedule": schedule}}))  # fmt: skip
     with pytest.raises(ann.io.ModelFileError):
         ann.load(path)
+
+
+# -- item 12: the command line names a --skip-rows it took from the model -------------------------
+def _write(path, header, rows):
+    lines = ([",".join(header)] if header else []) + [",".join(map(str, r)) for r in rows]
+    path.write_text("\n".join(lines) + "\n")
+
+
+@pytest.fixture
+def counted_model(tmp_path, capsys, monkeypatch):
+    """A model trained with --skip-rows 1 on a file whose first line holds counts (as
+    scikit-learn's bundled CSVs), with a header naming the label column after it."""
+    from helpers import run_main
+
+    monkeypatch.chdir(tmp_path)
+    rng = np.random.default_rng(0)
+    X = np.round(rng.normal(size=(80, 3)), 4)
+    y = (X[:, 0] + X[:, 1] > 0).astype(int)
+    rows = [[*x, t] for x, t in zip(X.tolist(), y.tolist(), strict=True)]
+    (tmp_path / "counted.csv").write_text(
+        "80,3,no,yes\nf0,f1,f2,label\n" + "\n".join(",".join(map(str, r)) for r in rows) + "\n"
+    )
+    rc, _, err = run_main(capsys, "train", "--data", "counted.csv", "--skip-rows", "1",
+                          "--target", "label", "--epochs", "2", "--backend", "numpy",
+                          "--save", "m.safetensors")  # fmt: skip
+    assert rc == 0, err
+    return X, rows
+
+
+def test_predict_names_the_recorded_skip_rows_in_its_error(counted_model, tmp_path, capsys):
+    from helpers import one_line_error, run_main
+
+    _X, rows = counted_model
+    _write(tmp_path / "plain.csv", ["f0", "f1", "f2", "label"], rows[:7])  # no count line
+    rc, _, err = run_main(capsys, "predict", "m.safetensors", "--data", "plain.csv", "--out", "-")
+    one_line_error(rc, err, "--skip-rows 1", "--skip-rows 0", "plain.csv")
+    rc, _out, err = run_main(capsys, "predict", "m.safetensors", "--data", "plain.csv",
+                            "--skip-rows", "0", "--out", "p.csv")  # fmt: skip
+    assert rc == 0 and not err, err
+    assert len((tmp_path / "p.csv").read_text().splitlines()) == 1 + 7  # a header, every row
+
+
+def test_predict_says_which_lines_the_recorded_skip_rows_left_out(counted_model, tmp_path, capsys):
+    """A file without a header: the recorded skip drops its first row. The output says so on
+    stderr (it was silent), and --skip-rows 0 predicts every row."""
+    from helpers import run_main
+
+    X, _ = counted_model
+    _write(tmp_path / "bare.csv", None, X[:6].tolist())
+    rc, _, err = run_main(
+        capsys, "predict", "m.safetensors", "--data", "bare.csv", "--out", "a.csv"
+    )
+    assert rc == 0 and "--skip-rows 1" in err and "--skip-rows 0" in err and "bare.csv" in err
+    assert len((tmp_path / "a.csv").read_text().splitlines()) == 1 + 5
+    rc, _, err = run_main(capsys, "predict", "m.safetensors", "--data", "bare.csv",
+                          "--skip-rows", "0", "--out", "b.csv")  # fmt: skip
+    assert rc == 0 and not err
+    assert len((tmp_path / "b.csv").read_text().splitlines()) == 1 + 6
+    # the training file itself is read as train read it, without a note
+    rc, _, err = run_main(
+        capsys, "predict", "m.safetensors", "--data", "counted.csv", "--out", "c.csv"
+    )
+    assert rc == 0 and not err, err
+    assert len((tmp_path / "c.csv").read_text().splitlines()) == 1 + 80
+
+
+def test_evaluate_names_the_recorded_skip_rows_in_its_error(counted_model, tmp_path, capsys):
+    from helpers import one_line_error, run_main
+
+    _, rows = counted_model
+    _write(tmp_path / "plain.csv", ["f0", "f1", "f2", "label"], rows[:9])
+    rc, _, err = run_main(capsys, "evaluate", "m.safetensors", "--data", "plain.csv")
+    one_line_error(rc, err, "--skip-rows 1", "--skip-rows 0")
+    rc, _out, err = run_main(capsys, "evaluate", "m.safetensors", "--data", "plain.csv",
+                            "--skip-rows", "0")  # fmt: skip
+    assert rc == 0, err

@@ -10,7 +10,9 @@ split and ``predict`` turns the rows of a file into labels the way training saw 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -290,7 +292,8 @@ def evaluation_data(args: argparse.Namespace, record: Record | None, model: str)
         base.target = base.target or record.target
         base.task = record.options().task
         base.features = record.feature_names
-    source = load_source(spec, _read_options(args, base), split=same or not spec.is_file)
+    with recorded_skip_named(args, record, spec.path, "evaluate", note=not same):
+        source = load_source(spec, _read_options(args, base), split=same or not spec.is_file)
     if record is None:  # saved by net.save: the dataset's own scaling and classes
         return prepare(source, source.scaler, source.classes, source.class_names)
     return prepare(source, record.scaler, record.classes, record.class_names)
@@ -325,11 +328,41 @@ def prediction_features(args: argparse.Namespace, record: Record | None, net: An
     read = {} if record is None else record.read
     header = args.header if args.header is not None else read.get("header")
     skip_rows = args.skip_rows if args.skip_rows is not None else read.get("skip_rows", 0)
-    table = tabular.open_table(str(args.data.path), header, skip_rows)
-    columns = _prediction_columns(table, record, net.n_features, args)
-    X = table.numeric(columns)
+    same = record is not None and record.matches(args.data)
+    with recorded_skip_named(args, record, args.data.path, "predict", note=not same):
+        table = tabular.open_table(str(args.data.path), header, skip_rows)
+        columns = _prediction_columns(table, record, net.n_features, args)
+        X = table.numeric(columns)
     scaler = None if record is None else record.scaler
     return X if scaler is None else scaler(X)
+
+
+@contextlib.contextmanager
+def recorded_skip_named(
+    args: argparse.Namespace, record: Record | None, path: Any, command: str, note: bool
+) -> Iterator[None]:
+    """Reading ``path`` with the ``--skip-rows`` recorded in the model (none given on the command
+    line): say so on stderr when ``note`` (a file other than the training file), and name the
+    recorded option, and how to override it, in any error reading the file."""
+    skip = 0 if record is None or args.skip_rows is not None else record.read.get("skip_rows", 0)
+    if not skip:
+        yield
+        return
+    told = (
+        f"the model was trained with --skip-rows {skip}, so {command} skipped the first {skip} "
+        f"line(s) of {path} too"
+    )
+    try:
+        yield
+    except (UsageError, tabular.DataFileError) as exc:
+        fix = f"{told}: pass --skip-rows 0 (or the right count) if this file has no such lines"
+        exc.hint = f"{exc.hint}; {fix}" if exc.hint else fix
+        raise
+    if note:  # read without an error: still say which lines were left out
+        print(
+            f"{PROG} {command}: note: {told}; pass --skip-rows 0 to read every line",
+            file=sys.stderr,
+        )
 
 
 def _prediction_columns(
