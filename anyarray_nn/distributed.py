@@ -308,6 +308,110 @@ def check_same_data(comm: Communicator, fingerprint: tuple) -> None:
             )
 
 
+def shared_settings(net: Any, **fit_args: Any) -> dict[str, Any]:
+    """What every rank must give ``fit`` alike, by the names the user sets them under: the
+    network's architecture, penalties, dtype and backend (not its seed or device: rank 0's seed
+    is broadcast, and each rank may use its own GPU), and the ``fit`` arguments that shape the
+    training (epochs, batch size, optimizer and its hyperparameters, learning rate, schedule,
+    clipping, metrics, shuffling, validation, sample weights). Host values only."""
+    config = net.config()
+    settings: dict[str, Any] = {
+        "architecture": _layers_text(config["layers"]),
+        "output activation": config["output"],
+        "loss": config["loss"],
+        "l1": config["l1"],
+        "l2": config["l2"],
+        "dtype": config["dtype"],
+        "backend": config["backend"],
+    }
+    optimizer, schedule = fit_args.pop("optimizer"), fit_args.pop("schedule")
+    held = net.training_state.schedule
+    settings["optimizer"] = _described(optimizer if optimizer is not None else net.optimizer)
+    settings["schedule"] = _described(schedule)
+    if schedule is not None:  # a later fit may continue the one each rank holds
+        settings["schedule held from an earlier fit"] = (
+            None if held is None else (_described(held), held.state_dict())
+        )
+    shuffle = fit_args.pop("shuffle")
+    settings["shuffle"] = "a function" if callable(shuffle) else bool(shuffle)
+    validation = fit_args.pop("validation_data")
+    split = fit_args.pop("validation_split")
+    rows = None if validation is None else _rows_of(validation[0])
+    settings["validation"] = (
+        f"validation_data of {rows} rows"
+        if validation is not None
+        else (f"validation_split={split}" if split else None)
+    )
+    settings["sample_weight"] = "given" if fit_args.pop("sample_weight") is not None else None
+    settings.update(fit_args)  # epochs, batch_size, lr, clip_norm, metrics
+    return settings
+
+
+def _layers_text(layers: list[dict[str, Any]]) -> str:
+    """``dense(64->32, relu), dropout(0.2), dense(32->10, identity)``."""
+    parts = []
+    for spec in layers:
+        config = dict(spec["config"])
+        if "units" in config:
+            inner = f"{config.pop('fan_in', '?')}->{config.pop('units')}"
+            inner += f", {config.pop('activation', None)}"
+        else:
+            inner = ""
+        rest = ", ".join(
+            f"{k}={v}" for k, v in sorted(config.items()) if k not in ("init", "bias_init")
+        )
+        parts.append(f"{spec['type']}({', '.join(p for p in (inner, rest) if p)})")
+    return ", ".join(parts)
+
+
+def _described(component: Any) -> Any:
+    """A component (optimizer, schedule) as comparable host data: its config."""
+    if component is None or isinstance(component, str | dict):
+        return component
+    try:
+        return component.config()
+    except Exception:  # a component of one's own that cannot describe itself: its class
+        return type(component).__qualname__
+
+
+def _rows_of(X: Any) -> Any:
+    shape = getattr(X, "shape", None)
+    return int(shape[0]) if shape else (len(X) if hasattr(X, "__len__") else None)
+
+
+def check_same_settings(comm: Communicator, settings_of: Callable[[], dict[str, Any]]) -> None:
+    """Compare each rank's settings (``settings_of()``, e.g. :func:`shared_settings`) with rank
+    0's before anything else is exchanged: a rank that differs makes every rank raise
+    :class:`DistributedError` naming the setting and both values (ranks given different epochs
+    would otherwise wait forever, and different batch sizes or widths end in the MPI library's
+    "Message truncated"). A rank that cannot even describe its settings is named the same way."""
+    if comm.size == 1:
+        return
+    error: BaseException | None = None
+    try:
+        settings = settings_of()
+    except Exception as exc:  # reported inside the agreement, so that no rank waits
+        settings, error = {}, exc
+    chief = comm.broadcast_object(settings)
+    with agreement(comm, "when its settings were compared with rank 0's"):
+        if error is not None:
+            raise error
+        differ = [k for k in settings if settings[k] != chief.get(k)]
+        if differ:
+            text = "; ".join(_difference(k, settings[k], chief.get(k)) for k in differ)
+            raise ValueError(f"{text}. Every rank must build the same network and call fit "
+                             "with the same arguments")  # fmt: skip
+
+
+def _difference(name: str, mine: Any, chief: Any) -> str:
+    """``its NAME is MINE, rank 0's CHIEF``; of two configs, only the entries that differ."""
+    if isinstance(mine, dict) and isinstance(chief, dict) and mine.get("name") == chief.get("name"):
+        keys = [k for k in {**chief, **mine} if mine.get(k) != chief.get(k)]
+        name = f"{name} ({chief.get('name') or 'the same kind'})"
+        mine, chief = ({k: c.get(k) for k in keys} for c in (mine, chief))
+    return f"its {name} is {mine!r}, rank 0's {chief!r}"
+
+
 def share_start(net: Any, comm: Communicator) -> None:
     """Give every rank rank 0's starting point: its seed (shuffle orders, dropout masks), step
     and epoch counters, and parameter vector, so ranks built with different seeds still agree."""

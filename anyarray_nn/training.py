@@ -401,7 +401,10 @@ def fit(
             means). A ``validation_split`` splits the weights along.
         comm: train data-parallel over the ranks of an mpi4py communicator (e.g.
             ``MPI.COMM_WORLD``) or an :mod:`anyarray_nn.distributed` communicator; ``None``
-            is one process. Every rank passes the same arguments; each computes the gradient
+            is one process. Every rank passes the same arguments (compared with rank 0's
+            when ``fit`` starts, with the network's architecture, dtype and backend: a
+            difference raises :class:`~anyarray_nn.distributed.DistributedError` on every
+            rank, naming the setting and both values); each computes the gradient
             of its contiguous part of every global batch of ``batch_size`` rows, and one
             allreduce per step gives every rank the batch's gradient, so N ranks train to the
             numbers of one process. Rank 0's weights are broadcast first; rank 0 alone prints
@@ -426,6 +429,12 @@ def fit(
     names = metric_names(net, metrics)
     comm = _distributed.as_communicator(comm)
     net.training_state.comm = comm
+    if comm.size > 1:  # before any exchange whose size or count these settings decide
+        _distributed.check_same_settings(comm, lambda: _distributed.shared_settings(
+            net, epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer,
+            schedule=schedule, clip_norm=clip_norm, metrics=names, shuffle=shuffle,
+            validation_data=validation_data, validation_split=validation_split,
+            sample_weight=sample_weight))  # fmt: skip
     with _distributed.agreement(comm, "while checking the data"):
         data = _prepare_data(
             net, X, y, validation_data, validation_split, stream, names, sample_weight

@@ -553,3 +553,76 @@ def test_evaluate_names_the_recorded_skip_rows_in_its_error(counted_model, tmp_p
     rc, _out, err = run_main(capsys, "evaluate", "m.safetensors", "--data", "plain.csv",
                             "--skip-rows", "0")  # fmt: skip
     assert rc == 0, err
+
+
+# -- item 1: MPI ranks that disagree on a setting -------------------------------------------------
+RANK_DIFFERENCES = {
+    # name in the message: (rank 0's value, rank 1's, the job, with {v} the rank's value)
+    "epochs": (3, 2, 'network("float64").fit(X, y, epochs={v}, comm=comm)'),
+    "batch_size": (128, 64, 'network("float64").fit(X, y, epochs=1, batch_size={v}, comm=comm)'),
+    "architecture": ((32, 16), (32, 8),
+                             'network("float64", hidden={v}).fit(X, y, epochs=1, comm=comm)'),
+    "optimizer (adam)": (0.9, 0.8, 'network("float64").fit(X, y, epochs=1, comm=comm, '
+                            'optimizer=ann.Adam(lr=0.01, beta1={v}))'),
+    "lr": (0.01, 0.02, 'network("float64").fit(X, y, epochs=1, optimizer="adam", lr={v}, '
+                       "comm=comm)"),
+    "schedule": ("step", None, 'network("float64").fit(X, y, epochs=1, comm=comm, '
+                               "schedule=None if {v} is None else ann.StepDecay(2))"),
+    "dtype": ("float32", "float64", "network({v}).fit(X, y, epochs=1, comm=comm)"),
+    "clip_norm": (1.0, None, 'network("float64").fit(X, y, epochs=1, clip_norm={v}, comm=comm)'),
+    "l2": (0.001, 0.01, "ann.NN([64, 8, 10], backend='numpy', dtype='float64', l2={v}, seed=rank)"
+                        ".fit(X, y, epochs=1, comm=comm)"),
+}  # fmt: skip
+
+
+def _mpi():
+    from test_distributed import HAVE_MPI, _launch, _reports
+
+    if not HAVE_MPI:
+        pytest.skip("mpi4py or mpiexec missing (pip install 'anyarray_nn[mpi]')")
+    return _launch, _reports
+
+
+@pytest.mark.parametrize("setting", sorted(RANK_DIFFERENCES))
+def test_ranks_that_differ_in_a_setting_all_raise_naming_it(setting, tmp_path):
+    """Before: different epochs hung rank 0 in an allreduce forever; different batch sizes or
+    widths ended in MPICH's "Message truncated". Now every rank raises DistributedError naming
+    the setting and both values, within the timeout."""
+    launch, reports = _mpi()
+    mine, theirs, job = RANK_DIFFERENCES[setting]
+    body = f"""
+    value = {mine!r} if rank == 0 else {theirs!r}
+    try:
+        {job.format(v="value")}
+    except ann.distributed.DistributedError as exc:
+        report(error=str(exc))
+        sys.exit(3)
+    report(finished=True)
+    """
+    proc = launch(2, body, tmp_path, timeout=90)
+    got = reports(tmp_path)
+    errors = [r.get("error", "") for r in got]
+    assert len(got) == 2 and all(errors), proc.stdout + proc.stderr
+    for error in errors:
+        assert "rank 1 of 2" in error and f"its {setting} is" in error, error
+        assert "rank 0's" in error
+    shown = {"schedule": ("step", "None"), "architecture": ("32->8", "32->16"),
+             "optimizer (adam)": ("'beta1': 0.8", "'beta1': 0.9")}.get(setting, (repr(theirs), repr(mine)))  # fmt: skip
+    assert all(all(v.strip("'") in e for v in shown) for e in errors), errors
+    assert proc.returncode != 0
+
+
+def test_ranks_with_different_seeds_still_agree_and_so_do_same_settings(tmp_path):
+    """The seed is not a setting to compare: rank 0's is broadcast (documented), so ranks built
+    with different seeds train one network; with equal settings nothing is refused."""
+    launch, reports = _mpi()
+    body = """
+    net = network("float64", seed=7 * rank)
+    net.fit(X, y, epochs=1, batch_size=128, optimizer="adam", lr=0.01,
+            schedule=ann.StepDecay(1), validation_data=(X[:50], y[:50]), comm=comm)
+    report(checksum=float(sum(w.sum() for w in net.get_weights())))
+    """
+    proc = launch(2, body, tmp_path, timeout=90)
+    got = reports(tmp_path)
+    assert len(got) == 2 and proc.returncode == 0, proc.stdout + proc.stderr
+    assert got[0]["checksum"] == got[1]["checksum"]
