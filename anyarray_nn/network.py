@@ -466,6 +466,7 @@ class NN:
         biases), on the flat vector: a few whole-vector operations."""
         if not (self.l1 or self.l2):
             return 0.0, grad
+        self._adopt_replaced_params()
         xp, total = self.xp, 0.0
         weights = self._theta * self._penalty_mask()  # biases zeroed
         if self.l2:

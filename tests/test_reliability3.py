@@ -626,3 +626,32 @@ def test_ranks_with_different_seeds_still_agree_and_so_do_same_settings(tmp_path
     got = reports(tmp_path)
     assert len(got) == 2 and proc.returncode == 0, proc.stdout + proc.stderr
     assert got[0]["checksum"] == got[1]["checksum"]
+
+
+def test_a_replaced_weight_is_what_the_penalty_sees():
+    """``penalty`` (public) read the old vector: now the replaced W1, by the closed form."""
+    net = ann.NN([3, 5, 2], backend="numpy", dtype="float64", seed=0, l1=0.1, l2=0.01)
+    W1 = np.arange(15.0).reshape(3, 5) - 7
+    net.layers[0].params["W"] = W1
+    W2 = net.get_weights()[2]
+    expected = sum(0.1 * np.abs(W).sum() + 0.01 * (W * W).sum() for W in (W1, W2))
+    net2 = ann.NN([3, 5, 2], backend="numpy", dtype="float64", seed=0, l1=0.1, l2=0.01)
+    net2.layers[0].params["W"] = W1
+    np.testing.assert_allclose(float(net2.penalty()[0]), expected, rtol=1e-12)
+
+
+@pytest.mark.parametrize("kind", ["step", "cosine", "plateau"])
+def test_a_continued_schedule_is_exact_on_every_backend(backend, kind):
+    make, closed_form = SCHEDULES[kind]
+    X, y = _schedule_data()
+    kw = dict(batch_size=8, lr=BASE, optimizer=None)
+    whole = _net(backend, sizes=(3, 4, 2))
+    whole.fit(X, y, epochs=5, schedule=make(), **kw)
+    net = _net(backend, sizes=(3, 4, 2))
+    net.fit(X, y, epochs=3, schedule=make(), **kw)
+    first = list(net.history_["lr"])
+    net.fit(X, y, epochs=2, schedule=make(), **kw)
+    lrs = first + list(net.history_["lr"])
+    np.testing.assert_allclose(lrs, [closed_form(e) for e in range(5)], rtol=1e-12)
+    for got, want in zip(net.get_weights(), whole.get_weights(), strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-14)
