@@ -208,6 +208,10 @@ def test_bind_refuses_what_is_not_the_networks_vector_and_keeps_the_network(back
     }
     if backend.name != "numpy":
         bad["numpy"] = np.zeros(size)
+    if backend.name == "array_api_strict":  # the right library on the other device
+        other = "CPU_DEVICE" if backend.device == "device1" else "device1"
+        bad["other device"] = xp.asarray(np.zeros(size), dtype=xp.float64,
+                                         device=xp.Device(other))  # fmt: skip
     if backend.name != "torch" and importlib.util.find_spec("torch") is not None:
         import torch
 
