@@ -3,6 +3,7 @@ write what it printed (its own "write-up vs ours" table), with the machine it ra
 
     python examples/make_results.py                 # every example: several minutes on 2 cores
     python examples/make_results.py --only toy_fits # rerun some; keep the others' sections
+    python examples/make_results.py --render-only   # the recorded runs in this script's format
 
 RESULTS.md is never edited by hand. ``tests/test_examples.py`` checks that the file is in this
 script's format (``render(parse(text)) == text``) and has a section for every example, so the
@@ -40,8 +41,8 @@ EXAMPLES: list[tuple[str, list[str]]] = [
     ("distributed", []),  # under mpiexec -n 2
 ]
 NOTICE = (
-    "<!-- Written by `python examples/make_results.py`: do not edit by hand; change an example "
-    "or the script, then run it. -->"
+    "*This file is written by `python examples/make_results.py`, which runs every example: do "
+    "not edit it by hand; change an example or the script, then run the script.*"
 )
 INTRO = """\
 Each section below is one script of `examples/` run with its defaults on the NumPy backend, as
@@ -94,8 +95,9 @@ def run_example(name: str, args: list[str]) -> Run:
     return Run(name, shown, wall, output)
 
 
-def machine() -> str:
-    """The machine and library versions, as the file's last section lists them."""
+def machine(load: str = "") -> str:
+    """The machine and library versions, as the file's last section lists them; ``load``: the
+    load averages measured while the examples ran."""
     import numpy as np
     import sklearn
 
@@ -108,6 +110,8 @@ def machine() -> str:
         f"scikit-learn {sklearn.__version__}{_torch()}.",
         f"- Date: {datetime.now(timezone.utc):%Y-%m-%d}.",
     ]
+    if load:
+        lines.append(f"- Load average (1 min) before each example: {load}.")
     return "\n".join(lines)
 
 
@@ -162,21 +166,31 @@ def parse(text: str) -> tuple[list[Run], str]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--only", nargs="+", metavar="NAME", help="rerun these examples only")
+    parser.add_argument(
+        "--render-only",
+        action="store_true",
+        help="run nothing: write the file's recorded runs again (after a change of this script)",
+    )
     args = parser.parse_args(argv)
+    if args.render_only:
+        RESULTS.write_text(render(*parse(RESULTS.read_text())))
+        return 0
     names = [name for name, _ in EXAMPLES]
     unknown = sorted(set(args.only or ()) - set(names))
     if unknown:
         parser.error(f"no example {', '.join(unknown)}; the examples: {', '.join(names)}")
     old = {r.name: r for r in parse(RESULTS.read_text())[0]} if RESULTS.exists() else {}
-    runs = []
+    runs, loads = [], []
     for name, extra in EXAMPLES:
         if args.only and name not in args.only and name in old:
             runs.append(old[name])
             continue
         print(f"running {name} ...", flush=True)
+        if hasattr(os, "getloadavg"):  # the machine may be shared: say how busy it was
+            loads.append(f"{os.getloadavg()[0]:.1f}")
         runs.append(run_example(name, extra))
         print(f"  {runs[-1].wall}", flush=True)
-    RESULTS.write_text(render(runs, machine()))
+    RESULTS.write_text(render(runs, machine(", ".join(loads))))
     print(f"wrote {RESULTS}")
     return 0
 
