@@ -20,9 +20,9 @@ import shutil
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import NamedTuple
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "RESULTS.md"
@@ -54,8 +54,7 @@ on a shared 2-core machine OpenBLAS's worker threads made medium-sized products 
 erratic). Wall times depend on the machine and its load (below)."""
 
 
-@dataclass
-class Run:
+class Run(NamedTuple):
     """One example's section: its name, command, wall time and what it printed."""
 
     name: str

@@ -218,9 +218,7 @@ def test_results_md_is_what_make_results_writes() -> None:
     """RESULTS.md is examples/make_results.py's output: it says so at its top, it is in the
     script's format (parsed and rendered again, it is the same text), and the script runs
     every example there is, so neither the file nor the script's list can go stale."""
-    spec = importlib.util.spec_from_file_location("make_results", EXAMPLES_DIR / "make_results.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = load("make_results")
     text = (EXAMPLES_DIR / "RESULTS.md").read_text()
     assert text.splitlines()[2] == module.NOTICE
     runs, machine = module.parse(text)
