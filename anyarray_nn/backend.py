@@ -231,6 +231,10 @@ class BackendInfo:
         scan: ``scan(f, carry, xs) -> (carry, ys)`` that runs ``f`` once per leading entry of
             ``xs`` inside a compiled function (``jax.lax.scan``): ``fit`` runs a whole epoch
             as one call with it. ``None`` when the library has none.
+
+        purpose: ``None`` for a backend that computes; else what it is for instead (ndonnx
+            records ONNX graphs for export): a network can then be traced on it, but not
+            built, moved, trained or run there (:func:`check_computes`).
     """
 
     name: str
@@ -251,6 +255,7 @@ class BackendInfo:
     has_int64: Callable[[], bool] = lambda: True
     compile: Callable[..., Any] | None = None
     scan: Callable[..., Any] | None = None
+    purpose: str | None = None
 
     def status(self) -> str | None:
         """``None`` if this backend is usable here, else the reason it is not."""
@@ -320,6 +325,10 @@ BACKENDS: dict[str, BackendInfo] = {
             to_numpy=lambda x: x.unwrap_numpy(),
             is_host=lambda device: False,
             native_uint32=False,
+            purpose=(
+                "records ONNX graphs for export (net.export, anyarray_nn.export_onnx, "
+                "anyarray-nn export) and computes no numbers"
+            ),
         ),
         BackendInfo(
             "jax",
@@ -372,6 +381,31 @@ _CUSTOM = BackendInfo(
     is_host=lambda device: False,
     native_uint32=False,
 )
+
+
+def check_computes(backend: Backend) -> Backend:
+    """``backend``, or a one-line ValueError when it does not compute (ndonnx: export only),
+    so a network cannot be built, moved, trained or run on it."""
+    _refuse_non_computing(backend.info)
+    return backend
+
+
+def resolve_computing(
+    backend: str | Any | Backend, device: Any = None, dtype: Any = None
+) -> Backend:
+    """:func:`resolve` for a network that computes: a backend that does not (ndonnx) is
+    refused by name first, whether or not it is installed here (installing it would not help)."""
+    if isinstance(backend, str) and normalise(backend) != "auto":
+        _refuse_non_computing(_lookup(backend))
+    return check_computes(resolve(backend, device, dtype))
+
+
+def _refuse_non_computing(info: BackendInfo) -> None:
+    if info.purpose is not None:
+        raise ValueError(
+            f"Backend {info.name!r} cannot train or run a network: it {info.purpose}. "
+            "Train on a computing backend (e.g. backend='numpy'), then export."
+        )
 
 
 def backend_status() -> dict[str, str | None]:

@@ -139,7 +139,9 @@ class EarlyStopping(_Monitor):
 class ModelCheckpoint(_Monitor):
     """Save the network to ``path`` after each epoch, or only when ``monitor`` improves.
 
-    The write is atomic (see :meth:`anyarray_nn.NN.save`), and a checkpoint is never written
+    The file at ``path`` is replaced each time (it is the checkpoint's own; ``NN.save`` alone
+    keeps an existing file unless ``overwrite=True``). The write is atomic (see
+    :meth:`anyarray_nn.NN.save`), and a checkpoint is never written
     from an epoch whose loss is not finite, so a good file is never replaced by NaN weights.
     ``path`` ends in ``.safetensors`` or ``.npz`` and may contain ``{epoch}`` (one file per
     epoch) and the epoch's log values, e.g. ``"ck_{epoch:03d}_{val_loss:.3f}.safetensors"``.
@@ -181,7 +183,9 @@ class ModelCheckpoint(_Monitor):
                 f"hold only {', '.join(logs)}. Give validation data or change the path."
             )
         target = self.path.format(epoch=epoch, **logs)
-        net.save(target, include_optimizer=self.include_optimizer)
+        # the checkpoint's own file, rewritten every epoch by design (the one exception to
+        # save's rule of never replacing a file unless asked)
+        net.save(target, include_optimizer=self.include_optimizer, overwrite=True)
         self.saved.append(target)
         return None
 

@@ -273,8 +273,8 @@ def _load_idx_dir(
             )
     return (
         _images(arrays["train_images"], flatten, scale),
-        arrays["train_labels"].astype(np.int64),
         _images(arrays["test_images"], flatten, scale),
+        arrays["train_labels"].astype(np.int64),
         arrays["test_labels"].astype(np.int64),
     )
 
@@ -290,7 +290,8 @@ def _images(images: np.ndarray, flatten: bool, scale: bool) -> np.ndarray:
 def load_mnist(
     path: str | os.PathLike[str] | None = None, flatten: bool = True, scale: bool = True
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """MNIST as ``(X_train, y_train, X_test, y_test)``: 60,000 + 10,000 28x28 digits.
+    """MNIST as ``(X_train, X_test, y_train, y_test)``: 60,000 + 10,000 28x28 digits (the
+    order of scikit-learn's ``train_test_split`` and of every loader here that splits).
 
     Args:
         path: a directory with the four standard IDX files (``train-images-idx3-ubyte``,
@@ -315,8 +316,8 @@ def load_mnist(
     n_train = 60_000  # OpenML keeps the original order: 60,000 training then 10,000 test digits
     return (
         _images(images[:n_train], flatten, scale),
-        labels[:n_train],
         _images(images[n_train:], flatten, scale),
+        labels[:n_train],
         labels[n_train:],
     )
 
@@ -343,7 +344,8 @@ def _fetch_mnist() -> tuple[Any, Any]:
 def load_fashion_mnist(
     path: str | os.PathLike[str] | None = None, flatten: bool = True, scale: bool = True
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Zalando's Fashion-MNIST as ``(X_train, y_train, X_test, y_test)``, MNIST's format and size.
+    """Zalando's Fashion-MNIST as ``(X_train, X_test, y_train, y_test)`` (the order of
+    scikit-learn's ``train_test_split``), MNIST's format and size.
 
     ``path`` defaults to :data:`FASHION_MNIST_DIR`, where Debian/Ubuntu's package installs it
     (``apt-get install dataset-fashion-mnist``). ``flatten`` and ``scale`` as in

@@ -584,3 +584,68 @@ class AllReduction(LocalReduction):
         if self.statuses is not None:
             statuses, self.statuses = self.statuses, None
             raise_if_failed(self.comm, to_numpy(statuses), self.error, f"in epoch {epoch + 1}")
+
+
+# -- threads: each rank its share of the node's cores ---------------------------------------
+
+#: Threads each rank's BLAS and OpenMP pools may use: a number, or ``all`` to leave them as
+#: they are. Unset: the rank's share of the cores (see :func:`limit_rank_threads`).
+RANK_THREADS_ENV = "ANYARRAY_NN_RANK_THREADS"
+#: Variables with which a user already sized the pools; when one is set, it is respected.
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+def ranks_on_this_node(comm: Any) -> int:
+    """How many ranks of the mpi4py communicator ``comm`` share this machine's memory."""
+    from mpi4py import MPI  # only reached with an mpi4py communicator
+
+    local = comm.Split_type(MPI.COMM_TYPE_SHARED)
+    try:
+        return int(local.Get_size())
+    finally:
+        local.Free()
+
+
+def limit_rank_threads(comm: Any, threads: int | str | None = None) -> str:
+    """Limit this process's BLAS and OpenMP threads (threadpoolctl; torch's own pool too) to
+    its share of the cores, so N ranks on one machine do not each run BLAS on every core.
+
+    ``threads``: a number, ``"all"`` (leave the pools alone), or ``None``: the value of
+    ``$ANYARRAY_NN_RANK_THREADS``, else the pools as the user sized them through
+    ``OMP_NUM_THREADS`` & co., else ``cores available to this rank // ranks on this node``
+    (at least 1). Every rank must call it (it is collective over ``comm``). Returns a line
+    that says what it did, for the run's first lines."""
+    local = ranks_on_this_node(comm)
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    cores = cores or 1
+    given = os.environ.get(RANK_THREADS_ENV) if threads is None else threads
+    set_by = [v for v in THREAD_VARIABLES if os.environ.get(v)]
+    if str(given).strip().lower() == "all" or (given is None and set_by):
+        why = f"as {set_by[0]} sets them" if given is None else "as asked"
+        return f"BLAS/OpenMP threads per rank left as they are ({why}); {cores} cores here"
+    n = max(1, cores // local) if given is None else _thread_count(given)
+    from threadpoolctl import threadpool_limits  # comes with scikit-learn
+
+    threadpool_limits(limits=n)  # the pools loaded now; the variables, those loaded later
+    os.environ.update({name: str(n) for name in THREAD_VARIABLES})
+    if "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(n)
+    how = "its share" if given is None else "as asked"
+    return (
+        f"{n} BLAS/OpenMP thread{'s' if n != 1 else ''} per rank ({how}: {local} rank"
+        f"{'s' if local != 1 else ''} on {cores} cores here; {RANK_THREADS_ENV}=N or 'all' "
+        "changes it)"
+    )
+
+
+def _thread_count(value: int | str) -> int:
+    try:
+        n = int(str(value).strip())
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise ValueError(
+            f"threads per rank {value!r} (--threads-per-rank or {RANK_THREADS_ENV}): give a "
+            "whole number >= 1, or 'all' to leave the BLAS and OpenMP pools as they are"
+        )
+    return n

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from .backend import resolve
+from .io import refuse_existing
 
 #: The names of the ONNX model's input and outputs.
 INPUT_NAME = "X"
@@ -349,10 +350,7 @@ def _plain(value: Any) -> Any:
 def _write(proto: Any, path: str | os.PathLike[str], overwrite: bool) -> None:
     """Write atomically; never replace an existing file unless asked to."""
     target = os.fspath(path)
-    if os.path.exists(target) and not overwrite:
-        raise FileExistsError(
-            f"{target} exists; pick another path or pass overwrite=True (--overwrite)."
-        )
+    refuse_existing(target, overwrite)  # the rule of NN.save too
     temp = f"{target}.part-{os.getpid()}"
     try:
         with open(temp, "wb") as handle:

@@ -229,7 +229,8 @@ def _one_hot(backend: Backend, labels: np.ndarray, k: int) -> Array:
     xp = backend.xp
     if not np.all(labels == np.round(labels)):
         raise ValueError("Class labels must be integers 0..n_classes-1.")
-    _check_labels(int(labels.min(initial=0)), int(labels.max(initial=0)), k)
+    if labels.size:
+        _check_labels(int(labels.min()), int(labels.max()), k)
     device_labels = backend.asarray(labels.astype(np.int64), dtype=backend.index_dtype)
     classes = xp.arange(k, dtype=backend.index_dtype, device=backend.device)
     one_hot = xp.reshape(device_labels, (-1, 1)) == xp.reshape(classes, (1, -1))
@@ -238,7 +239,10 @@ def _one_hot(backend: Backend, labels: np.ndarray, k: int) -> Array:
 
 def _check_labels(lo: int, hi: int, k: int) -> None:
     if lo < 0 or hi >= k:
+        fix = "Widen the output layer or re-encode y"
+        if lo > 0 and hi - lo < k:  # e.g. classes numbered from 1
+            fix = f"Labels count from 0: pass y - {lo}, or use NNClassifier (any labels)"
         raise ValueError(
             f"Labels out of range: found {lo}..{hi}, but the output layer has {k} units "
-            f"(valid labels 0..{k - 1}). Widen the output layer or re-encode y."
+            f"(valid labels 0..{k - 1}). {fix}."
         )

@@ -406,10 +406,24 @@ def constructor_arguments(
     }
 
 
-def save_model(net: NN, path: str | os.PathLike[str], include_optimizer: bool = True) -> None:
+def refuse_existing(path: str | os.PathLike[str], overwrite: bool) -> None:
+    """The one rule of every file the library writes at a path the user names (``save``,
+    ``export``, the command line's ``--save``/``--out``): an existing file is never replaced
+    unless asked to (``overwrite=True``, ``--overwrite``)."""
+    if not overwrite and os.path.lexists(path):
+        raise FileExistsError(
+            f"{os.fspath(path)} exists; pick another path or pass overwrite=True (--overwrite)."
+        )
+
+
+def save_model(
+    net: NN, path: str | os.PathLike[str], include_optimizer: bool = True, overwrite: bool = False
+) -> None:
     """:meth:`NN.save`: weights ``W1, b1, ...``, the optimizer state as
-    ``optimizer.<name>.<parameter index>`` tensors, and the JSON document."""
+    ``optimizer.<name>.<parameter index>`` tensors, and the JSON document. An existing file
+    at ``path`` is kept (FileExistsError) unless ``overwrite``."""
     format_for(path)  # a wrong extension fails before any work
+    refuse_existing(path, overwrite)
     weights = net.get_weights()
     tensors = dict(zip(net.parameter_names(), weights, strict=True))
     for name, array in tensors.items():

@@ -38,7 +38,7 @@ from . import io as _io
 from . import lbfgs as _lbfgs
 from . import losses as _losses
 from . import training as _training
-from .backend import Backend, resolve, to_numpy
+from .backend import Backend, resolve, resolve_computing, to_numpy
 from .flat import FlatLayout
 from .heads import Head
 from .layers import Dense, Dropout, Layer, Pass
@@ -105,7 +105,7 @@ class NN:
         l2: float = 0.0,
     ) -> None:
         self.l1, self.l2 = PENALTY.check("l1", l1), PENALTY.check("l2", l2)
-        self.backend: Backend = resolve(backend, device, dtype)
+        self.backend: Backend = resolve_computing(backend, device, dtype)
         self.seed = int(seed) if seed is not None else new_seed()
         output_fn = _activations.get(output)
         self.head = Head(output_fn, _losses.get(loss, output_fn))
@@ -368,7 +368,7 @@ class NN:
         place. Returns ``self``. Values are carried over bit-exactly (through host memory)
         unless the dtype changes."""
         self._refuse_during_fit("to()")
-        target = resolve(backend, device, dtype or self.backend.dtype_name)
+        target = resolve_computing(backend, device, dtype or self.backend.dtype_name)
         theta = np.asarray(to_numpy(self.theta))
         for layer in self.layers:
             layer.backend = target
@@ -617,15 +617,19 @@ class NN:
         ``backend``, ``device`` and ``dtype`` default to the ones in ``config``."""
         return cls(**_io.constructor_arguments(config, backend, device, dtype))
 
-    def save(self, path: str | os.PathLike[str], include_optimizer: bool = True) -> None:
+    def save(
+        self, path: str | os.PathLike[str], include_optimizer: bool = True, overwrite: bool = False
+    ) -> None:
         """Write architecture, weights and (optionally) optimizer state to exactly ``path``,
         atomically (see :mod:`anyarray_nn.io` for the format): ``*.safetensors`` or ``*.npz``.
+        An existing file at ``path`` is replaced only with ``overwrite=True`` (as ``export``).
 
         Raises:
+            FileExistsError: ``path`` exists and ``overwrite`` is False (nothing written).
             ValueError: another extension, an unregistered component, or non-finite weights
                 (nothing is written then; an existing file at ``path`` is left as it was).
         """
-        _io.save_model(self, path, include_optimizer)
+        _io.save_model(self, path, include_optimizer, overwrite)
 
     def export(self, path: str | os.PathLike[str], **options: Any) -> Any:
         """Write the network as an ONNX file: :func:`anyarray_nn.export_onnx` (same options)."""

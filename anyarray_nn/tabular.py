@@ -70,7 +70,8 @@ MISSING = frozenset({"", "na", "n/a", "nan", "null", "none", "?", "-"})
 NO_LABEL = frozenset({"", "nan"})
 _INT = re.compile(r"[+-]?\d+")
 _ENCODE_HINT = (
-    "encode such columns as numbers first, e.g. one-hot with pandas.get_dummies, or drop them; "
+    "encode such columns as numbers first, e.g. one-hot with pandas.get_dummies, or leave them "
+    "out with --drop COLUMN; "
     "a label column is named with --target"
 )
 _MISSING_HINT = "fill in or drop the rows with missing values first, e.g. with pandas dropna"
@@ -259,6 +260,21 @@ def _is_number(text: str) -> bool:
     return True
 
 
+#: Boolean cells read as numbers (compared case-insensitively): pandas writes ``True``/``False``.
+BOOLEANS = {"true": 1.0, "false": 0.0}
+
+
+def _number_or_boolean(cell: str) -> float:
+    """A cell as a float: a number, or ``True``/``False`` as 1/0 (ValueError otherwise)."""
+    text = cell.strip()
+    value = BOOLEANS.get(text.lower())
+    if value is not None:
+        return value
+    if not _is_number(text):
+        raise ValueError(f"not a number: {cell!r}")
+    return float(text)
+
+
 def _undecodable_line(path: str) -> int:
     """The number of the first line of ``path`` that is not UTF-8."""
     with open(path, "rb") as handle:
@@ -373,11 +389,25 @@ class CsvTable(Table):
         try:
             X = self._loadtxt(columns, np.float64)
         except ValueError:
-            X = None
+            X = self._with_booleans(columns)
         if X is None or not np.isfinite(X).all():
             self._diagnose(columns)
             raise DataFileError(f"{self.path}: cannot read the feature columns as numbers")
         return X
+
+    def _with_booleans(self, columns: Sequence[int]) -> np.ndarray | None:
+        """The columns read again, ``True``/``False`` (as pandas writes a boolean column, e.g.
+        ``get_dummies``'s) as 1/0; None if some cell is neither a number nor a boolean."""
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            try:
+                return np.loadtxt(
+                    self.path, delimiter=self.delimiter, skiprows=self.skip,
+                    usecols=list(columns), dtype=np.float64, ndmin=2, comments=None,
+                    quotechar='"', encoding="utf-8-sig", converters=_number_or_boolean,
+                )  # fmt: skip
+            except ValueError:
+                return None
 
     def _data_rows(self) -> Iterator[tuple[int, list[str]]]:
         rows = self._rows()
@@ -394,7 +424,7 @@ class CsvTable(Table):
                 cell = row[c].strip()
                 if cell.lower() in MISSING or (_is_number(cell) and not math.isfinite(float(cell))):
                     missing = missing or (line, c, cell)
-                elif c not in words and not _is_number(cell):
+                elif c not in words and not _is_number(cell) and cell.lower() not in BOOLEANS:
                     words[c] = (line, cell)
         if words:
             self._raise_not_numeric(words)

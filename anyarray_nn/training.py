@@ -46,7 +46,7 @@ import numpy as np
 from . import distributed as _distributed
 from . import optimizers as _optimizers
 from . import schedules as _schedules
-from .backend import to_numpy
+from .backend import check_computes, to_numpy
 from .layers import Pass
 from .progress import Progress
 from .random import STREAM_SHUFFLE, host_rng
@@ -462,6 +462,7 @@ def fit(
 
 def _check_settings(net: NN, verbose: int, callbacks: Sequence[Any], compile: Any) -> None:
     """fit's settings that are not numbers in a range."""
+    check_computes(net.backend)  # a copy traced on ndonnx for export cannot train
     if verbose not in (0, 1, 2):
         raise ValueError("verbose must be 0 (silent), 1 (progress bar) or 2 (a line per epoch).")
     for cb in callbacks:

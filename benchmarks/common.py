@@ -44,7 +44,7 @@ def make_data(kind: str = "synthetic", n: int = 60_000, seed: int = 0) -> tuple[
     if kind == "fashion":
         from anyarray_nn.datasets import load_fashion_mnist
 
-        X, y, _, _ = load_fashion_mnist()
+        X, _, y, _ = load_fashion_mnist()
         if n > len(X):
             raise ValueError(f"Fashion-MNIST has {len(X)} training rows, asked for {n}")
         return np.ascontiguousarray(X[:n], dtype=np.float32), y[:n].astype(np.int64)

@@ -19,6 +19,7 @@ from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
 
 import anyarray_nn as ann
+from anyarray_nn.distributed import limit_rank_threads
 
 
 def world() -> tuple[Any, int, int]:
@@ -34,9 +35,12 @@ def world() -> tuple[Any, int, int]:
 def main(epochs: int = 20, batch_size: int = 128) -> dict[str, float]:
     """Train a 64-64-10 MLP on digits over every rank; return the test metrics."""
     comm, rank, size = world()
+    # each rank's BLAS on its share of the cores, not on all of them (every rank calls it)
+    threads = limit_rank_threads(comm) if size > 1 else "one process"
     if rank == 0:
         how = "mpi4py" if comm is not None else "mpi4py is not installed"
         print(f"ranks: {size} ({how}); each global batch of {batch_size} rows split among them")
+        print(threads)
         if size == 1:
             print("one rank: start it with mpiexec -n 2 python examples/distributed.py")
     X, y = load_digits(return_X_y=True)

@@ -85,7 +85,7 @@ def train(
     seed: int,
     schedule: str,
 ) -> dict[str, Any]:
-    Xtr, ytr, Xte, yte = data
+    Xtr, Xte, ytr, yte = data
     net = ann.NN(sizes, activation=activation, backend=backend, seed=seed)
     monitor = TestAccuracy(Xte, yte)
     start = time.perf_counter()
@@ -132,11 +132,11 @@ def main(
         return result
     if fast:
         rng = np.random.default_rng(seed)
-        tr, te = rng.choice(len(data[1]), 2000, False), rng.choice(len(data[3]), 1000, False)
-        data = (data[0][tr], data[1][tr], data[2][te], data[3][te])
+        tr, te = rng.choice(len(data[2]), 2000, False), rng.choice(len(data[3]), 1000, False)
+        data = (data[0][tr], data[1][te], data[2][tr], data[3][te])
     mnist = load_mnist(mnist_dir) if mnist_dir else None  # a wrong DIR fails before any training
     if mnist is not None and fast:
-        mnist = (mnist[0][:2000], mnist[1][:2000], mnist[2][:1000], mnist[3][:1000])
+        mnist = (mnist[0][:2000], mnist[1][:1000], mnist[2][:2000], mnist[3][:1000])
     result["skipped"] = False
 
     with blas_threads(threads):

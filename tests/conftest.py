@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import re
 import subprocess
 import sys
 from collections import Counter
@@ -187,3 +188,68 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
         terminalreporter.write_sep("-", "skipped, by reason")
         for reason, count in sorted(counts.items(), key=lambda item: (-item[1], item[0])):
             terminalreporter.write_line(f"{count:5d}  {reason}")
+
+
+# -- CI's second run: the tests the first run skipped, now with the extras ---------------------
+
+#: When set, the controlling process appends ``nodeid<TAB>reason`` for each skipped test that
+#: is not marked ``gpu`` to this file (``.ci/run`` sets it for the README's test command, run
+#: without the extras, and reruns those tests once the extras are installed).
+SKIP_LOG_ENV = "ANYARRAY_NN_SKIP_LOG"
+#: A skip reason saying an extra's package is missing: in the rerun, that is a failure.
+MISSING_EXTRA = re.compile(
+    r"\b(jax|ndonnx|onnx|mpi4py|mpiexec|mpich|dask|distributed)\b.*"
+    r"(not installed|missing|no module named)|no module named '?(jax|ndonnx|onnx|mpi4py|dask)",
+    re.I,
+)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--rerun-skipped",
+        metavar="FILE",
+        default=None,
+        help="run only the tests FILE lists (written through $ANYARRAY_NN_SKIP_LOG), and fail "
+        "any of them that skips because an extra's package is missing",
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    path = config.getoption("--rerun-skipped")
+    if path is None:
+        return
+    wanted = {line.split("\t", 1)[0] for line in Path(path).read_text().splitlines() if line}
+
+    def listed(item: pytest.Item) -> bool:  # a test, or a whole module skipped when collected
+        return item.nodeid in wanted or item.nodeid.split("::", 1)[0] in wanted
+
+    config.hook.pytest_deselected(items=[item for item in items if not listed(item)])
+    items[:] = [item for item in items if listed(item)]
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Any:
+    outcome = yield
+    report = outcome.get_result()
+    if report.skipped and item.config.getoption("--rerun-skipped") is not None:
+        reason = _skip_reason(report)
+        if MISSING_EXTRA.search(reason) and not hasattr(report, "wasxfail"):
+            report.outcome = "failed"
+            report.longrepr = f"skipped although the extras are installed: {reason}"
+
+
+def pytest_collectreport(report: pytest.CollectReport) -> None:
+    """A module skipped as a whole when collected (``pytest.importorskip`` at its top)."""
+    pytest_runtest_logreport(report)  # type: ignore[arg-type]
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    path = os.environ.get(SKIP_LOG_ENV)
+    if not path or not report.skipped or hasattr(report, "wasxfail"):
+        return
+    if "gpu" in getattr(report, "keywords", {}):
+        return
+    if os.environ.get("PYTEST_XDIST_WORKER"):  # the controller writes what workers report
+        return
+    with open(path, "a", encoding="utf-8") as handle:
+        handle.write(f"{report.nodeid}\t{_skip_reason(report)}\n")

@@ -325,7 +325,7 @@ def test_unreadable_or_mismatched_models_exit_2(tmp_path, capsys):
     ann.NN([4, 5, 3], backend="numpy", seed=0).save(model)
     rc, _, err = run_main(capsys, "evaluate", model, "--data", "digits")
     assert_one_line_error(rc, err, "expects 4 features but digits has 64")
-    ann.NN([2, 5, 3], backend="numpy", seed=0).save(model)
+    ann.NN([2, 5, 3], backend="numpy", seed=0).save(model, overwrite=True)
     rc, _, err = run_main(capsys, "evaluate", model, "--data", "doughnut")
     assert_one_line_error(rc, err, "3 outputs", "2 classes")
     rc, _, err = run_main(capsys, "evaluate", model, "--data", "runge")

@@ -256,7 +256,7 @@ def test_a_malformed_training_record_is_one_line_naming_the_field(
     assert rc == 0, err
     net = ann.load(model)
     edit(net.metadata)
-    net.save(model)
+    net.save(model, overwrite=True)
     extra = ["--data", data, "--out", tmp_path / "p.csv"] if command == "predict" else []
     rc, _, err = run_main(capsys, command, model, *extra)
     one_line_error(rc, err, "training record", fragment)
@@ -271,7 +271,7 @@ def test_a_record_naming_an_unknown_dataset_says_a_newer_version_wrote_it(tmp_pa
     assert rc == 0, err
     net = ann.load(model)
     net.metadata["data"]["dataset"] = "cifar-100"
-    net.save(model)
+    net.save(model, overwrite=True)
     rc, _, err = run_main(capsys, "evaluate", model)
     one_line_error(rc, err, "'cifar-100'", "newer anyarray_nn", "upgrade")
 

@@ -145,7 +145,7 @@ def fake_mnist(directory: Path, gz_train: bool = True, gz_test: bool = False) ->
 
 def test_load_mnist_from_directory(tmp_path: Path) -> None:
     ref = fake_mnist(tmp_path)
-    X_train, y_train, X_test, y_test = datasets.load_mnist(tmp_path)
+    X_train, X_test, y_train, y_test = datasets.load_mnist(tmp_path)
     assert X_train.shape == (N_TRAIN, ROWS * COLS) and X_test.shape == (N_TEST, ROWS * COLS)
     assert X_train.dtype == np.float32 and y_train.dtype == np.int64
     np.testing.assert_allclose(X_train, ref["train_images"].reshape(N_TRAIN, -1) / 255.0, rtol=1e-6)
@@ -157,7 +157,7 @@ def test_load_mnist_from_directory(tmp_path: Path) -> None:
 
 def test_load_mnist_unscaled_unflattened(tmp_path: Path) -> None:
     ref = fake_mnist(tmp_path, gz_train=False, gz_test=True)
-    X_train, y_train, X_test, _ = datasets.load_mnist(str(tmp_path), flatten=False, scale=False)
+    X_train, X_test, y_train, _ = datasets.load_mnist(str(tmp_path), flatten=False, scale=False)
     assert X_train.shape == (N_TRAIN, ROWS, COLS) and X_train.dtype == np.uint8
     assert y_train.dtype == np.int64  # labels are int64 either way
     np.testing.assert_array_equal(X_train, ref["train_images"])
@@ -168,7 +168,7 @@ def test_load_mnist_accepts_dotted_mirror_names(tmp_path: Path) -> None:
     ref = fake_mnist(tmp_path)
     for file in tmp_path.iterdir():
         file.rename(tmp_path / file.name.replace("-idx", ".idx"))
-    _, y_train, _, _ = datasets.load_mnist(tmp_path)
+    _, _, y_train, _ = datasets.load_mnist(tmp_path)
     np.testing.assert_array_equal(y_train, ref["train_labels"])
 
 
@@ -219,7 +219,7 @@ def test_load_mnist_from_openml_splits_60000_10000(monkeypatch) -> None:
         return X, y
 
     monkeypatch.setattr(sklearn.datasets, "fetch_openml", fake_fetch)
-    X_train, y_train, X_test, y_test = datasets.load_mnist(scale=False, flatten=False)
+    X_train, X_test, y_train, y_test = datasets.load_mnist(scale=False, flatten=False)
     assert calls[0][0] == "mnist_784" and calls[0][1]["as_frame"] is False
     assert X_train.shape == (60_000, 28, 28) and X_test.shape == (10_000, 28, 28)
     assert y_train.dtype == np.int64 and y_test[0] == 60_000 % 10 and y_train[13] == 3
@@ -245,7 +245,7 @@ def test_fashion_mnist_reads_a_given_directory(tmp_path: Path) -> None:
     reason="Fashion-MNIST not installed (apt-get install dataset-fashion-mnist)",
 )
 def test_real_fashion_mnist() -> None:
-    X_train, y_train, X_test, y_test = datasets.load_fashion_mnist()
+    X_train, X_test, y_train, y_test = datasets.load_fashion_mnist()
     assert X_train.shape == (60_000, 784) and X_test.shape == (10_000, 784)
     assert X_train.dtype == np.float32 and y_train.dtype == np.int64
     assert X_train.min() == 0.0 and X_train.max() == 1.0

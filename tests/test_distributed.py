@@ -289,7 +289,7 @@ def test_the_command_line_trains_on_several_ranks(tmp_path):
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.count("epoch 2/2") == 1  # rank 0 alone prints
-    assert proc.stdout.splitlines()[0] == "distributed: 2 MPI ranks"
+    assert proc.stdout.splitlines()[0].startswith("distributed: 2 MPI ranks, ")  # + threads
     assert "found one MPI rank" not in proc.stderr
     single = subprocess.run(
         [sys.executable, "-m", "anyarray_nn", *argv[:3], *argv[4:], "--save", "one.npz"],
@@ -399,5 +399,5 @@ def test_distributed_without_mpiexec_warns_that_it_found_one_rank(tmp_path):
         env=env,
     )
     assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.splitlines()[0] == "distributed: 1 MPI rank"
+    assert proc.stdout.splitlines()[0].startswith("distributed: 1 MPI rank, ")
     assert "--distributed found one MPI rank" in proc.stderr and "mpiexec -n N" in proc.stderr

@@ -214,6 +214,22 @@ def test_results_md_lists_every_example() -> None:
         assert f"examples/{name}.py" in text, name
 
 
+def test_results_md_is_what_make_results_writes() -> None:
+    """RESULTS.md is examples/make_results.py's output: it says so at its top, it is in the
+    script's format (parsed and rendered again, it is the same text), and the script runs
+    every example there is, so neither the file nor the script's list can go stale."""
+    module = load("make_results")
+    text = (EXAMPLES_DIR / "RESULTS.md").read_text()
+    assert text.splitlines()[2] == module.NOTICE
+    runs, machine = module.parse(text)
+    names = [name for name, _ in module.EXAMPLES]
+    assert [run.name for run in runs] == names
+    assert module.render(runs, machine) == text
+    scripts = {p.stem for p in EXAMPLES_DIR.glob("*.py") if not p.name.startswith("_")}
+    assert scripts - {"make_results"} == set(names) and set(EXAMPLES) <= set(names)
+    assert all("(exit" not in run.wall and run.output for run in runs), "an example failed"
+
+
 MPIEXEC = shutil.which("mpiexec") or str(Path(sys.executable).parent / "mpiexec")
 
 

@@ -166,7 +166,7 @@ def test_atomic_save_keeps_the_old_file_on_a_crash(tmp_path, monkeypatch, file_f
     monkeypatch.setattr(ann_io.os, "replace", crash)
     net.fit(np.ones((4, 4)), [0, 1, 2, 0], epochs=1)
     with pytest.raises(OSError, match="simulated"):
-        net.save(path)
+        net.save(path, overwrite=True)
     assert path.read_bytes() == before
     assert os.listdir(tmp_path) == [path.name]  # no temp file left behind
 
@@ -193,7 +193,7 @@ def test_crash_while_writing_leaves_previous_file(tmp_path, monkeypatch):
 
     monkeypatch.setattr(ann_io.os, "fdopen", lambda fd, mode: Half(real_fdopen(fd, mode)))
     with pytest.raises(KeyboardInterrupt):
-        _trained().save(path)
+        _trained().save(path, overwrite=True)
     assert path.read_bytes() == before
     assert os.listdir(tmp_path) == ["m.safetensors"]
 
@@ -243,7 +243,7 @@ def test_saved_files_get_ordinary_permissions(tmp_path):
     os.umask(umask)
     assert path.stat().st_mode & 0o777 == 0o666 & ~umask
     path.chmod(0o640)
-    _trained().save(path)  # overwriting keeps the file's mode
+    _trained().save(path, overwrite=True)  # overwriting keeps the file's mode
     assert path.stat().st_mode & 0o777 == 0o640
 
 
@@ -257,7 +257,7 @@ def test_initializer_with_arguments_or_custom_round_trips(tmp_path):
 
     for init in (initializers.get("normal", std=1.0), initializers.he_uniform, mine):
         net = ann.NN([4, 8, 3], init=init, backend="numpy", seed=0)
-        net.save(tmp_path / "m.safetensors")
+        net.save(tmp_path / "m.safetensors", overwrite=True)
         back = ann.load(tmp_path / "m.safetensors")
         for a, b in zip(net.get_weights(), back.get_weights(), strict=True):
             np.testing.assert_array_equal(a, b)

@@ -53,6 +53,21 @@ def test_ci_runs_the_readme_test_command():
     assert "pytest" in test_cmd
     ci_lines = [line.strip() for line in (ROOT / ".ci" / "run").read_text().splitlines()]
     assert test_cmd.strip() in ci_lines
+    # as a newcomer runs it: before anything installs an extra into CI's environment
+    first_extra = next(i for i, line in enumerate(ci_lines) if re.search(r"-e \S*\.\[mpi", line))
+    assert ci_lines.index(test_cmd.strip()) < first_extra
+    assert "--rerun-skipped" in "\n".join(ci_lines[first_extra:])
+
+
+def test_the_documented_lint_is_the_one_ci_runs():
+    """docs/testing.md's lint lines are .ci/run's, verbatim (same paths, same ruff)."""
+    blocks = _bash_blocks((ROOT / "docs" / "testing.md").read_text())
+    lint = next(block for block in blocks if "ruff check" in block).splitlines()
+    ci_lines = [line.strip() for line in (ROOT / ".ci" / "run").read_text().splitlines()]
+    ruff_lines = [line for line in ci_lines if line.startswith("ruff ")]
+    assert [line for line in lint if line.startswith("ruff ")] == ruff_lines
+    pin = re.search(r'"(ruff==[\d.]+)"', "\n".join(ci_lines)).group(1)
+    assert pin in lint[0]
 
 
 def test_demo_reaches_the_promised_accuracy(capsys):
@@ -144,12 +159,15 @@ EXTRAS = {
 STDLIB = set(sys.stdlib_module_names)
 
 
-def _blocks_with_installs(path: Path) -> list[tuple[str, set[str]]]:
+def _blocks_with_installs(path: Path) -> list[tuple[str, set[str], set[str]]]:
     """Each ```python block of a page, with the modules the nearest install command before it
-    makes importable (the core alone when no install command precedes it)."""
+    makes importable (the core alone when no install command precedes it), and what an
+    ``<!-- snippet needs: a, b -->`` line right above the block declares it needs (modules or
+    backend names) beyond what its code shows."""
     text = path.read_text()
     out, available = [], set(CORE)
-    for lang, body in re.findall(r"```(\w+)\n(.*?)\n```", text, flags=re.S):
+    for match in re.finditer(r"```(\w+)\n(.*?)\n```", text, flags=re.S):
+        lang, body = match.groups()
         if lang == "bash" and "pip install -e" in body:
             extras = re.search(r'pip install -e "?\.(?:\[([\w,]+)\])?', body).group(1) or ""
             available = set(CORE)
@@ -159,7 +177,10 @@ def _blocks_with_installs(path: Path) -> list[tuple[str, set[str]]]:
                 if re.fullmatch(r"[A-Za-z_][\w-]*(==[\w.]+)?", word):  # a package named too
                     available.add(re.split(r"==", word)[0].replace("-", "_"))
         elif lang == "python":
-            out.append((body, set(available)))
+            before = text[: match.start()].rstrip().rsplit("\n", 1)[-1]
+            marker = re.fullmatch(r"<!-- snippet needs: ([\w, ]+) -->", before.strip())
+            declared = {n.strip() for n in marker.group(1).split(",")} if marker else set()
+            out.append((body, set(available), declared))
     return out
 
 
@@ -168,20 +189,91 @@ def _imported(block: str) -> set[str]:
     return {name for name in names if name not in STDLIB and name != "__future__"}
 
 
+#: Calls that need an extra whatever the snippet imports: export runs the network on ndonnx.
+CALLS_NEED = {"export": EXTRAS["onnx"], "export_onnx": EXTRAS["onnx"]}
+
+
+def _backend_named(text: str) -> str | None:
+    """The backend a string names (``"jax"``, ``"strict"``), or None."""
+    key = backend_mod.normalise(text)
+    for info in backend_mod.BACKENDS.values():
+        if key in {backend_mod.normalise(n) for n in (info.name, *info.aliases)}:
+            return info.name
+    return None
+
+
+def _needs(block: str, declared: set[str]) -> tuple[set[str], set[str]]:
+    """What a snippet needs to run: ``(modules, backends)``. Modules: what it imports, what
+    its calls need (``CALLS_NEED``) and the packages of the backends it names. Backends: every
+    string constant that names one (``backend="jax"``, ``net.to("torch")``,
+    ``NNClassifier(backend="jax")``), so a backend chosen by name without importing its
+    library counts too. ``declared`` adds what the code cannot show (a marker in the page)."""
+    tree = compile(block, "<snippet>", "exec", flags=ast.PyCF_ONLY_AST)
+    modules = _imported(block)
+    backends = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Constant) and isinstance(node.value, str):
+            name = _backend_named(node.value)
+            if name is not None:
+                backends.add(name)
+        elif isinstance(node, ast.Call):
+            func = node.func
+            called = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+            modules |= CALLS_NEED.get(called, set())
+    for item in declared:
+        name = _backend_named(item)
+        if name is not None:
+            backends.add(name)
+        else:
+            modules.add(item)
+    modules |= {backend_mod.BACKENDS[name].package for name in backends}
+    return modules, backends
+
+
+def test_needs_sees_what_a_snippet_needs():
+    """The rule behind the snippets' skips, on the two kinds of snippet it once missed: a
+    backend chosen by name without importing its library, and export with no ndonnx import."""
+    assert _needs('import anyarray_nn as ann\nann.NN([2, 1], backend="jax")', set()) == (
+        {"anyarray_nn", "jax"},
+        {"jax"},
+    )
+    modules, _ = _needs("import onnxruntime\nnet.export('m.onnx')", set())
+    assert {"onnxruntime", "ndonnx", "onnx"} <= modules
+    assert _needs("x = net.to('strict')", set())[1] == {"array_api_strict"}
+    assert _needs("print(1)", {"dask", "torch"}) == ({"dask", "torch"}, {"torch"})
+    assert _needs("import anyarray_nn as ann  # 'jax' in a comment", set())[1] == set()
+
+
+def _missing(modules: set[str], backends: set[str]) -> list[str]:
+    """Why a snippet cannot run here, one entry per missing module or unusable backend."""
+    why = [
+        f"{m} is not installed"
+        for m in sorted(modules)
+        if importlib.util.find_spec(m) is None
+        and m not in {backend_mod.BACKENDS[b].package for b in backends}
+    ]
+    for name in sorted(backends):
+        status = backend_mod.BACKENDS[name].status()
+        if status is not None:
+            why.append(f"backend {name!r} is {status}")
+    return why
+
+
 SNIPPETS = [
-    pytest.param(path, i, block, available, id=f"{path.name}-{i}")
+    pytest.param(path, i, block, available, declared, id=f"{path.name}-{i}")
     for path in DOCS
-    for i, (block, available) in enumerate(_blocks_with_installs(path))
+    for i, (block, available, declared) in enumerate(_blocks_with_installs(path))
 ]
+PARAMS = ("path", "index", "block", "available", "declared")
 
 
-@pytest.mark.parametrize(("path", "index", "block", "available"), SNIPPETS)
-def test_snippet_needs_only_the_install_before_it(path, index, block, available):
-    """A snippet imports only what the install command before it brought, names no backend that
-    install lacks, and imports every module it uses (no name left over from another snippet)."""
-    assert _imported(block) <= available, (path.name, index, _imported(block) - available)
-    if "torch" not in available:
-        assert not re.search(r'(backend=|to\()"torch"', block), "this snippet needs torch"
+@pytest.mark.parametrize(PARAMS, SNIPPETS)
+def test_snippet_needs_only_the_install_before_it(path, index, block, available, declared):
+    """A snippet needs (imports, backends it names, export) only what the install command
+    before it brought, and imports every module it uses (no name left over from another
+    snippet)."""
+    modules, _ = _needs(block, declared)
+    assert modules <= available, (path.name, index, sorted(modules - available))
     if "ann." in block:
         assert "import anyarray_nn as ann" in block
     tree = compile(block, str(path), "exec", flags=ast.PyCF_ONLY_AST)
@@ -209,13 +301,15 @@ def test_snippet_needs_only_the_install_before_it(path, index, block, available)
     assert not missing, f"{path.name} snippet {index} uses {sorted(missing)} without defining them"
 
 
-@pytest.mark.parametrize(("path", "index", "block", "available"), SNIPPETS)
-def test_snippet_runs(path, index, block, available, tmp_path, monkeypatch):
+@pytest.mark.parametrize(PARAMS, SNIPPETS)
+def test_snippet_runs(path, index, block, available, declared, tmp_path, monkeypatch):
     """Every ```python block runs as written, on its own, as a script (``__name__`` is
-    ``"__main__"``), in a scratch directory; warnings such as ConvergenceWarning are errors."""
-    for module in _imported(block):
-        if importlib.util.find_spec(module) is None:
-            pytest.skip(f"{module} is not installed (the snippet's extra)")
+    ``"__main__"``), in a scratch directory; warnings such as ConvergenceWarning are errors.
+    A snippet that needs what is not here (``_needs``: a module, a backend, export's ndonnx)
+    is skipped, saying what is missing."""
+    why = _missing(*_needs(block, declared))
+    if why:
+        pytest.skip(f"this snippet needs what is missing here: {'; '.join(why)}")
     monkeypatch.chdir(tmp_path)
     if "__main__" in block:  # a script (Dask starts worker processes): run it as one
         _run_as_a_script(block, tmp_path)

@@ -71,7 +71,7 @@ def test_save_refuses_non_finite_weights_and_keeps_the_old_file(tmp_path):
     before = path.read_bytes()
     net.layers[0].params["W"][0, 0] = np.nan
     with pytest.raises(ValueError, match=r"W1 contains NaN or inf: refusing"):
-        net.save(path)
+        net.save(path, overwrite=True)
     assert path.read_bytes() == before
 
 

@@ -125,7 +125,7 @@ def test_save_refuses_metadata_too_deep_to_load_and_keeps_the_old_file(tmp_path,
         deep = [deep]
     net.metadata = {"deep": deep}
     with pytest.raises(ValueError, match="metadata"):
-        net.save(path)
+        net.save(path, overwrite=True)
     assert path.read_bytes() == before
     net.copy()  # the copy is not affected by the refused save
 

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from .. import metrics, tabular
-from ..backend import auto_backend, backend_status
+from ..backend import BACKENDS, auto_backend, backend_status
 from ..gradcheck import gradcheck
 from ..network import NN, load
 from .common import (
@@ -18,6 +18,7 @@ from .common import (
     EXIT_OK,
     UsageError,
     check_output_path,
+    refuse_existing_output,
     refuse_overwriting_input,
 )
 from .data import FILE_TYPES, Data
@@ -89,6 +90,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
             f"give --data FILE ({FILE_TYPES})",
         )
     refuse_overwriting_input(args.out, "--out", [args.data.path, args.model])
+    refuse_existing_output(args.out, "--out", args.overwrite)
     net = _load_model(args)
     record = Record.of(net.metadata, args.model)
     X = prediction_features(args, record, net)
@@ -180,6 +182,10 @@ def cmd_backends(args: argparse.Namespace) -> int:
     """Each backend: usable here, or why not; and what ``auto`` picks."""
     status = backend_status()
     for name, why in status.items():
-        print(f"{name:<18}{'available' if why is None else 'unavailable: ' + why}")
+        state = "available" if why is None else "unavailable: " + why
+        purpose = BACKENDS[name].purpose
+        if purpose is not None:  # ndonnx: export only
+            state = f"not for training or running: it {purpose}; {state}"
+        print(f"{name:<18}{state}")
     print(f"{'auto':<18}-> {auto_backend()}")
     return EXIT_OK

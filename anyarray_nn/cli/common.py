@@ -69,6 +69,13 @@ def check_output_path(path: str, option: str) -> None:
         ) from None
 
 
+def refuse_existing_output(path: str | None, option: str, overwrite: bool) -> None:
+    """An existing output file is replaced only with ``--overwrite`` (the rule of ``NN.save``
+    and ``export``), checked before any work."""
+    if path is not None and path != "-" and not overwrite and os.path.lexists(path):
+        raise UsageError(f"{option} {path!r} exists", "pick another name, or pass --overwrite")
+
+
 def refuse_overwriting_input(path: str, option: str, inputs: list[str | None]) -> None:
     """UsageError when the output ``path`` is one of the ``inputs`` (also through a link):
     writing it would replace the user's data with the output."""

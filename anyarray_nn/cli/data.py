@@ -138,6 +138,8 @@ class ReadOptions:
     task: str = "auto"
     features: list[str] | None = None  # the model's feature names: columns are chosen by name
     skip_rows: int = 0  # lines to ignore at the top of a CSV (--skip-rows)
+    select: list[str] | None = None  # --features: only these columns are features
+    drop: list[str] | None = None  # --drop: these columns are not features
 
 
 @dataclass
@@ -176,7 +178,7 @@ def _idx_source(spec: DataSpec) -> Source:
         _announce_download()
     loader = datasets.load_fashion_mnist if name == "fashion-mnist" else datasets.load_mnist
     try:
-        X_train, y_train, X_test, y_test = loader(spec.path, scale=False)
+        X_train, X_test, y_train, y_test = loader(spec.path, scale=False)
     except datasets.DatasetNotFoundError as exc:
         raise UsageError(first_line(exc), _idx_hint(name)) from exc
     k = len(_FASHION_CLASSES)
@@ -307,27 +309,51 @@ def _read_target(table: tabular.Table, target: str | None) -> tuple[np.ndarray, 
 
 
 def feature_columns(
-    table: tabular.Table, names: list[str] | None, skip: int | None, target: str | None
+    table: tabular.Table,
+    names: list[str] | None,
+    skip: int | None,
+    target: str | None,
+    opts: ReadOptions | None = None,
 ) -> list[int]:
     """The feature columns of ``table``: by ``names`` (the model's) when the file has names
-    too, in the model's order, with only the label column ``target`` allowed besides them;
-    else every column but ``skip``."""
+    too, in the model's order, with only the label column ``target`` allowed besides them
+    (and the columns the model was told to leave out: ``--drop``'s, or all but ``--features``');
+    else every column but ``skip``, as ``--features`` / ``--drop`` choose."""
+    select, drop = (opts.select, opts.drop) if opts is not None else (None, None)
     if table.names is None or names is None:
-        return [c for c in range(table.n_columns) if c != skip]
+        return selected_columns(table, skip, select, drop)
     missing = [n for n in names if n not in table.names]
     if missing:
         raise UsageError(
             f"{table.path} lacks the feature column(s) {', '.join(map(repr, missing))} that the "
             "model was trained on"
         )
-    extra = [n for n in table.names if n not in names and n != target]
+    left_out = set(drop or ()) if select is None else set(table.names)
+    extra = [n for n in table.names if n not in names and n != target and n not in left_out]
     if extra:
         raise UsageError(
             f"{table.path} has column(s) {', '.join(map(repr, extra))} that the model was not "
             "trained on",
-            "drop them: besides the features, only the label column may be there",
+            "drop them: besides the features, only the label column may be there (or train "
+            "with --drop or --features, which the model then remembers)",
         )
     return [table.names.index(n) for n in names]
+
+
+def selected_columns(
+    table: tabular.Table, skip: int | None, select: list[str] | None, drop: list[str] | None
+) -> list[int]:
+    """Every column but the label column ``skip``; only ``select``'s (in its order), or all
+    but ``drop``'s, each a name or a position."""
+    if select is not None:
+        columns = [table.column(spec) for spec in select]
+        if skip is not None and skip in columns:
+            raise UsageError(f"--features names the label column {table.label(skip)}")
+        if len(set(columns)) < len(columns):
+            raise UsageError("--features names a column twice")
+        return columns
+    dropped = {table.column(spec) for spec in drop or ()}
+    return [c for c in range(table.n_columns) if c != skip and c not in dropped]
 
 
 #: A classifier needs several examples of each class: with fewer rows than this per distinct
@@ -386,7 +412,7 @@ def _file_source(spec: DataSpec, opts: ReadOptions, split: bool) -> Source:
     path = str(spec.path)
     table = tabular.open_table(path, opts.header, opts.skip_rows)
     y, target_column, target = _read_target(table, opts.target)
-    columns = feature_columns(table, opts.features, target_column, target)
+    columns = feature_columns(table, opts.features, target_column, target, opts)
     if not columns:
         raise UsageError(f"{path} has no feature columns besides the labels {target!r}")
     X = table.numeric(columns)
@@ -398,7 +424,10 @@ def _file_source(spec: DataSpec, opts: ReadOptions, split: bool) -> Source:
         raise UsageError(f"{path}: every label is {classes[0]!r}: there is nothing to learn")
     record = {"file": str(Path(path).resolve()), "sha256": file_digest(path), "target": target}
     record["header"] = table.header
-    record["read"] = {"header": opts.header, "skip_rows": opts.skip_rows}  # as given: for new files
+    record["read"] = {  # as given: for new files
+        "header": opts.header, "skip_rows": opts.skip_rows, "features": opts.select,
+        "drop": opts.drop,
+    }  # fmt: skip
     if target_column is None and tabular.is_data_file(target):  # labels in a second file
         record["target_sha256"] = file_digest(target)
     names = None if table.names is None else [table.names[c] for c in columns]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import importlib.util
 import os
 import sys
 from collections.abc import Sequence
@@ -73,20 +74,53 @@ def _run(args: argparse.Namespace) -> int:
 
 
 #: Modules imported before the arguments are parsed (comma-separated), so that the components
-#: they register (activations, optimizers, losses, backends, ...) are valid choices.
+#: they register (activations, optimizers, losses, backends, ...) are valid choices. An entry is
+#: a module name, found on the usual import path (never the current directory for the console
+#: script: a file there that shadows a module would run), or the path of a ``.py`` file, e.g.
+#: ``./my_components.py``, which is loaded from exactly that file.
 PLUGINS_ENV = "ANYARRAY_NN_PLUGINS"
 
 
 def _import_plugins() -> None:
-    for module in filter(None, (m.strip() for m in os.environ.get(PLUGINS_ENV, "").split(","))):
+    for entry in filter(None, (m.strip() for m in os.environ.get(PLUGINS_ENV, "").split(","))):
         try:
-            importlib.import_module(module)
+            _import_plugin(entry)
         except Exception as exc:  # any failure in a user's module: one line, exit 2
             raise UsageError(
-                f"{PLUGINS_ENV} names {module!r}, which failed to import "
+                f"{PLUGINS_ENV} names {entry!r}, which failed to import "
                 f"({type(exc).__name__}: {first_line(exc)})",
-                "check the module name and PYTHONPATH",
+                _plugin_hint(entry),
             ) from exc
+
+
+def _import_plugin(entry: str) -> None:
+    """Import a module by name, or load a ``.py`` file by path (as the module of its stem)."""
+    if not (entry.endswith(".py") or os.sep in entry or "/" in entry):
+        importlib.import_module(entry)
+        return
+    path = os.path.abspath(entry)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"no file {path}")
+    name = os.path.splitext(os.path.basename(path))[0]
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # components pickle and load by their module's name
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        del sys.modules[name]
+        raise
+
+
+def _plugin_hint(entry: str) -> str:
+    local = f"{entry}.py"
+    if "/" not in entry and not entry.endswith(".py") and os.path.isfile(local):
+        return (
+            f"the current directory is not searched for modules; to load {local} from it, "
+            f"write {PLUGINS_ENV}=./{local}"
+        )
+    return "check the module name and PYTHONPATH, or give the path of a .py file"
 
 
 def main(argv: Sequence[str] | None = None) -> int:

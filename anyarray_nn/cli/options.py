@@ -10,7 +10,7 @@ from .. import activations as _activations
 from .. import initializers as _initializers
 from .. import losses as _losses
 from .. import optimizers as _optimizers
-from ..backend import DTYPE_NAMES, backend_names
+from ..backend import BACKENDS, DTYPE_NAMES
 from ..validation import Interval
 from . import commands, export, train
 from .common import EXIT_STATUS_HELP, EXIT_USAGE, PROG
@@ -115,6 +115,14 @@ _DATA_HELP = (
 )
 
 
+def _column_list(text: str) -> list[str]:
+    """``--features`` / ``--drop``: comma-separated column names or positions."""
+    columns = [c.strip() for c in text.split(",")]
+    if not all(columns):
+        raise argparse.ArgumentTypeError(f"{text!r}: give column names or positions, a,b,c")
+    return columns
+
+
 def _add_file_options(g: Any, command: str) -> None:
     """--target and --header: how to read a data file."""
     target_help = {
@@ -172,6 +180,23 @@ def _add_data_options(p: argparse.ArgumentParser, command: str) -> None:
         help="points drawn for runge, doughnut, squares, spirals (default 1000)",
     )
     if train:
+        columns = g.add_mutually_exclusive_group()
+        columns.add_argument(
+            "--features",
+            type=_column_list,
+            default=None,
+            metavar="COLS",
+            help="only these columns of --data FILE are features (names or positions, "
+            "comma-separated); recorded, so evaluate and predict ignore the others",
+        )
+        columns.add_argument(
+            "--drop",
+            type=_column_list,
+            default=None,
+            metavar="COLS",
+            help="columns of --data FILE that are not features, e.g. an ID or a date (names or "
+            "positions, comma-separated); recorded, so evaluate and predict ignore them too",
+        )
         g.add_argument(
             "--task",
             choices=("classification", "regression"),
@@ -188,12 +213,17 @@ def _add_data_options(p: argparse.ArgumentParser, command: str) -> None:
         )
 
 
+def _computing() -> list[str]:
+    """The backends a network can train and run on (not ndonnx, which records graphs)."""
+    return [name for name, info in BACKENDS.items() if info.purpose is None]
+
+
 def _add_backend_options(p: argparse.ArgumentParser, dtype_default: str | None) -> None:
     g = p.add_argument_group("backend")
     g.add_argument(
         "--backend",
         default="auto",
-        help=f"{', '.join(backend_names())} or auto (default: CuPy if a GPU is usable, else NumPy)",
+        help=f"{', '.join(_computing())} or auto (default: CuPy if a GPU is usable, else NumPy)",
     )
     g.add_argument("--device", default=None, help="device on that backend, e.g. cuda:1, 0, device1")
     g.add_argument(
@@ -210,7 +240,7 @@ def _add_demo_options(p: argparse.ArgumentParser, top_level: bool) -> None:
     prefix = "demo_" if top_level else ""
     g = p.add_argument_group("demo options") if top_level else p
     options: dict[str, dict[str, Any]] = {
-        "backend": {"metavar": "BACKEND", "help": f"{', '.join(backend_names())} or auto"},
+        "backend": {"metavar": "BACKEND", "help": f"{', '.join(_computing())} or auto"},
         "epochs": {"metavar": "EPOCHS", "type": _positive_int},
         "seed": {"metavar": "SEED", "type": int},
         "dtype": {"choices": DTYPE_NAMES},
@@ -337,6 +367,7 @@ def _add_predict_options(p: argparse.ArgumentParser) -> None:
         "CSV on standard output (the default)",
     )
     o.add_argument("--proba", action="store_true", help="class probabilities, one column per class")
+    o.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
     _add_backend_options(p, None)
 
 
@@ -395,12 +426,20 @@ def _add_train_options(t: argparse.ArgumentParser) -> None:
 
 
 def _add_train_output_options(t: argparse.ArgumentParser) -> None:
-    t.add_argument_group("scale-out").add_argument(
+    s = t.add_argument_group("scale-out")
+    s.add_argument(
         "--distributed",
         action="store_true",
         help="train data-parallel over the MPI ranks this command runs on "
         "(mpiexec -n 4 anyarray-nn train --distributed ...); rank 0 prints and saves; needs "
         "mpi4py: pip install 'anyarray_nn[mpi]'",
+    )
+    s.add_argument(
+        "--threads-per-rank",
+        default=None,
+        metavar="N|all",
+        help="BLAS/OpenMP threads of each rank with --distributed (default: its share of the "
+        "cores, cores // ranks on the machine, or $ANYARRAY_NN_RANK_THREADS; all: leave them)",
     )
     o = t.add_argument_group("output")
     o.add_argument(
@@ -410,6 +449,9 @@ def _add_train_output_options(t: argparse.ArgumentParser) -> None:
         "Ctrl-C, the last finished epoch is saved",
     )
     o.add_argument("--plot", metavar="PNG", help="plot the training curves (needs matplotlib)")
+    o.add_argument(
+        "--overwrite", action="store_true", help="replace an existing --save or --plot file"
+    )
     _add_progress_options(o)
 
 

@@ -109,6 +109,8 @@ class Record:
             header=data.get("header"),
             task=self.raw.get("task", "auto"),
             skip_rows=self.read.get("skip_rows", 0),
+            select=self.read.get("features"),
+            drop=self.read.get("drop"),
         )
 
     @property
@@ -252,6 +254,9 @@ def _check_read_field(read: Any, bad: Any) -> None:
     skip = read.get("skip_rows", 0)
     if not isinstance(skip, int) or isinstance(skip, bool) or skip < 0:
         bad("data.read.skip_rows", f"is {skip!r}, not a whole number >= 0")
+    for name in ("features", "drop"):
+        if read.get(name) is not None and not _str_list(read.get(name)):
+            bad(f"data.read.{name}", "is not a list of column names or positions")
 
 
 def _given(args: argparse.Namespace, name: str) -> Any:
@@ -292,6 +297,7 @@ def evaluation_data(args: argparse.Namespace, record: Record | None, model: str)
         base.target = base.target or record.target
         base.task = record.options().task
         base.features = record.feature_names
+        base.select, base.drop = record.options().select, record.options().drop
     with recorded_skip_named(args, record, spec.path, "evaluate", note=not same):
         source = load_source(spec, _read_options(args, base), split=same or not spec.is_file)
     if record is None:  # saved by net.save: the dataset's own scaling and classes
@@ -365,12 +371,28 @@ def recorded_skip_named(
         )
 
 
+def _column_or_none(table: tabular.Table, spec: str | None) -> int | None:
+    """The column ``spec`` names in ``table``, or None (no label column there)."""
+    if spec is None:
+        return None
+    try:
+        return table.column(spec)
+    except tabular.DataFileError:
+        return None
+
+
 def _prediction_columns(
     table: tabular.Table, record: Record | None, n_features: int, args: argparse.Namespace
 ) -> list[int]:
     """Feature columns by name when both the file and the model have names, else by position;
     the label column may be there too and is ignored."""
     target = args.target or (None if record is None else record.target)
+    if record is not None and (record.read.get("features") or record.read.get("drop")):
+        opts = record.options()  # train's --features / --drop: the same columns
+        for skip in dict.fromkeys((_column_or_none(table, target), None)):  # label there or not
+            columns = feature_columns(table, record.feature_names, skip, target, opts)
+            if len(columns) == n_features:
+                return columns
     if table.names is not None and record is not None and record.feature_names is not None:
         return feature_columns(table, record.feature_names, None, target)
     if table.n_columns == n_features:

@@ -15,7 +15,8 @@ from typing import Any
 import numpy as np
 
 from .. import datasets
-from ..backend import BackendUnavailableError, resolve
+from ..backend import BackendUnavailableError, resolve_computing
+from ..distributed import limit_rank_threads
 from ..io import format_for
 from ..network import NN
 from ..plotting import plot_history
@@ -29,6 +30,7 @@ from .common import (
     first_line,
     has_module,
     progress_mode,
+    refuse_existing_output,
     refuse_overwriting_input,
 )
 from .data import Data, ReadOptions, Scaler, load_source, prepare, subsample
@@ -48,7 +50,7 @@ DEMO_DEFAULTS: dict[str, Any] = {
 def resolve_backend(backend: str, device: Any, dtype: str | None) -> Any:
     """The Backend, or a UsageError pointing at ``anyarray-nn backends``."""
     try:
-        return resolve(backend, device, dtype or "float32")
+        return resolve_computing(backend, device, dtype or "float32")
     except (BackendUnavailableError, ValueError) as exc:
         raise UsageError(first_line(exc), BACKENDS_HINT) from exc
 
@@ -80,12 +82,13 @@ def _check_outputs(args: argparse.Namespace) -> None:
     for path, option in ((args.save, "--save"), (args.plot, "--plot")):
         if path is not None and args.data.is_file:
             refuse_overwriting_input(path, option, [args.data.path, target])
+        refuse_existing_output(path, option, args.overwrite)
 
 
 def training_data(args: argparse.Namespace) -> Data:
     """``--data`` read, split, scaled (``--scale``) and subsampled (``--limit``)."""
     if not args.data.is_file:
-        for option in ("target", "header", "task", "skip_rows"):
+        for option in ("target", "header", "task", "skip_rows", "features", "drop"):
             if getattr(args, option) is not None:
                 flag = "--" + option.replace("_", "-")
                 raise UsageError(f"{flag} applies to --data FILE, not to {args.data}")
@@ -94,6 +97,7 @@ def training_data(args: argparse.Namespace) -> Data:
     )
     opts.task = args.task or "auto"
     opts.skip_rows = args.skip_rows or 0
+    opts.select, opts.drop = args.features, args.drop
     source = load_source(args.data, opts)
     assert source.X_train is not None  # training data is always split
     if args.data.is_file and args.task is None:
@@ -140,16 +144,21 @@ def _communicator(args: argparse.Namespace) -> Any:
             "--distributed needs mpi4py, which is not installed",
             "pip install 'anyarray_nn[mpi]', then start it with mpiexec -n N",
         ) from None
-    _announce_ranks(MPI.COMM_WORLD)
+    try:
+        threads = limit_rank_threads(MPI.COMM_WORLD, args.threads_per_rank)
+    except ValueError as exc:
+        raise UsageError(first_line(exc)) from None
+    _announce_ranks(MPI.COMM_WORLD, threads)
     return MPI.COMM_WORLD
 
 
-def _announce_ranks(comm: Any) -> None:
-    """Rank 0 says how many ranks train; a single one (no ``mpiexec``) is warned about."""
+def _announce_ranks(comm: Any, threads: str) -> None:
+    """Rank 0 says how many ranks train, and with how many threads each; a single one (no
+    ``mpiexec``) is warned about."""
     if comm.Get_rank() != 0:
         return
     size = comm.Get_size()
-    print(f"distributed: {size} MPI rank{'s' if size != 1 else ''}")
+    print(f"distributed: {size} MPI rank{'s' if size != 1 else ''}, {threads}")
     if size == 1:
         print(
             "warning: --distributed found one MPI rank, so this trains as one process; "
@@ -213,7 +222,7 @@ def _train(args: argparse.Namespace, comm: Any) -> int:
         test = scores(net, data.X_test, data.y_test, data.regression)
     print(metrics_table({"train": train, "test": test}))
     if args.save is not None:
-        net.save(args.save)
+        net.save(args.save, overwrite=args.overwrite)
         print(f"saved the model to {args.save} ({model_format(args.save, '--save')})")
     if args.plot is not None:
         families = [f for f in ("loss", "accuracy", "r2") if f in history]
@@ -260,7 +269,7 @@ def _save_interrupted(net: NN, args: argparse.Namespace) -> str:
         return f"{where} (nothing saved: no --save)"
     if done == 0:
         return f"{where}, before any epoch finished: nothing saved"
-    net.save(args.save)
+    net.save(args.save, overwrite=args.overwrite)
     epochs = f"{done} epoch{'s' if done != 1 else ''}"
     return f"{where}: saved the model after {epochs} to {args.save} ({format_for(args.save)})"
 

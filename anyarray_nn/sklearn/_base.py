@@ -21,6 +21,7 @@ from sklearn.utils.validation import _check_sample_weight, check_is_fitted, vali
 from .. import activations as _activations
 from .. import losses as _losses
 from .. import optimizers as _optimizers
+from ..inputs import refuse_non_numeric_columns
 from ..layers import Dense, Dropout, Layer
 from ..network import NN
 from ..sparse import is_sparse
@@ -512,6 +513,7 @@ class BaseNN(BaseEstimator):
     def _validate_X(self, X: Any) -> Any:
         """Validate ``X`` for prediction (fitted estimator, same features as in fit)."""
         check_is_fitted(self)
+        refuse_non_numeric_columns(X)  # NN's message: the column, and an encoder to use
         X = validate_data(
             self, X, reset=False, accept_sparse=["csr", "csc"], dtype=(np.float64, np.float32)
         )
@@ -545,7 +547,9 @@ class BaseNN(BaseEstimator):
 
 
 def validate_xy(est: BaseNN, X: Any, y: Any, reset: bool, **kw: Any) -> tuple[Any, np.ndarray]:
-    """``validate_data`` as scikit-learn's MLP calls it (CSR/CSC kept sparse)."""
+    """``validate_data`` as scikit-learn's MLP calls it (CSR/CSC kept sparse); a DataFrame's
+    text column is refused first with NN's message (the column, and an encoder to use)."""
+    refuse_non_numeric_columns(X)
     return validate_data(
         est,
         X,
