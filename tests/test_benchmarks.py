@@ -300,6 +300,11 @@ def test_the_gpu_script_runs_on_the_cpu(tmp_path):
     for table in results["batches"].values():
         assert table["torch-loop"]["vs_torch_loop"] == 1.0
         assert table["ours-torch-cpu"]["epoch_s"] > 0
+        # fit(compile=True): timed where the library compiles on torch, else the reason
+        compiled = table["ours-torch-cpu-compiled"]
+        assert compiled.get("epoch_s", 0) > 0 or "compile" in compiled["not_available"]
+        for name in gpu.GPU_ROWS:  # listed, with why they did not run
+            assert table[name] == {"not_available": "no CUDA GPU (dry run on torch's CPU)"}
 
 
 def test_around_steps_wraps_every_step_and_batch_gather():
