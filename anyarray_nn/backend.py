@@ -170,7 +170,9 @@ def _jax_scan(f: Callable[..., Any], carry: Any, xs: Any) -> Any:
 XLA_CPU_ALIGNMENT = 64
 
 
-def aligned_empty(shape: tuple[int, ...], dtype: Any, alignment: int = XLA_CPU_ALIGNMENT) -> Any:
+def aligned_empty(
+    shape: tuple[int, ...], dtype: Any, alignment: int = XLA_CPU_ALIGNMENT
+) -> np.ndarray:
     """An uninitialised C-contiguous NumPy array whose data starts at a multiple of
     ``alignment`` bytes (a view into a slightly larger byte buffer, which it keeps alive)."""
     dtype = np.dtype(dtype)

@@ -4,6 +4,7 @@ item 6). One epoch of 784-128-64-10 ReLU, Adam, at batch 128 and 1024.
 
     python benchmarks/host_data.py [--n 60000] [--repeats 5] [--backend jax]
     python benchmarks/host_data.py --baseline REV --rounds 3     # this checkout against REV
+    python benchmarks/host_data.py --threads 1      # one BLAS thread (steadier on a busy box)
 
 Each tree (this checkout, and ``REV`` exported with ``git archive`` into a temporary folder)
 is measured in a fresh subprocess (two versions of the package cannot share one interpreter).
@@ -85,6 +86,9 @@ print(json.dumps(out))
 
 def measure(tree: Path, args: argparse.Namespace) -> dict:
     env = dict(os.environ, PYTHONPATH=str(tree))
+    if args.threads:  # BLAS/OpenMP threads (a loaded machine stalls multi-threaded GEMMs)
+        for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+            env[var] = str(args.threads)
     cmd = [sys.executable, "-c", CHILD, str(ROOT), args.backend, args.data, str(args.n),
            str(args.repeats), ",".join(map(str, args.batches))]  # fmt: skip
     done = subprocess.run(cmd, env=env, cwd=tree, capture_output=True, text=True, check=False)
@@ -136,6 +140,7 @@ def main(argv: list[str] | None = None) -> dict:
                     default=[128, 1024])  # fmt: skip
     ap.add_argument("--baseline", default=None, help="a git revision to compare with")
     ap.add_argument("--rounds", type=int, default=1)
+    ap.add_argument("--threads", type=int, default=None, help="cap BLAS/OpenMP threads")
     ap.add_argument("--out", type=Path, default=None, help="write the figures as JSON here")
     args = ap.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
@@ -148,7 +153,8 @@ def main(argv: list[str] | None = None) -> dict:
             for name in order:
                 rounds[name].append(measure(trees[name], args))
     print(f"backend {args.backend}, {args.n} rows, {args.rounds} round(s) x {args.repeats} "
-          "repeats; seconds are medians, ratios paired")  # fmt: skip
+          f"repeats, threads {args.threads or 'default'}; seconds are medians, ratios "
+          "paired")  # fmt: skip
     results = {name: summarise(name, runs) for name, runs in rounds.items()}
     if args.baseline:
         for batch in results["this"]:

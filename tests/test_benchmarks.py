@@ -144,6 +144,7 @@ def test_jax_loop_trains_like_the_numpy_loop(task, activation):
         np.testing.assert_allclose(np.asarray(a), b, rtol=1e-9, atol=1e-11)
 
 
+@pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")  # keras's own
 @pytest.mark.parametrize("task, activation", [("classification", "relu"), ("regression", "tanh")])
 def test_keras_contender_trains_like_the_numpy_loop(task, activation):
     """Keras 3 on JAX (optional) computes the same function as the hand-written NumPy loop:
