@@ -27,6 +27,7 @@ What each timed ``run`` includes: anyarray_nn and scikit-learn, the whole public
 from __future__ import annotations
 
 import math
+import sys
 import time
 import warnings
 from collections.abc import Callable, Sequence
@@ -39,6 +40,7 @@ __all__ = [
     "CONTENDERS",
     "Contender",
     "JaxLoop",
+    "KerasJax",
     "NumpyLoop",
     "NumpyMLP",
     "Ours",
@@ -227,11 +229,12 @@ class _OursTrial(Trial):
         step is cached by architecture, so the timed fit reuses it); compile time reported.
         (``fit`` reads the epoch's sums and the weights' check back, so it returns only when
         the device has finished: no extra sync is needed.)"""
-        start = time.perf_counter()
-        self.X = self.net.backend.asarray(self.problem.X)
-        be, labels = self.net.backend, self.problem.task == "classification"
-        self.y = be.asarray(self.problem.y, dtype=be.index_dtype if labels else None)
-        self.info["to_device_s"] = time.perf_counter() - start
+        if not self.contender.host_data:
+            start = time.perf_counter()
+            self.X = self.net.backend.asarray(self.problem.X)
+            be, labels = self.net.backend, self.problem.task == "classification"
+            self.y = be.asarray(self.problem.y, dtype=be.index_dtype if labels else None)
+            self.info["to_device_s"] = time.perf_counter() - start
         key = (id(self.problem), self.problem.n, self.problem.batch_size)
         if key not in self.contender.warmed:
             history = self.net.copy().fit(
@@ -269,6 +272,8 @@ class Ours(Contender):
 
     ``metrics=()`` disables the per-batch metric (the benchmark's main configuration);
     ``metrics=None`` keeps ``fit``'s default (accuracy or r2, accumulated every batch).
+    A compiled backend's data is moved to the device before timing (as a JAX user keeps it),
+    unless ``host_data=True``: then the timed ``fit`` is given the NumPy arrays.
     """
 
     def __init__(
@@ -277,8 +282,10 @@ class Ours(Contender):
         device: Any = None,
         metrics: Sequence[str] | None = (),
         name: str | None = None,
+        host_data: bool = False,
     ) -> None:
         self.backend, self.device, self.metrics = backend, device, metrics
+        self.host_data = host_data
         #: compile time per (problem, batch size) warmed, reported as info["compile_s"]
         self.warmed: dict[tuple[int, int, int], float] = {}
         self.compiled = backend == "jax"
@@ -808,6 +815,124 @@ class JaxLoop(Contender):
         return _JaxLoopTrial(problem, self)
 
 
+# -- Keras 3 on JAX (optional) ---------------------------------------------------------------------
+def _keras_reason() -> str | None:
+    """Why Keras 3 on JAX cannot run here (``None`` when it can). ``KERAS_BACKEND`` is set to
+    ``jax`` when unset, before keras is first imported; another backend is refused."""
+    import os
+
+    reason = _has("keras") or _has("jax")
+    if reason:
+        return f"{reason} (optional: pip install keras; KERAS_BACKEND=jax needs no tensorflow)"
+    if "keras" not in sys.modules:
+        os.environ.setdefault("KERAS_BACKEND", "jax")
+        if os.environ["KERAS_BACKEND"] != "jax":
+            return f"KERAS_BACKEND={os.environ['KERAS_BACKEND']} is set; keras-jax needs jax"
+    import keras
+
+    if not keras.__version__.startswith("3.") or keras.backend.backend() != "jax":
+        return f"keras {keras.__version__} runs on {keras.backend.backend()}; needs Keras 3 on jax"
+    return None
+
+
+class _KerasTrial(Trial):
+    """What a Keras user writes: a ``keras.Sequential`` of ``Dense`` layers,
+    ``compile(Adam, SparseCategoricalCrossentropy(from_logits=True) or MeanSquaredError,
+    jit_compile=True)`` and ``model.fit(X, y, batch_size, epochs, shuffle=True)`` on the NumPy
+    arrays (Keras's own batching; its train step is ``jax.jit``-compiled, one call per batch).
+    One model per recipe is kept by the contender and reset to the initial weights and a zero
+    Adam state for each trial, so the compiled step is reused; the first trial of a problem
+    runs one untimed epoch to compile both batch shapes (compile time reported)."""
+
+    def __init__(self, problem: Problem, contender: KerasJax) -> None:
+        reason = _keras_reason()  # sets KERAS_BACKEND before keras is imported
+        if reason:
+            raise RuntimeError(f"keras-jax is not available: {reason}")
+        self.problem = problem
+        key = (tuple(problem.sizes), problem.activation, problem.task, problem.dtype)
+        if key not in contender.models:
+            contender.models[key] = _keras_model(problem, contender.epsilon)
+        self.model = contender.models[key]
+        warm = (id(problem), problem.n, problem.batch_size, key)
+        if warm not in contender.warmed:
+            start = time.perf_counter()
+            self._reset()
+            self.run()
+            contender.warmed[warm] = time.perf_counter() - start
+        self._reset()
+        self.info = {"compile_s": contender.warmed[warm], "jit_compile": True}
+
+    def _reset(self) -> None:
+        import keras
+
+        self.model.set_weights(self.problem.initial_weights())
+        opt = self.model.optimizer
+        for var in opt.variables:  # the step counter, m and v; not the learning rate
+            if not var.path.endswith("learning_rate"):
+                var.assign(keras.ops.zeros(var.shape, dtype=var.dtype))
+        opt.learning_rate = self.problem.lr
+
+    def run(self, shuffle: bool = True) -> float:
+        p = self.problem
+        history = self.model.fit(
+            p.X, p.y, batch_size=p.batch_size, epochs=p.epochs, shuffle=shuffle, verbose=0
+        )
+        return float(history.history["loss"][-1])
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        import keras
+
+        out = self.model.predict(np.asarray(X, dtype=self.problem.dtype), verbose=0)
+        if self.problem.task == "classification":
+            out = keras.ops.softmax(out, axis=1)
+        return np.asarray(out)
+
+
+def _keras_model(problem: Problem, epsilon: float = 1e-8) -> Any:
+    import keras
+
+    layers: list[Any] = [keras.Input((problem.sizes[0],), dtype=problem.dtype)]
+    for i, width in enumerate(problem.sizes[1:]):
+        act = problem.activation if i < len(problem.sizes) - 2 else None
+        layers.append(keras.layers.Dense(width, activation=act, dtype=problem.dtype))
+    model = keras.Sequential(layers)
+    classify = problem.task == "classification"
+    model.compile(
+        # torch's and our Adam hyperparameters (Keras's default epsilon is 1e-7); Keras adds
+        # epsilon to sqrt(v) before the bias correction, torch after it: the same function up
+        # to how a vanishing gradient is damped
+        optimizer=keras.optimizers.Adam(problem.lr, beta_1=0.9, beta_2=0.999, epsilon=epsilon),
+        loss=(
+            keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+            if classify
+            else keras.losses.MeanSquaredError()
+        ),
+        jit_compile=True,
+    )
+    return model
+
+
+class KerasJax(Contender):
+    """Keras 3 on JAX, ``model.fit`` with its ``jax.jit``-compiled train step (optional: skipped
+    when keras is not installed)."""
+
+    name = "keras-jax"
+    label = "Keras 3 on JAX: Sequential Dense, Adam, model.fit (jit-compiled train step)"
+
+    def __init__(self, epsilon: float = 1e-8) -> None:
+        #: Adam's epsilon (torch's default; a test sets a vanishing one to compare exactly)
+        self.epsilon = epsilon
+        #: one compiled model per recipe, and the compile time per problem warmed
+        self.models: dict[tuple[Any, ...], Any] = {}
+        self.warmed: dict[tuple[Any, ...], float] = {}
+
+    def available(self) -> str | None:
+        return _keras_reason()
+
+    def prepare(self, problem: Problem) -> Trial:
+        return _KerasTrial(problem, self)
+
+
 # -- registry -----------------------------------------------------------------------------------
 def all_contenders() -> list[Contender]:
     """Every contender this module knows (check ``available()`` before use)."""
@@ -817,6 +942,7 @@ def all_contenders() -> list[Contender]:
         Ours("torch", "cpu", name="ours-torch"),
         Ours("array_api_strict", name="ours-strict"),
         Ours("jax", name="ours-jax"),
+        Ours("jax", name="ours-jax-numpy", host_data=True),
         Ours("cupy", name="ours-cupy"),
         Ours("torch", "cuda", name="ours-torch-cuda"),
         Sklearn(),
@@ -824,6 +950,7 @@ def all_contenders() -> list[Contender]:
         TorchLoop("cuda"),
         NumpyLoop(),
         JaxLoop(),
+        KerasJax(),
     ]
 
 

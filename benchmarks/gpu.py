@@ -10,7 +10,12 @@ What it measures (784-128-64-10 ReLU, Adam lr 1e-3, float32, batches 128 and 102
   ``--repeats`` after a warm-up, for ``ours-cupy``, ``ours-torch-cuda`` and ``torch-loop``
   (``nn.Sequential`` + ``torch.optim.Adam`` with its defaults, ``randperm`` batches on the device,
   ``zero_grad(set_to_none=True)``: the loop a PyTorch user writes); each ratio is ours over the
-  torch loop, measured in the same run.
+  torch loop, measured in the same run. ``ours-torch-compiled`` and ``ours-cupy-graph`` are
+  the same fits with ``fit(compile=True)`` (issue 25: torch.compile with CUDA graphs, CuPy's
+  captured step), compiled by the untimed warm-up; where the installed library refuses to
+  compile on that backend (or the compiler fails), the row prints ``not available: <reason>``
+  and the run goes on. The dry run has ``ours-torch-cpu-compiled`` and lists the GPU rows as
+  not available.
 - **kernels/step**: CUDA kernels (memcpy/memset counted apart) seen by ``torch.profiler``
   (CUPTI sees CuPy's kernels too) in one epoch, divided by its steps.
 - **syncs/step**: synchronizing calls inside the steps of an epoch: torch's sync debug mode
@@ -51,13 +56,32 @@ SIZES = [784, 128, 64, 10]
 
 
 # -- contenders -----------------------------------------------------------------------------------
-def ours(backend: str, device: Any, X: np.ndarray, y: np.ndarray, batch: int) -> Callable[[], Any]:
-    """One epoch of our fit, data on the device; the first call (untimed) builds the optimizer."""
+def ours(
+    backend: str,
+    device: Any,
+    X: np.ndarray,
+    y: np.ndarray,
+    batch: int,
+    compile: bool | None = None,
+) -> Callable[[], Any]:
+    """One epoch of our fit, data on the device; the first call (untimed) builds the optimizer
+    and, with ``compile=True`` (``fit``'s public switch: torch.compile / CUDA graphs on torch,
+    graph capture on CuPy, where the installed library has them), compiles the step."""
     net = ann.NN(SIZES, backend=backend, device=device, dtype="float32", seed=0)
     Xd = net.backend.asarray(X)
-    yd = net.backend.asarray(y, dtype=net.xp.int64)
-    net.fit(Xd, yd, epochs=1, batch_size=batch, optimizer="adam", lr=1e-3, metrics=[])
-    return lambda: net.fit(Xd, yd, epochs=1, batch_size=batch, metrics=[])
+    yd = net.backend.asarray(y, dtype=net.backend.index_dtype)
+    fit_args = {"epochs": 1, "batch_size": batch, "metrics": [], "compile": compile}
+    net.fit(Xd, yd, optimizer="adam", lr=1e-3, **fit_args)
+    return lambda: net.fit(Xd, yd, **fit_args)
+
+
+def compiled_row(backend: str, device: Any, X: np.ndarray, y: np.ndarray, batch: int) -> Any:
+    """``ours(..., compile=True)``, or the reason it is not available (a string): the
+    installed library may refuse to compile on this backend, or the compiler may fail here."""
+    try:
+        return ours(backend, device, X, y, batch, compile=True)
+    except Exception as exc:  # the library's refusal (ValueError) or a compiler's failure
+        return f"{type(exc).__name__}: {exc}".splitlines()[0]
 
 
 def torch_loop(device: str, X: np.ndarray, y: np.ndarray, batch: int) -> Callable[[], Any]:
@@ -209,15 +233,46 @@ def machine() -> dict[str, Any]:
     return info
 
 
-def contenders(gpu: bool, X: np.ndarray, y: np.ndarray, batch: int) -> dict[str, Callable]:
+#: the rows that need a GPU, skipped with this reason in the dry run
+GPU_ROWS = ("ours-cupy", "ours-cupy-graph", "ours-torch-cuda", "ours-torch-compiled")
+
+
+def contenders(gpu: bool, X: np.ndarray, y: np.ndarray, batch: int) -> dict[str, Any]:
+    """Each row's one-epoch function, or the reason (a string) it is not available."""
     if not gpu:  # the dry run: the same code on torch's CPU
-        return {"ours-torch-cpu": ours("torch", "cpu", X, y, batch),
-                "torch-loop": torch_loop("cpu", X, y, batch)}  # fmt: skip
+        out: dict[str, Any] = {
+            "torch-loop": torch_loop("cpu", X, y, batch),
+            "ours-torch-cpu": ours("torch", "cpu", X, y, batch),
+            "ours-torch-cpu-compiled": compiled_row("torch", "cpu", X, y, batch),
+        }
+        return out | {name: "no CUDA GPU (dry run on torch's CPU)" for name in GPU_ROWS}
     out = {"torch-loop": torch_loop("cuda", X, y, batch)}
-    if "cupy" in ann.available_backends():
+    cupy = ann.backend_status()["cupy"]
+    if cupy is None:
         out["ours-cupy"] = ours("cupy", None, X, y, batch)
+        out["ours-cupy-graph"] = compiled_row("cupy", None, X, y, batch)
+    else:
+        out["ours-cupy"] = out["ours-cupy-graph"] = f"cupy: {cupy}"
     out["ours-torch-cuda"] = ours("torch", "cuda", X, y, batch)
+    out["ours-torch-compiled"] = compiled_row("torch", "cuda", X, y, batch)
     return out
+
+
+def measure_row(name: str, run: Any, repeats: int, steps: int, gpu: bool) -> dict[str, Any]:
+    """One row: the epoch time and, on a GPU, kernels and syncs per step; a row that is not
+    available keeps its reason instead."""
+    if isinstance(run, str):
+        return {"not_available": run}
+    row: dict[str, Any] = {"epoch_s": epoch_seconds(run, repeats)}
+    if gpu:
+        row.update(kernels_per_step(run, steps))
+        # eager rows only: the detectors wrap Step.__call__ and the batch gather, which a
+        # compiled or graph-replayed epoch need not call
+        if name == "ours-torch-cuda":
+            row["syncs_per_step"] = torch_syncs_per_step(run, steps)
+        if name == "ours-cupy":
+            row["syncs_per_step"] = cupy_syncs_per_step(run, steps)
+    return row
 
 
 def measure(args: argparse.Namespace, gpu: bool) -> dict[str, Any]:
@@ -228,24 +283,21 @@ def measure(args: argparse.Namespace, gpu: bool) -> dict[str, Any]:
     for batch in args.batch_sizes:
         steps = -(-args.rows // batch)
         runs = contenders(gpu, X, y, batch)
-        table: dict[str, Any] = {}
-        for name, run in runs.items():
-            row = {"epoch_s": epoch_seconds(run, args.repeats)}
-            if gpu:
-                row.update(kernels_per_step(run, steps))
-                if name == "ours-torch-cuda":
-                    row["syncs_per_step"] = torch_syncs_per_step(run, steps)
-                if name == "ours-cupy":
-                    row["syncs_per_step"] = cupy_syncs_per_step(run, steps)
-            table[name] = row
+        table = {
+            name: measure_row(name, run, args.repeats, steps, gpu) for name, run in runs.items()
+        }
         anchor = table["torch-loop"]["epoch_s"]
         for row in table.values():
-            row["vs_torch_loop"] = row["epoch_s"] / anchor
+            if "epoch_s" in row:
+                row["vs_torch_loop"] = row["epoch_s"] / anchor
         results["batches"][str(batch)] = table
         print(f"batch {batch} ({steps} steps/epoch)")
         for name, row in table.items():
-            cells = "  ".join(f"{k} {v:.4g}" for k, v in row.items())
-            print(f"  {name:<16} {cells}", flush=True)
+            cells = "  ".join(
+                f"{k} {v:.4g}" if k != "not_available" else f"not available: {v}"
+                for k, v in row.items()
+            )
+            print(f"  {name:<24} {cells}", flush=True)
     if gpu and "cupy" in ann.available_backends():
         results["cupy_keeps_float32_subnormals"] = cupy_keeps_subnormals()
         print("cupy keeps float32 subnormals:", results["cupy_keeps_float32_subnormals"])

@@ -9,7 +9,11 @@ Targets (issue 19):
 
 - compiled JAX at most 0.6x the NumPy backend at batch 128, 0.7x at batch 1024;
 - compiled JAX at most 1.5x the hand-written ``jax.jit`` + ``lax.scan`` loop (``jax-loop`` in
-  ``contenders.py``) on the same device: the GPU criterion, reported on the CPU too.
+  ``contenders.py``) on the same device: the GPU criterion, reported on the CPU too;
+- (issue 25) compiled JAX at most 0.85x Keras 3 on JAX (``keras-jax``: ``model.fit`` with its
+  jit-compiled train step, given the NumPy arrays as a Keras user does). Keras is optional:
+  without it (``pip install keras``) the row says why it is skipped and the target is not
+  checked.
 
 JAX runs on its default device (a GPU where JAX's CUDA build finds one). Both JAX contenders'
 data is moved to the device before timing (untimed, reported), as a JAX user keeps it; the
@@ -32,6 +36,8 @@ from benchmarks.contenders import Problem, by_name
 SIZES = [784, 128, 64, 10]
 #: batch size -> (most ours-jax / ours, most ours-jax / jax-loop)
 TARGETS = {128: (0.6, 1.5), 1024: (0.7, 1.5)}
+#: most ours-jax / keras-jax (issue 25), at every batch size
+VS_KERAS = 0.85
 
 
 def _device() -> str:
@@ -49,18 +55,26 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     X, y = common.make_data("synthetic", args.n)
     names = ["ours", "ours-jax", "jax-loop"]
+    keras_reason = by_name("keras-jax").available()
+    if keras_reason is None:
+        names.append("keras-jax")
     contenders = [by_name(name) for name in names]
     print(common.describe_machine(common.machine_info()))
     print(f"jax device: {_device()}")
+    if keras_reason:
+        print(f"keras-jax: not available: {keras_reason}")
     status, results = 0, {"device": _device(), "rows": args.n, "cases": {}}
     for batch, (vs_numpy, vs_loop) in TARGETS.items():
         problem = Problem(X, y, SIZES, batch_size=batch, epochs=1, lr=1e-3)
         timings = common.alternate(contenders, problem, args.repeats, problem.head(2048))
-        ours, jax_, loop = (timings[name] for name in names)
+        ours, jax_, loop = (timings[name] for name in names[:3])
         row = {
             name: {"median_s": t.median, "times_s": list(t.times)} for name, t in timings.items()
         }
-        for label, den, limit in (("numpy", ours, vs_numpy), ("jax-loop", loop, vs_loop)):
+        checks = [("numpy", ours, vs_numpy), ("jax-loop", loop, vs_loop)]
+        if "keras-jax" in timings:
+            checks.append(("keras-jax", timings["keras-jax"], VS_KERAS))
+        for label, den, limit in checks:
             ratio, paired = common.ratio(jax_, den)
             ok = paired <= limit
             status |= not ok
@@ -78,6 +92,12 @@ def main(argv: list[str] | None = None) -> int:
             f"loss spread numpy vs ours-jax "
             f"{abs(statistics.median(ours.losses) - statistics.median(jax_.losses)):.2e}"
         )
+        if "keras-jax" in timings:
+            keras = timings["keras-jax"]
+            times = [round(t, 4) for t in keras.times]
+            compile_s = keras.info["compile_s"]
+            print(f"batch {batch}: keras-jax {keras.median:.4f} s, times {times}, compile "
+                  f"{compile_s:.2f} s")  # fmt: skip
         results["cases"][f"b{batch}"] = row
     if args.out:
         args.out.write_text(json.dumps(results, indent=2))

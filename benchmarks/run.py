@@ -212,6 +212,7 @@ def case_b128(cfg: Config, report: Report, X: np.ndarray, y: np.ndarray) -> None
         "torch-cuda",
         "numpy-loop",
         "jax-loop",
+        "keras-jax",
     ]
     contenders = usable(names, report)
     problem = Problem(X, y, SIZES, batch_size=128, epochs=1, lr=1e-3)
@@ -229,6 +230,7 @@ def case_b128(cfg: Config, report: Report, X: np.ndarray, y: np.ndarray) -> None
     report.ratio_target("b128", timings, "ours-strict", "ours", 3.0)
     report.ratio_target("b128", timings, "ours-jax", "ours", 0.6)
     report.ratio_target("b128", timings, "ours-jax", "jax-loop", 1.5, primary=False)
+    report.ratio_target("b128", timings, "ours-jax", "keras-jax", 0.85, primary=False)
     _compile_times(timings)
     report.ratio_target("b128", timings, "ours-cupy", "torch-cuda", 1.0, primary=False)
     report.ratio_target("b128", timings, "ours-torch-cuda", "torch-cuda", 1.0, primary=False)
@@ -267,7 +269,9 @@ def case_b1024(cfg: Config, report: Report, X: np.ndarray, y: np.ndarray) -> Non
         f"{total / per_shape / 1e9:.1f} GFLOP/s"
     )
     contenders = [
-        *usable(["ours", "ours+metrics", "ours-jax", "jax-loop", "numpy-loop"], report),
+        *usable(
+            ["ours", "ours+metrics", "ours-jax", "jax-loop", "keras-jax", "numpy-loop"], report
+        ),
         flops.GemmOnly(by_shape=True),
         flops.GemmOnly(by_shape=False),
     ]
@@ -294,6 +298,7 @@ def case_b1024(cfg: Config, report: Report, X: np.ndarray, y: np.ndarray) -> Non
     )
     report.ratio_target("b1024", timings, "ours-jax", "ours", 0.7)
     report.ratio_target("b1024", timings, "ours-jax", "jax-loop", 1.5, primary=False)
+    report.ratio_target("b1024", timings, "ours-jax", "keras-jax", 0.85, primary=False)
     _compile_times(timings)
     for name, primary in (("ours", True), ("ours+metrics", False), ("numpy-loop", False)):
         report.ratio_target(
