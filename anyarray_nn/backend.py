@@ -152,10 +152,28 @@ def _jax_dtype_problem(dtype_name: str) -> str | None:
     return None
 
 
-def _jax_jit(fn: Callable[..., Any], **options: Any) -> Any:
+def _jax_jit(fn: Callable[..., Any], device: Any = None) -> Any:
     import jax  # optional
 
-    return jax.jit(fn, **options)
+    return jax.jit(fn)
+
+
+def _torch_compile(fn: Callable[..., Any], device: Any = None) -> Any:
+    """``torch.compile`` with one graph per call (``fullgraph``: a graph break is an error,
+    not a silent slow path) and static shapes (one graph per batch shape); on a CUDA device
+    ``mode="reduce-overhead"``: the graph is captured as a CUDA graph and replayed."""
+    import torch  # optional
+
+    cuda = getattr(device, "type", None) == "cuda"
+    return torch.compile(
+        fn, fullgraph=True, dynamic=False, mode="reduce-overhead" if cuda else None
+    )
+
+
+def _torch_fused(kind: str, params: Any) -> Any:
+    from .fused import torch_kernel  # library-specific code lives there
+
+    return torch_kernel(kind, params)
 
 
 def _jax_scan(f: Callable[..., Any], carry: Any, xs: Any) -> Any:
@@ -221,11 +239,19 @@ class BackendInfo:
         dtype_problem: returns why a dtype name cannot be computed in here (JAX without
             64-bit mode and ``"float64"``), else ``None``; :func:`resolve` refuses it.
         has_int64: whether ``int64`` arrays exist (index arrays are ``int32`` otherwise).
-        compile: turns a pure function of arrays into a compiled one (``jax.jit``); ``None``
-            when the library runs eagerly only. ``fit`` then compiles its step with it.
+        compile: ``compile(fn, device)`` turns a function of arrays into a compiled one for
+            arrays on ``device`` (``jax.jit``; ``torch.compile``, with CUDA graphs on a CUDA
+            device); ``None`` when the library runs eagerly only. ``fit`` then compiles its
+            step with it (:mod:`anyarray_nn.compiled`).
+        compile_by_default: ``fit(compile=None)`` compiles (JAX: compiling takes about a
+            second and pays within an epoch); False where compiling takes long enough that the
+            user should ask for it (torch: see docs/performance.md).
         scan: ``scan(f, carry, xs) -> (carry, ys)`` that runs ``f`` once per leading entry of
             ``xs`` inside a compiled function (``jax.lax.scan``): ``fit`` runs a whole epoch
             as one call with it. ``None`` when the library has none.
+        fused: ``fused(kind, params)`` is the library's one-kernel form of an optimizer
+            update of that kind (``"adam"``, ``"adamw"``) for ``params``' dtype and device,
+            or ``None`` (:mod:`anyarray_nn.fused`, chosen once per ``fit``).
     """
 
     name: str
@@ -245,7 +271,9 @@ class BackendInfo:
     dtype_problem: Callable[[str], str | None] = lambda dtype_name: None
     has_int64: Callable[[], bool] = lambda: True
     compile: Callable[..., Any] | None = None
+    compile_by_default: bool = True
     scan: Callable[..., Any] | None = None
+    fused: Callable[[str, Any], Any] = lambda kind, params: None
 
     def status(self) -> str | None:
         """``None`` if this backend is usable here, else the reason it is not."""
@@ -292,6 +320,9 @@ BACKENDS: dict[str, BackendInfo] = {
             native_uint32=False,  # torch lacks uint32 shifts and multiplies
             detach=lambda x: x.detach(),
             copies_host_memory=False,  # torch.asarray shares a NumPy array's memory
+            compile=_torch_compile,
+            compile_by_default=False,  # compiling takes seconds: fit(compile=True) asks
+            fused=_torch_fused,
         ),
         BackendInfo(
             "array_api_strict",
@@ -484,7 +515,8 @@ class Backend:
         return float(to_numpy(x))
 
 
-def _info_for_array(x: Any) -> BackendInfo | None:
+def info_for_array(x: Any) -> BackendInfo | None:
+    """The record of ``x``'s library (by its array type's top-level package), or ``None``."""
     package = type(x).__module__.split(".")[0]
     for info in BACKENDS.values():
         if info.package == package:
@@ -509,7 +541,7 @@ def to_numpy(x: Any) -> np.ndarray:
     """
     if isinstance(x, np.ndarray):
         return x
-    info = _info_for_array(x)
+    info = info_for_array(x)
     return np.asarray(x) if info is None else info.to_numpy(x)
 
 

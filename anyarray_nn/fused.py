@@ -5,10 +5,13 @@ still a kernel launch. PyTorch ships Adam and AdamW as single fused kernels
 (``torch._fused_adam_`` / ``torch._fused_adamw_``, what ``torch.optim.Adam(fused=True)`` runs),
 so on torch the whole update is one launch instead of twelve.
 
-This is the one place besides :mod:`anyarray_nn.backend` with library-specific code, and it is
-a fast path only: every fused form sits beside the generic Array API update in
-:mod:`anyarray_nn.optimizers`, which is the reference the tests compare it with on every backend
-where it exists. Set ``ENABLED = False`` to run the reference everywhere.
+A kernel is chosen **once per fit** (:func:`kernel_for`), through the backend record
+(:attr:`~anyarray_nn.backend.BackendInfo.fused`, which maps an update's kind to the library's
+kernel), and only for an optimizer whose update is exactly the built-in one: a subclass that
+overrides ``update``, ``apply``, ``scalars``, ``scalars_at`` or the bias corrections runs its
+own code on every backend. The kernels are a fast path only: each sits beside the generic
+Array API update in :mod:`anyarray_nn.optimizers`, the reference the tests compare it with.
+Set ``ENABLED = False`` to run the reference everywhere.
 """
 
 from __future__ import annotations
@@ -20,41 +23,67 @@ if TYPE_CHECKING:
     from .optimizers import Optimizer
 
 Array = Any
+#: ``kernel(opt, params, grads, state, count, lr) -> params``: one update, in place.
+Kernel = Callable[..., Array]
 
 #: Use fused forms where they exist.
 ENABLED = True
 
+#: The methods that make an update what it is: a kernel replaces them only where none is
+#: overridden.
+_UPDATE_METHODS = ("update", "apply", "scalars", "scalars_at", "advance", "_bias_corrections")
 
-def update(opt: Optimizer, params: Array, grads: Array) -> Array | None:
-    """Apply ``opt``'s update (``opt.t`` already counts it) in one fused kernel, in place, and
-    return ``params``; ``None`` when no fused form applies (then the generic update runs)."""
+
+def kernel_for(opt: Optimizer, info: Any, params: Array) -> Kernel | None:
+    """The fused kernel for ``opt``'s update on ``params`` (arrays of the library whose
+    backend record is ``info``), or ``None`` (the generic update runs): none exists, or
+    ``opt``'s class changes the update."""
     kind = getattr(opt, "fused_kind", None)
-    if not ENABLED or kind is None:
+    if not ENABLED or kind is None or info is None or not _exactly_builtin(type(opt)):
         return None
-    library = type(params).__module__.split(".")[0]
-    form = _FORMS.get((library, kind))
-    return None if form is None else form(opt, params, grads)
+    return info.fused(kind, params)
 
 
-def _torch_adam(opt: Any, params: Array, grads: Array, decoupled: bool) -> Array | None:
+def _exactly_builtin(cls: type) -> bool:
+    """Whether ``cls`` updates exactly as the built-in class that declares its ``fused_kind``."""
+    owner = next(c for c in cls.__mro__ if "fused_kind" in c.__dict__)
+    if owner.__module__ != "anyarray_nn.optimizers":
+        return False
+    return all(getattr(cls, m, None) is getattr(owner, m, None) for m in _UPDATE_METHODS)
+
+
+def torch_kernel(kind: str, params: Array) -> Kernel | None:
+    """torch's fused Adam or AdamW for ``params``' dtype and device (the torch record's
+    ``fused``), or ``None``."""
     import torch  # present: params is a torch tensor
 
-    if params.dtype not in (torch.float32, torch.float64) or params.device.type not in (
-        "cpu",
-        "cuda",
-    ):
+    if kind not in ("adam", "adamw") or params.dtype not in (torch.float32, torch.float64):
         return None
-    steps = _step_counter(opt, torch, params)
-    kernel = torch._fused_adamw_ if decoupled else torch._fused_adam_
-    maxes = [opt.state["max_exp_avg_sq"]] if opt.amsgrad else []
-    kernel(
-        [params],
-        [grads],
-        [opt.state["exp_avg"]],
-        [opt.state["exp_avg_sq"]],
+    if params.device.type not in ("cpu", "cuda"):
+        return None
+    fn = torch._fused_adamw_ if kind == "adamw" else torch._fused_adam_
+    return lambda opt, p, g, state, count, lr: _torch_adam(fn, opt, p, g, state, count, lr)
+
+
+def _torch_adam(fn: Any, opt: Any, p: Array, g: Array, state: Any, count: Any, lr: Any) -> Array:
+    """One fused Adam/AdamW step, in place. The kernel reads the step count from a device
+    tensor: made from the host counter by a fill (a kernel argument, not a copy), or cast
+    from the device counter."""
+    import torch
+
+    if hasattr(count, "shape"):
+        steps = count.to(torch.float32)
+    else:
+        steps = torch.full((), float(count), dtype=torch.float32, device=p.device)
+    maxes = [state["max_exp_avg_sq"]] if opt.amsgrad else []
+    fn(
+        [p],
+        [g],
+        [state["exp_avg"]],
+        [state["exp_avg_sq"]],
         maxes,
         [steps],
-        lr=opt.lr,
+        lr=lr,
         beta1=opt.beta1,
         beta2=opt.beta2,
         weight_decay=opt.weight_decay,
@@ -62,24 +91,4 @@ def _torch_adam(opt: Any, params: Array, grads: Array, decoupled: bool) -> Array
         amsgrad=opt.amsgrad,
         maximize=False,
     )
-    return params
-
-
-def _step_counter(opt: Any, torch: Any, params: Array) -> Array:
-    """The fused kernel reads the step count from a device tensor. It is kept beside the host
-    counter ``opt.t`` (the truth) and advanced on the device, so no step copies it over; it is
-    rebuilt (one copy) only when ``t`` moved by anything but a step (a loaded state)."""
-    cached = opt.__dict__.get("_fused_steps")
-    if cached is None or cached[0] != opt.t - 1 or cached[1].device != params.device:
-        tensor = torch.full((), float(opt.t), dtype=torch.float32, device=params.device)
-    else:
-        tensor = cached[1]
-        tensor += 1.0
-    opt._fused_steps = (opt.t, tensor)
-    return tensor
-
-
-_FORMS: dict[tuple[str, str], Callable[[Any, Array, Array], Array | None]] = {
-    ("torch", "adam"): lambda opt, p, g: _torch_adam(opt, p, g, decoupled=False),
-    ("torch", "adamw"): lambda opt, p, g: _torch_adam(opt, p, g, decoupled=True),
-}
+    return p

@@ -23,10 +23,11 @@ besides the weights in a :class:`~anyarray_nn.state.TrainingState`, and the file
 
 from __future__ import annotations
 
+import contextlib
 import copy as _copy
 import numbers
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -173,19 +174,45 @@ class NN:
         changes; a new vector (an immutable library, a restored snapshot) gets new views."""
         if theta is getattr(self, "_theta", None):
             return
+        self._rebind(theta)
+
+    def _rebind(self, theta: Array) -> None:
+        """Bind ``theta`` even if it is the vector bound now (fresh views), for a new device,
+        dtype or copy of the network."""
+        self._bind_views(theta)
+        self._mask = None  # the penalty mask follows the vector's device and dtype
+
+    def _bind_views(self, theta: Array) -> tuple[Array, list[Array]]:
+        """Give the layers views of ``theta``; returns the binding it replaced."""
+        previous = (getattr(self, "_theta", None), getattr(self, "_views", None))
         self._theta = theta
         self._views = self.layout.views(self.xp, theta)
         for (layer, name), view in zip(self.parameters(), self._views, strict=True):
             layer.params[name] = view
-        self._mask = None  # the penalty mask follows the vector's device and dtype
+        return previous
+
+    def _restore_binding(self, previous: tuple[Array, list[Array]]) -> None:
+        """Undo :meth:`_bind_views`: the vector and the views it replaced."""
+        self._theta, self._views = previous
+        for (layer, name), view in zip(self.parameters(), self._views, strict=True):
+            layer.params[name] = view
+
+    @contextlib.contextmanager
+    def bound(self, theta: Array) -> Iterator[None]:
+        """A scoped binding: inside the block the layers see views of ``theta`` (a traced or
+        candidate vector); after it, whatever happens, the network is bound as before."""
+        previous = self._bind_views(theta)
+        try:
+            yield
+        finally:
+            self._restore_binding(previous)
 
     def _adopt_replaced_params(self) -> None:
         """If code replaced a layer's parameter array (``layer.params["W"] = ...``) instead of
         writing into it, take the layers' arrays as the parameters."""
         current = self._layer_arrays()
         if any(a is not v for a, v in zip(current, self._views, strict=True)):
-            self._theta = None  # type: ignore[assignment]
-            self.bind(self._pack_layer_params())
+            self._rebind(self._pack_layer_params())
 
     # -- training state, under the names scikit-learn and Keras users know --------------------
     optimizer = property(
@@ -306,8 +333,7 @@ class NN:
         for layer in self.layers:
             layer.backend = target
         self.backend = target
-        self._theta = None  # type: ignore[assignment]
-        self.bind(target.asarray(theta, copy=True))
+        self._rebind(target.asarray(theta, copy=True))
         self.training_state.move(target)
         return self
 
@@ -328,8 +354,7 @@ class NN:
             twin.params = dict(twin.params)
             twin.backend = target
         clone.backend = target
-        clone._theta = None
-        clone.bind(target.asarray(to_numpy(theta), copy=True))  # never shared with self
+        clone._rebind(target.asarray(to_numpy(theta), copy=True))  # never shared with self
         clone.training_state = self.training_state.copy(target)
         clone.metadata = _copy.deepcopy(self.metadata)
         return clone
@@ -346,8 +371,7 @@ class NN:
     def __setstate__(self, state: dict[str, Any]) -> None:
         theta = state.pop("_theta")
         self.__dict__.update(state)
-        self._theta = None  # type: ignore[assignment]
-        self.bind(theta)  # the layers' views, which pickling does not keep
+        self._rebind(theta)  # the layers' views, which pickling does not keep
 
     # -- the device-level interface (see the module docstring) ----------------------------------
     def check_inputs(self, X: Any) -> Array:
