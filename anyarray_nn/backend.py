@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -158,20 +159,48 @@ def _jax_jit(fn: Callable[..., Any], device: Any = None) -> Any:
     return jax.jit(fn)
 
 
+class _TorchCompiled:
+    """``torch.compile`` of a step: one graph per call (``fullgraph``: a graph break is an
+    error, not a silent slow path), static shapes (one graph per batch shape), inductor's
+    scalar arithmetic computed once per call rather than once per vector element
+    (``realize_opcount_threshold``); on a CUDA device ``mode="reduce-overhead"``: the graph is
+    captured as a CUDA graph and replayed.
+
+    :meth:`warm` calls it once the signature has compiled, checking only the guards that tell
+    its graphs apart (``skip_guard_eval_unsafe``): dynamo's guards over every object the step
+    reads cost more than the step's elementwise work on the CPU. That is safe here because a
+    compiled step is kept per :meth:`anyarray_nn.training.Step.settings`, the complete list of
+    what the step bakes in: the same check dynamo's guards repeat on every call."""
+
+    def __init__(self, fn: Callable[..., Any], device: Any) -> None:
+        import torch  # optional
+
+        cuda = getattr(device, "type", None) == "cuda"
+        self._torch = torch
+        self._fn = torch.compile(
+            fn,
+            fullgraph=True,
+            dynamic=False,
+            mode="reduce-overhead" if cuda else None,
+            options=None if cuda else {"realize_opcount_threshold": 2},
+        )
+
+    def __call__(self, *args: Any) -> Any:
+        with warnings.catch_warnings():  # array-api-compat's cached type checks: pure, traced
+            warnings.filterwarnings("ignore", "Dynamo detected a call to a `functools.lru_cache`")
+            return self._fn(*args)
+
+    def warm(self, *args: Any) -> Any:
+        with self._torch.compiler.set_stance(skip_guard_eval_unsafe=True):
+            return self._fn(*args)
+
+
 def _torch_compile(fn: Callable[..., Any], device: Any = None) -> Any:
-    """``torch.compile`` with one graph per call (``fullgraph``: a graph break is an error,
-    not a silent slow path) and static shapes (one graph per batch shape); on a CUDA device
-    ``mode="reduce-overhead"``: the graph is captured as a CUDA graph and replayed."""
-    import torch  # optional
-
-    cuda = getattr(device, "type", None) == "cuda"
-    return torch.compile(
-        fn, fullgraph=True, dynamic=False, mode="reduce-overhead" if cuda else None
-    )
+    return _TorchCompiled(fn, device)
 
 
-def _torch_fused(kind: str, params: Any) -> Any:
-    from .fused import torch_kernel  # library-specific code lives there
+def _torch_update_kernel(kind: str, params: Any) -> Any:
+    from .kernels import torch_kernel  # library-specific code lives there
 
     return torch_kernel(kind, params)
 
@@ -249,9 +278,9 @@ class BackendInfo:
         scan: ``scan(f, carry, xs) -> (carry, ys)`` that runs ``f`` once per leading entry of
             ``xs`` inside a compiled function (``jax.lax.scan``): ``fit`` runs a whole epoch
             as one call with it. ``None`` when the library has none.
-        fused: ``fused(kind, params)`` is the library's one-kernel form of an optimizer
-            update of that kind (``"adam"``, ``"adamw"``) for ``params``' dtype and device,
-            or ``None`` (:mod:`anyarray_nn.fused`, chosen once per ``fit``).
+        update_kernel: ``update_kernel(kind, params)`` is the library's one-kernel form of
+            an optimizer update of that kind (``"adam"``, ``"adamw"``) for ``params``' dtype
+            and device, or ``None`` (:mod:`anyarray_nn.kernels`, chosen once per ``fit``).
     """
 
     name: str
@@ -273,7 +302,7 @@ class BackendInfo:
     compile: Callable[..., Any] | None = None
     compile_by_default: bool = True
     scan: Callable[..., Any] | None = None
-    fused: Callable[[str, Any], Any] = lambda kind, params: None
+    update_kernel: Callable[[str, Any], Any] = lambda kind, params: None
 
     def status(self) -> str | None:
         """``None`` if this backend is usable here, else the reason it is not."""
@@ -322,7 +351,7 @@ BACKENDS: dict[str, BackendInfo] = {
             copies_host_memory=False,  # torch.asarray shares a NumPy array's memory
             compile=_torch_compile,
             compile_by_default=False,  # compiling takes seconds: fit(compile=True) asks
-            fused=_torch_fused,
+            update_kernel=_torch_update_kernel,
         ),
         BackendInfo(
             "array_api_strict",

@@ -33,6 +33,7 @@ compiler itself compiles once per shape of the arguments (batch size, epoch leng
 from __future__ import annotations
 
 import time
+import types
 from collections import OrderedDict
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -90,11 +91,12 @@ class CompiledStep:
         self.compiles = 0
         self._seen: set[tuple[Any, ...]] = set()
         self._wb = writeback.for_array(net.theta)
-        self._once = info.compile(self._traced_step, net.backend.device)  # type: ignore[misc]
+        device = net.backend.device
+        self._once = info.compile(_own_code(self._traced_step), device)  # type: ignore[misc]
         self._scan = info.scan
         self.can_scan = info.scan is not None
         self._epoch = (
-            info.compile(self._traced_epoch, net.backend.device) if self.can_scan else None  # type: ignore[misc]
+            info.compile(_own_code(self._traced_epoch), device) if self.can_scan else None  # type: ignore[misc]
         )
         self._dropout_step: DeviceStep | None = None
         self._dropout_at = -1
@@ -141,10 +143,10 @@ class CompiledStep:
 
         def body(carry: Any, rows: Array) -> Any:
             theta, state, counters = carry
-            wb = None if w is None else xp.take(w, rows, axis=0)
-            batch = (xp.take(X, rows, axis=0), xp.take(T, rows, axis=0), wb)
+            w_rows = None if w is None else xp.take(w, rows, axis=0)
+            batch = (xp.take(X, rows, axis=0), xp.take(T, rows, axis=0), w_rows)
             theta, state, counters, sums = self._traced_step(theta, state, counters, batch)
-            weight = None if wb is None else xp.sum(wb)
+            weight = None if w_rows is None else xp.sum(w_rows)
             return (theta, state, counters), (sums[0], sums[1:], weight)
 
         (theta, state, counters), sums = self._scan(body, (theta, state, counters), idx)  # type: ignore[misc]
@@ -185,7 +187,7 @@ class CompiledStep:
         new, start = signature not in self._seen, time.perf_counter()
         previous, count = (net._theta, net._views), opt.count
         try:
-            out = fn(*args)
+            out = fn(*args) if new else getattr(fn, "warm", fn)(*args)
         except BaseException:
             net._restore_binding(previous)
             opt.count = count
@@ -230,6 +232,17 @@ class CompiledStep:
         )
         self._keep(counters, step_number + int(idx.shape[0]))
         return theta, state, sums
+
+
+def _own_code(method: Any) -> Any:
+    """``method`` bound to a copy of its function with its own code object: a compiler that
+    caches per code object (dynamo) then keeps each compiled step's graphs apart, within its
+    limit of graphs per function."""
+    fn = method.__func__
+    twin = types.FunctionType(
+        fn.__code__.replace(), fn.__globals__, fn.__name__, fn.__defaults__, fn.__closure__
+    )
+    return types.MethodType(twin, method.__self__)
 
 
 def compiled_step_for(step: Step) -> CompiledStep:

@@ -41,7 +41,7 @@ from typing import Any, ClassVar
 
 import array_api_compat
 
-from . import fused, writeback
+from . import kernels, writeback
 from . import registry as _registry
 from .backend import info_for_array, to_numpy
 from .registry import Component, Registry
@@ -209,8 +209,8 @@ class Optimizer(Component):
         parameters, the gradient, the state, the counter ``count`` and the learning rate
         ``lr`` (host numbers eagerly, 0-d device arrays in a compiled step). Returns
         ``(p, state, count)``, the counter advanced by one. The one update of
-        :meth:`step` and of the training step, eager or compiled. ``kernel`` is a fused
-        one-kernel form of :meth:`apply` (:mod:`anyarray_nn.fused`), chosen once per ``fit``."""
+        :meth:`step` and of the training step, eager or compiled. ``kernel`` is a
+        one-kernel form of :meth:`apply` (:mod:`anyarray_nn.kernels`), chosen once per ``fit``."""
         on_device = hasattr(count, "shape")
         count = wb.add(count, 1) if on_device else count + 1
         if not on_device:
@@ -255,7 +255,7 @@ class Optimizer(Component):
             )
         xp = array_api_compat.array_namespace(params)
         wb = writeback.for_array(params) if wb is None else wb
-        kernel = fused.kernel_for(self, info_for_array(params), params) if wb.mutable else None
+        kernel = kernels.kernel_for(self, info_for_array(params), params) if wb.mutable else None
         params, state, count = self.advance(
             xp, params, grads, dict(self.state), self.count, self.lr, wb, kernel
         )
@@ -569,8 +569,8 @@ class Adam(Optimizer):
 
     name = "adam"
     _decoupled: ClassVar[bool] = False
-    #: The fused one-kernel form of this update, where a library has one (anyarray_nn.fused).
-    fused_kind: ClassVar[str | None] = "adam"
+    #: The kind of one-kernel form of this update a library may have (anyarray_nn.kernels).
+    kernel_kind: ClassVar[str | None] = "adam"
 
     def __init__(
         self,
@@ -645,7 +645,7 @@ class AdamW(Adam):
 
     name = "adamw"
     _decoupled = True
-    fused_kind = "adamw"
+    kernel_kind = "adamw"
 
     def __init__(
         self,
@@ -672,7 +672,7 @@ class SklearnAdam(Adam):
     """
 
     name = "sklearn_adam"
-    fused_kind = None  # eps where scikit-learn puts it: no library kernel does that
+    kernel_kind = None  # eps where scikit-learn puts it: no library kernel does that
 
     def __init__(
         self,

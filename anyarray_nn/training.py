@@ -5,8 +5,10 @@ Its shape follows scikit-learn's ``_fit`` / ``_fit_stochastic`` / ``_backprop`` 
 - :func:`fit` checks the arguments and runs the epochs;
 - :func:`_prepare_data` validates the data and moves it to the device once (:class:`_Data`);
 - :func:`_train_epoch` is the one epoch loop: for each batch it calls the step function
-  (:class:`Step`: ``(theta, opt_state, batch, step) -> (theta, opt_state, sums)``) and keeps
-  the batch's sums on the device;
+  (:class:`Step`: ``(theta, opt_state, batch, step_number) -> (theta, opt_state, sums)``, or
+  its compiled form, the same call; a compiled loop of the full batches is its fast path) and
+  keeps the batch's sums on the device. :meth:`Step.body` is the one step body, eager and
+  compiled;
 - :func:`_end_epoch` does the bookkeeping: the epoch's one host read, the divergence check,
   validation, the history, callbacks, the snapshot and the learning-rate schedule.
 
@@ -42,7 +44,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from . import distributed as _distributed
-from . import fused as _fused
+from . import kernels as _kernels
 from . import optimizers as _optimizers
 from . import schedules as _schedules
 from . import writeback
@@ -130,12 +132,15 @@ class _Data:
             xb = dense_rows(net, self.X, lo, hi, rows=order[lo:hi])
         else:
             xb = xp.take(self.X, idx, axis=0)
-        wb = None if self.w is None else xp.take(self.w, idx, axis=0)
-        if wb is not None and whole:
-            weight = xp.sum(wb)
-        share = 1.0 if whole else (hi - lo) / (stop - start) if wb is None else xp.sum(wb) / weight
+        w_rows = None if self.w is None else xp.take(self.w, idx, axis=0)
+        if w_rows is not None and whole:
+            weight = xp.sum(w_rows)
+        if whole:
+            share: Any = 1.0
+        else:
+            share = (hi - lo) / (stop - start) if w_rows is None else xp.sum(w_rows) / weight
         tb = xp.take(self.T, idx, axis=0)
-        return Batch(xb, tb, wb, stop - start, lo - start, weight, share)
+        return Batch(xb, tb, w_rows, stop - start, lo - start, weight, share)
 
 
 def _prepare_data(
@@ -252,7 +257,7 @@ class Step:
     names: list[str]
     clip_norm: float | None = None
     reduction: _distributed.LocalReduction = field(default_factory=_distributed.LocalReduction)
-    #: A fused one-kernel form of the optimizer's update (:func:`anyarray_nn.fused.kernel_for`,
+    #: A one-kernel form of the optimizer's update (:func:`anyarray_nn.kernels.kernel_for`,
     #: chosen once per ``fit``), or None.
     kernel: Any = None
 
@@ -427,13 +432,16 @@ def fit(
             and writes checkpoints. A failure on any rank raises
             :class:`~anyarray_nn.distributed.DistributedError` on every rank.
         compile: run the training step compiled, on a backend that has a compiler (JAX:
-            ``jax.jit``, and a whole epoch's full batches as one ``jax.lax.scan``); see
-            :mod:`anyarray_nn.compiled`. ``None`` (the default) compiles where the backend
-            can and the data is on the device in one process (not streamed, no ``comm``);
-            ``False`` runs op by op; ``True`` is refused on a backend without a compiler.
-            The same numbers either way, up to rounding; compiling happens once per batch
-            shape and is reused by later epochs and ``fit`` calls (``verbose`` reports how
-            long it took).
+            ``jax.jit``, and a whole epoch's full batches as one ``jax.lax.scan``; torch:
+            ``torch.compile``, replayed as a CUDA graph on a CUDA device); see
+            :mod:`anyarray_nn.compiled`. ``None`` (the default) compiles where the backend's
+            record says it pays by default (JAX; not torch, where compiling takes seconds: see
+            docs/performance.md) and the data is on the device in one process (not streamed,
+            no ``comm``); ``False`` runs op by op; ``True`` compiles on JAX and torch and is
+            refused on a backend without a compiler. Only ``None``, ``True`` and ``False``
+            (NumPy's booleans too) are accepted. The same numbers either way, up to rounding;
+            compiling happens once per batch shape and is reused by later epochs and ``fit``
+            calls (``verbose`` reports how long it took).
 
     Raises:
         TrainingDivergedError: the loss became NaN/inf; the epoch is named and the net keeps
@@ -498,7 +506,7 @@ def _start_parallel(net: NN, run: _Run, comm: _distributed.Communicator) -> None
 
 def _choose_step(net: NN, run: _Run, data: _Data, comm: Any, compile: bool | None) -> None:
     """Once per fit: the compiled step (:mod:`anyarray_nn.compiled`) or the eager one, with
-    the fused update kernel where one applies (eager steps only)."""
+    the update kernel where one applies (eager steps only)."""
     info, opt = net.backend.info, run.opt
     wanted = info.compile is not None and (compile or (compile is None and info.compile_by_default))
     if wanted and opt.reads_t_on_host():
@@ -516,7 +524,7 @@ def _choose_step(net: NN, run: _Run, data: _Data, comm: Any, compile: bool | Non
         run.compiled = compiled_step_for(run.step)
         return
     opt.count = opt.t  # an eager step counts on the host (a counter left on the device: read once)
-    run.step.kernel = _fused.kernel_for(opt, info, net.theta)
+    run.step.kernel = _kernels.kernel_for(opt, info, net.theta)
 
 
 def _stat_shapes(net: NN, names: list[str]) -> list[tuple[int, ...]]:

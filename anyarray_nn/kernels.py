@@ -1,4 +1,8 @@
-"""Optional fused optimizer updates: one kernel for a whole update where a library offers one.
+"""Optimizer update kernels: one kernel for a whole update where a library offers one.
+
+("Fused" in this package names a loss computed with its output activation, see
+:mod:`anyarray_nn.losses`; a whole optimizer update in one library kernel is an *update
+kernel*.)
 
 The flat parameter vector makes an update a handful of whole-vector operations; on a GPU each is
 still a kernel launch. PyTorch ships Adam and AdamW as single fused kernels
@@ -6,12 +10,12 @@ still a kernel launch. PyTorch ships Adam and AdamW as single fused kernels
 so on torch the whole update is one launch instead of twelve.
 
 A kernel is chosen **once per fit** (:func:`kernel_for`), through the backend record
-(:attr:`~anyarray_nn.backend.BackendInfo.fused`, which maps an update's kind to the library's
-kernel), and only for an optimizer whose update is exactly the built-in one: a subclass that
-overrides ``update``, ``apply``, ``scalars``, ``scalars_at`` or the bias corrections runs its
-own code on every backend. The kernels are a fast path only: each sits beside the generic
-Array API update in :mod:`anyarray_nn.optimizers`, the reference the tests compare it with.
-Set ``ENABLED = False`` to run the reference everywhere.
+(:attr:`~anyarray_nn.backend.BackendInfo.update_kernel`, which maps an update's kind to the
+library's kernel), and only for an optimizer whose update is exactly the built-in one: a
+subclass that overrides ``update``, ``apply``, ``scalars``, ``scalars_at`` or the bias
+corrections runs its own code on every backend. The kernels are a fast path only: each sits
+beside the generic Array API update in :mod:`anyarray_nn.optimizers`, the reference the tests
+compare it with. Set ``ENABLED = False`` to run the reference everywhere.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ Array = Any
 #: ``kernel(opt, params, grads, state, count, lr) -> params``: one update, in place.
 Kernel = Callable[..., Array]
 
-#: Use fused forms where they exist.
+#: Use update kernels where they exist.
 ENABLED = True
 
 #: The methods that make an update what it is: a kernel replaces them only where none is
@@ -35,18 +39,19 @@ _UPDATE_METHODS = ("update", "apply", "scalars", "scalars_at", "advance", "_bias
 
 
 def kernel_for(opt: Optimizer, info: Any, params: Array) -> Kernel | None:
-    """The fused kernel for ``opt``'s update on ``params`` (arrays of the library whose
+    """The update kernel for ``opt``'s update on ``params`` (arrays of the library whose
     backend record is ``info``), or ``None`` (the generic update runs): none exists, or
     ``opt``'s class changes the update."""
-    kind = getattr(opt, "fused_kind", None)
+    kind = getattr(opt, "kernel_kind", None)
     if not ENABLED or kind is None or info is None or not _exactly_builtin(type(opt)):
         return None
-    return info.fused(kind, params)
+    return info.update_kernel(kind, params)
 
 
 def _exactly_builtin(cls: type) -> bool:
-    """Whether ``cls`` updates exactly as the built-in class that declares its ``fused_kind``."""
-    owner = next(c for c in cls.__mro__ if "fused_kind" in c.__dict__)
+    """Whether ``cls`` updates exactly as the built-in class that declares its
+    ``kernel_kind``."""
+    owner = next(c for c in cls.__mro__ if "kernel_kind" in c.__dict__)
     if owner.__module__ != "anyarray_nn.optimizers":
         return False
     return all(getattr(cls, m, None) is getattr(owner, m, None) for m in _UPDATE_METHODS)
@@ -54,7 +59,7 @@ def _exactly_builtin(cls: type) -> bool:
 
 def torch_kernel(kind: str, params: Array) -> Kernel | None:
     """torch's fused Adam or AdamW for ``params``' dtype and device (the torch record's
-    ``fused``), or ``None``."""
+    ``update_kernel``), or ``None``."""
     import torch  # present: params is a torch tensor
 
     if kind not in ("adam", "adamw") or params.dtype not in (torch.float32, torch.float64):
