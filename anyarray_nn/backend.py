@@ -175,20 +175,32 @@ class _TorchCompiled:
     def __init__(self, fn: Callable[..., Any], device: Any) -> None:
         import torch  # optional
 
-        cuda = getattr(device, "type", None) == "cuda"
+        self._cuda = getattr(device, "type", None) == "cuda"
         self._torch = torch
         self._fn = torch.compile(
             fn,
             fullgraph=True,
             dynamic=False,
-            mode="reduce-overhead" if cuda else None,
-            options=None if cuda else {"realize_opcount_threshold": 2},
+            mode="reduce-overhead" if self._cuda else None,
+            options=None if self._cuda else {"realize_opcount_threshold": 2},
         )
 
     def __call__(self, *args: Any) -> Any:
+        if self._cuda:  # the step's own buffers, updated in place: captured by address
+            self._static(args[:3])
         with warnings.catch_warnings():  # array-api-compat's cached type checks: pure, traced
             warnings.filterwarnings("ignore", "Dynamo detected a call to a `functools.lru_cache`")
             return self._fn(*args)
+
+    def _static(self, buffers: Any) -> None:
+        """Mark the tensors of ``buffers`` (the parameter vector, the optimizer's state and the
+        step's counters: the compiled step's first three arguments, which it updates in place
+        and which keep their addresses from call to call) as static, so that the CUDA graph
+        captures them instead of copying them, and mutating them does not disable it."""
+        leaves = self._torch.utils._pytree.tree_leaves(buffers)
+        for leaf in leaves:
+            if isinstance(leaf, self._torch.Tensor):
+                self._torch._dynamo.mark_static_address(leaf)
 
     def warm(self, *args: Any) -> Any:
         with self._torch.compiler.set_stance(skip_guard_eval_unsafe=True):

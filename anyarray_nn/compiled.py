@@ -162,15 +162,25 @@ class CompiledStep:
         return self
 
     def release(self) -> None:
-        """Forget the fit's step, network and counters (the cache keeps compiled code only)."""
-        self.step, self._dropout_step, self._dropout_at = None, None, -1
+        """Forget the fit's step and network (the cache keeps compiled code, and the dropout
+        step's device buffer, never a network)."""
+        self.step, self._dropout_at = None, -1
 
     def _counters(self, step_number: int) -> tuple[Array, Array, tuple[Array, ...]]:
-        """The device counters at ``step_number``: moved there once per fit, then carried."""
+        """The device counters at ``step_number``: moved there once per fit, then carried.
+        The dropout step keeps its buffer from fit to fit (written in place where arrays can
+        be written), so a captured CUDA graph reads it where it was captured."""
         assert self.step is not None
         net, opt = self.step.net, self.step.opt
         if self._dropout_step is None or self._dropout_at != step_number:
-            self._dropout_step = DeviceStep.on_device(net.backend, step_number)
+            fresh = DeviceStep.on_device(net.backend, step_number)
+            old = self._dropout_step
+            if old is None or not self._wb.mutable or not net.backend.owns(old.lo):
+                self._dropout_step = fresh
+            else:
+                for mine, value in zip(old.parts(), fresh.parts(), strict=True):
+                    mine[...] = value
+            self._dropout_at = step_number
         return opt.count_on(net.backend), opt.lr_on(net.backend), self._dropout_step.parts()
 
     def _keep(self, counters: Any, step_number: int) -> None:

@@ -111,6 +111,32 @@ def test_dynamo_compiles_once_per_batch_shape_and_nothing_for_a_continued_fit():
     assert _max_diff(ref, net) < 1e-9
 
 
+# -- CUDA graphs (a GPU) ---------------------------------------------------------------------------
+@pytest.mark.gpu
+def test_torch_cuda_compiled_replays_cuda_graphs_and_equals_numpy():
+    """On CUDA, ``compile=True`` captures the step as a CUDA graph (``reduce-overhead``): no
+    graph break, no cudagraph skipped (nothing that changes between steps comes from the host,
+    and the step's buffers are static), NumPy float64's numbers in float64."""
+    torch = _torch()
+    if not torch.cuda.is_available():
+        pytest.skip("torch.cuda.is_available() is False")
+    from torch._dynamo.utils import counters
+
+    X, y = _problem()
+    ref, net = _pair("torch", dropout=0.3, l2=1e-3)
+    net.to("torch", device="cuda")
+    counters.clear()
+    for model in (ref, net):
+        kwargs = {"compile": True} if model is net else {}
+        model.fit(X, y, epochs=3, batch_size=32, optimizer="adam", lr=0.01,
+                  schedule=ann.schedules.ExponentialDecay(0.5), **kwargs)  # fmt: skip
+    assert sum(counters["graph_break"].values()) == 0
+    assert counters["inductor"].get("cudagraph_skips", 0) == 0
+    assert counters["stats"]["unique_graphs"] <= 2
+    assert _max_diff(ref, net) < 1e-9
+    assert net.optimizer.t == 21
+
+
 # -- the cache keeps compiled code, never a network -----------------------------------------------
 def _collected_after_fit(backend: str, **fit_kwargs: Any) -> bool:
     X, y = _problem(64)
