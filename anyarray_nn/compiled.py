@@ -100,6 +100,7 @@ class CompiledStep:
         )
         self._dropout_step: DeviceStep | None = None
         self._dropout_at = -1
+        self._placed: tuple[Any, Any] = (None, None)  # the counter and rate last handed over
 
     # -- the traced functions -------------------------------------------------------------------
     def _traced_step(
@@ -164,7 +165,7 @@ class CompiledStep:
     def release(self) -> None:
         """Forget the fit's step and network (the cache keeps compiled code, and the dropout
         step's device buffer, never a network)."""
-        self.step, self._dropout_at = None, -1
+        self.step, self._dropout_at, self._placed = None, -1, (None, None)
 
     def _counters(self, step_number: int) -> tuple[Array, Array, tuple[Array, ...]]:
         """The device counters at ``step_number``: moved there once per fit, then carried.
@@ -181,7 +182,9 @@ class CompiledStep:
                 for mine, value in zip(old.parts(), fresh.parts(), strict=True):
                     mine[...] = value
             self._dropout_at = step_number
-        return opt.count_on(net.backend), opt.lr_on(net.backend), self._dropout_step.parts()
+        if opt.count is not self._placed[0] or opt._lr_device is not self._placed[1]:
+            self._placed = (opt.count_on(net.backend), opt.lr_on(net.backend))  # checked once
+        return (*self._placed, self._dropout_step.parts())
 
     def _keep(self, counters: Any, step_number: int) -> None:
         assert self.step is not None

@@ -119,14 +119,14 @@ class Optimizer(Component):
     @lr.setter
     def lr(self, value: float) -> None:
         self._lr = NON_NEGATIVE.check("lr", value)
-        if self._lr_device is not None:
+        if getattr(self, "_lr_device", None) is not None:
             self._lr_device = _write_scalar(self._lr_device, self._lr)
 
     def lr_on(self, backend: Any) -> Array:
         """The learning rate as a 0-d array on ``backend``'s device and dtype: made once, then
         kept and written by every assignment to :attr:`lr` (so a compiled step, or a captured
         CUDA graph, reads each epoch's rate from the same buffer)."""
-        current = self._lr_device
+        current = getattr(self, "_lr_device", None)
         if current is None or current.dtype != backend.dtype or not backend.owns(current):
             current = backend.asarray(self._lr)
         self._lr_device = current

@@ -260,6 +260,7 @@ class Step:
     #: A one-kernel form of the optimizer's update (:func:`anyarray_nn.kernels.kernel_for`,
     #: chosen once per ``fit``), or None.
     kernel: Any = None
+    _wb: Any = field(default=None, init=False, repr=False, compare=False)
 
     def settings(self) -> tuple[Any, ...]:
         """Everything this step bakes in besides its arguments: the network's architecture,
@@ -285,10 +286,10 @@ class Step:
         (host numbers), the dropout key's step ``step_number``."""
         opt = self.opt
         self.net.bind(theta)  # nothing to do unless theta is a new vector
+        if self._wb is None:  # the library's policy, looked up once
+            self._wb = writeback.for_array(theta)
         counters = (opt.count, opt.lr, step_number)
-        theta, state, counters, sums = self.body(
-            theta, dict(opt_state), counters, batch, writeback.for_array(theta)
-        )
+        theta, state, counters, sums = self.body(theta, dict(opt_state), counters, batch, self._wb)
         opt.state, opt.count = state, counters[0]
         return theta, state, sums
 
