@@ -271,3 +271,22 @@ def test_numpy_booleans_are_booleans_for_compile():
     assert history.params.get("compile_seconds") is None
     history = net.fit(X, y, epochs=1, batch_size=7, compile=np.True_)
     assert history.params.get("compile_seconds", 0) > 0
+
+
+# -- the scoped binding ----------------------------------------------------------------------------
+def test_a_scoped_binding_restores_the_network_whatever_happens():
+    """Inside ``net.bound(theta)`` the layers compute with ``theta`` (their outputs equal a
+    NumPy forward pass with those weights); after the block, even one that raised, the network
+    predicts with its own weights again."""
+    X, _ = _problem(10)
+    net = ann.NN([6, 4, 3], backend="numpy", dtype="float64", seed=0, output="identity",
+                 loss="mse", activation="identity")  # fmt: skip
+    before = net.predict(X)
+    other = np.random.default_rng(1).normal(size=net.theta.shape)
+    W1, b1, W2, b2 = net.layout.split(other)
+    with net.bound(other):
+        np.testing.assert_allclose(net.predict(X), (X @ W1 + b1) @ W2 + b2, rtol=1e-12)
+    np.testing.assert_array_equal(net.predict(X), before)
+    with pytest.raises(RuntimeError, match="inside"), net.bound(other):
+        raise RuntimeError("inside")
+    np.testing.assert_array_equal(net.predict(X), before)
