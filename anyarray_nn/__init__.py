@@ -1,5 +1,6 @@
 """anyarray_nn: dense neural networks with from-scratch backprop, written once against the
-Python Array API standard, running on NumPy, CuPy, PyTorch or array-api-strict."""
+Python Array API standard, running on NumPy, CuPy, PyTorch, JAX or array-api-strict; the training
+step compiled where the backend has a compiler (JAX's ``jax.jit``, ``torch.compile``)."""
 
 from . import callbacks, datasets, initializers, metrics, optimizers, registry, schedules, writeback
 from ._version import __version__

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -157,10 +158,68 @@ def _jax_dtype_problem(dtype_name: str) -> str | None:
     return None
 
 
-def _jax_jit(fn: Callable[..., Any], **options: Any) -> Any:
+def _jax_jit(fn: Callable[..., Any], device: Any = None) -> Any:
     import jax  # optional
 
-    return jax.jit(fn, **options)
+    return jax.jit(fn)
+
+
+class _TorchCompiled:
+    """``torch.compile`` of a step: one graph per call (``fullgraph``: a graph break is an
+    error, not a silent slow path), static shapes (one graph per batch shape), inductor's
+    scalar arithmetic computed once per call rather than once per vector element
+    (``realize_opcount_threshold``); on a CUDA device ``mode="reduce-overhead"``: the graph is
+    captured as a CUDA graph and replayed.
+
+    :meth:`warm` calls it once the signature has compiled, checking only the guards that tell
+    its graphs apart (``skip_guard_eval_unsafe``): dynamo's guards over every object the step
+    reads cost more than the step's elementwise work on the CPU. That is safe here because a
+    compiled step is kept per :meth:`anyarray_nn.training.Step.settings`, the complete list of
+    what the step bakes in: the same check dynamo's guards repeat on every call."""
+
+    def __init__(self, fn: Callable[..., Any], device: Any) -> None:
+        import torch  # optional
+
+        self._cuda = getattr(device, "type", None) == "cuda"
+        self._torch = torch
+        self._fn = torch.compile(
+            fn,
+            fullgraph=True,
+            dynamic=False,
+            mode="reduce-overhead" if self._cuda else None,
+            options=None if self._cuda else {"realize_opcount_threshold": 2},
+        )
+
+    def __call__(self, *args: Any) -> Any:
+        if self._cuda:  # the step's own buffers, updated in place: captured by address
+            self._static(args[:3])
+        with warnings.catch_warnings():  # array-api-compat's cached type checks: pure, traced
+            warnings.filterwarnings("ignore", "Dynamo detected a call to a `functools.lru_cache`")
+            return self._fn(*args)
+
+    def _static(self, buffers: Any) -> None:
+        """Mark the tensors of ``buffers`` (the parameter vector, the optimizer's state and the
+        step's counters: the compiled step's first three arguments, which it updates in place
+        and which keep their addresses from call to call) as static, so that the CUDA graph
+        captures them instead of copying them, and mutating them does not disable it."""
+        leaves = self._torch.utils._pytree.tree_leaves(buffers)
+        for leaf in leaves:
+            if isinstance(leaf, self._torch.Tensor):
+                self._torch._dynamo.mark_static_address(leaf)
+
+    def warm(self, *args: Any) -> Any:
+        with self._torch.compiler.set_stance(skip_guard_eval_unsafe=True):
+            return self._fn(*args)
+
+
+def _torch_compile(fn: Callable[..., Any], device: Any = None) -> Any:
+    return _TorchCompiled(fn, device)
+
+
+def _torch_update_kernel(kind: str, params: Any) -> Any:
+    from .kernels import torch_kernel  # library-specific code lives there
+
+    return torch_kernel(kind, params)
 
 
 def _jax_scan(f: Callable[..., Any], carry: Any, xs: Any) -> Any:
@@ -280,8 +339,13 @@ class BackendInfo:
         dtype_problem: returns why a dtype name cannot be computed in here (JAX without
             64-bit mode and ``"float64"``), else ``None``; :func:`resolve` refuses it.
         has_int64: whether ``int64`` arrays exist (index arrays are ``int32`` otherwise).
-        compile: turns a pure function of arrays into a compiled one (``jax.jit``); ``None``
-            when the library runs eagerly only. ``fit`` then compiles its step with it.
+        compile: ``compile(fn, device)`` turns a function of arrays into a compiled one for
+            arrays on ``device`` (``jax.jit``; ``torch.compile``, with CUDA graphs on a CUDA
+            device); ``None`` when the library runs eagerly only. ``fit`` then compiles its
+            step with it (:mod:`anyarray_nn.compiled`).
+        compile_by_default: ``fit(compile=None)`` compiles (JAX: compiling takes about a
+            second and pays within an epoch); False where compiling takes long enough that the
+            user should ask for it (torch: see docs/performance.md).
         scan: ``scan(f, carry, xs) -> (carry, ys)`` that runs ``f`` once per leading entry of
             ``xs`` inside a compiled function (``jax.lax.scan``): ``fit`` runs a whole epoch
             as one call with it. ``None`` when the library has none.
@@ -292,6 +356,9 @@ class BackendInfo:
         from_host: ``from_host(x, dtype, device, copy)`` moves a NumPy array onto ``device``
             in ``dtype`` where the namespace's ``asarray`` is not the best way (JAX:
             ``jax.device_put``, in place on its CPU); ``None``: ``xp.asarray``.
+        update_kernel: ``update_kernel(kind, params)`` is the library's one-kernel form of
+            an optimizer update of that kind (``"adam"``, ``"adamw"``) for ``params``' dtype
+            and device, or ``None`` (:mod:`anyarray_nn.kernels`, chosen once per ``fit``).
     """
 
     name: str
@@ -311,9 +378,11 @@ class BackendInfo:
     dtype_problem: Callable[[str], str | None] = lambda dtype_name: None
     has_int64: Callable[[], bool] = lambda: True
     compile: Callable[..., Any] | None = None
+    compile_by_default: bool = True
     scan: Callable[..., Any] | None = None
     purpose: str | None = None
     from_host: Callable[[np.ndarray, Any, Any, bool | None], Any] | None = None
+    update_kernel: Callable[[str, Any], Any] = lambda kind, params: None
 
     def status(self) -> str | None:
         """``None`` if this backend is usable here, else the reason it is not."""
@@ -360,6 +429,9 @@ BACKENDS: dict[str, BackendInfo] = {
             native_uint32=False,  # torch lacks uint32 shifts and multiplies
             detach=lambda x: x.detach(),
             copies_host_memory=False,  # torch.asarray shares a NumPy array's memory
+            compile=_torch_compile,
+            compile_by_default=False,  # compiling takes seconds: fit(compile=True) asks
+            update_kernel=_torch_update_kernel,
         ),
         BackendInfo(
             "array_api_strict",
@@ -588,7 +660,8 @@ class Backend:
         return float(to_numpy(x))
 
 
-def _info_for_array(x: Any) -> BackendInfo | None:
+def info_for_array(x: Any) -> BackendInfo | None:
+    """The record of ``x``'s library (by its array type's top-level package), or ``None``."""
     package = type(x).__module__.split(".")[0]
     for info in BACKENDS.values():
         if info.package == package:
@@ -613,7 +686,7 @@ def to_numpy(x: Any) -> np.ndarray:
     """
     if isinstance(x, np.ndarray):
         return x
-    info = _info_for_array(x)
+    info = info_for_array(x)
     return np.asarray(x) if info is None else info.to_numpy(x)
 
 

@@ -1,68 +1,68 @@
-"""The compiled training step: the same step function, traced once and run by a compiler.
+"""The compiled training step: the one step body, traced once and run by a compiler.
 
 On a backend whose record has a compiler (:attr:`~anyarray_nn.backend.BackendInfo.compile`:
-JAX's ``jax.jit``), ``fit`` runs the training step of :mod:`anyarray_nn.training` as a compiled
-function instead of op by op. Nothing in the math changes: the layers' forward and backward, the
-output head, the penalties and the optimizer's :meth:`~anyarray_nn.optimizers.Optimizer.apply`
-are the library's own code, traced with abstract arrays.
+JAX's ``jax.jit``; ``torch.compile``, which on a CUDA device also captures the step as a CUDA
+graph), ``fit`` runs the training step compiled instead of op by op. Nothing in the math
+changes: the step is :meth:`anyarray_nn.training.Step.body`, the body the eager step runs (the
+layers' forward and backward, the output head, the penalties, clipping and
+:meth:`~anyarray_nn.optimizers.Optimizer.advance`), traced with abstract arrays. This module
+holds only what is specific to compiling:
 
-What makes one compiled function serve every step: everything that changes from step to step is
-an argument, never a constant baked in at tracing time:
+- **Everything that changes from step to step is an argument that lives on the device**: the
+  parameter vector and the optimizer's state vectors, the batch (or, for a compiled loop, the
+  training arrays and the batches' row indices), the optimizer's step counter
+  (:meth:`~anyarray_nn.optimizers.Optimizer.count_on`), the learning rate
+  (:meth:`~anyarray_nn.optimizers.Optimizer.lr_on`, written in place when a schedule changes
+  it) and the dropout key's step (:class:`~anyarray_nn.random.DeviceStep`). The step advances
+  the counters itself, so no number is computed on the host per step, and a captured graph can
+  be replayed as it is.
+- While it traces, the optimizer's counter reads as an object that refuses to be read, so an
+  update that reads ``t`` fails loudly instead of baking one step's value in.
+- Where the backend also has a ``scan`` (``jax.lax.scan``), a whole epoch's full batches run
+  as one call: the step is the body of a compiled loop (:func:`anyarray_nn.training._train_epoch`
+  takes that fast path, then calls the single step for the last, smaller batch).
 
-- the parameter vector and the optimizer's state vectors;
-- the data (the whole training arrays, on the device) and the batch's row indices;
-- the step number that keys the dropout masks, as two ``uint32`` scalars
-  (:class:`~anyarray_nn.random.DeviceStep`);
-- the optimizer's step-dependent numbers (the learning rate, Adam's bias corrections, SGD's
-  first step), computed on the host by :meth:`~anyarray_nn.optimizers.Optimizer.scalars`, and
-  whether this step flushes tiny state entries.
-
-While it traces, the optimizer's counter ``t`` is replaced by an object that refuses to be read,
-so an optimizer whose update reads ``t`` fails loudly instead of baking one step's value in.
-
-Where the backend also has a ``scan`` (``jax.lax.scan``), a whole epoch's full batches run as one
-call: the step is the body of a compiled loop, and the host computes every step's numbers up
-front. The compiled functions are kept per network (and per batch shape by the compiler), so
-later epochs and later ``fit`` calls reuse them. The eager step in :mod:`anyarray_nn.training`
-stays the reference; tests compare the two.
+**The cache keeps compiled code, not networks.** A :class:`CompiledStep` is kept per
+:meth:`~anyarray_nn.training.Step.settings` (the one key, next to the fields it describes), so
+later epochs, later ``fit`` calls and networks of the same configuration reuse it; it refers
+to the fit's :class:`~anyarray_nn.training.Step` only while that fit runs
+(:meth:`CompiledStep.release`), so a network is garbage-collected once the user drops it. The
+compiler itself compiles once per shape of the arguments (batch size, epoch length).
 """
 
 from __future__ import annotations
 
 import time
+import types
 from collections import OrderedDict
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
-from .layers import Dense, Pass
-from .optimizers import FLUSH_EVERY, flush_tiny_where
+from . import writeback
 from .random import DeviceStep
-from .sums import batch_stats
-from .writeback import NEW_ARRAYS
 
 if TYPE_CHECKING:
-    from .training import Step
+    from .training import Batch, Step, _Data
 
 Array = Any
 
 __all__ = ["CompiledStep", "compiled_step_for"]
 
-#: Compiled steps by what they bake in (see :func:`_key`), the most recently used last.
+#: Compiled steps by :meth:`Step.settings`, the most recently used last.
 _CACHE: OrderedDict[tuple[Any, ...], CompiledStep] = OrderedDict()
 #: How many compiled steps are kept.
 CACHE_SIZE = 16
 
 
 class _CounterUnavailable:
-    """Stands for ``Optimizer.t`` while a step is traced: any use of it is an error."""
+    """Stands for ``Optimizer.count`` while a step is traced: any use of it is an error."""
 
     def _refuse(self, *args: Any) -> Any:
         raise TypeError(
             "The optimizer's update read its step counter t inside a compiled step, where it "
             "would be frozen at one value. Compute t-dependent numbers in "
-            "Optimizer.scalars(lr) and read them in apply(..., s, wb), or fit(compile=False)."
+            "Optimizer.scalars_at(xp, lr, t) from its t argument (scalars(lr) runs eagerly), "
+            "and read them in apply(..., s, wb), or fit(compile=False)."
         )
 
     __int__ = __index__ = __float__ = __bool__ = __eq__ = __ne__ = __lt__ = __le__ = _refuse
@@ -71,156 +71,201 @@ class _CounterUnavailable:
     __floordiv__ = __rfloordiv__ = __hash__ = _refuse  # type: ignore[assignment]
 
 
-class CompiledStep:
-    """The step of one network, optimizer and metric list, compiled.
+_UNREADABLE = _CounterUnavailable()
 
-    ``step_once`` runs one batch; ``run_epoch`` runs many full batches as one compiled loop
-    (when the backend has a ``scan``). Both return ``(theta, opt_state, sums)`` where ``sums``
-    is ``(losses, [statistics...], weight sums or None)``: stacked over the batches for
-    ``run_epoch``, one batch's for ``step_once``.
+
+class CompiledStep:
+    """The compiled functions of one step's settings.
+
+    Called like the eager step, ``compiled(theta, opt_state, batch, step_number)`` runs one
+    batch; :meth:`run_epoch` runs many full batches as one compiled loop (when the backend
+    has a ``scan``). ``compiles`` counts the argument shapes compiled for and
+    ``compile_seconds`` the time those first calls took.
     """
 
     def __init__(self, step: Step) -> None:
-        info = step.net.backend.info
-        self.step = step
+        net = step.net
+        info = net.backend.info
+        self.step: Step | None = None
         self.compile_seconds = 0.0
         self.compiles = 0
-        self._once = info.compile(self._traced_step)  # type: ignore[misc]
+        self._seen: set[tuple[Any, ...]] = set()
+        self._wb = writeback.for_array(net.theta)
+        device = net.backend.device
+        self._once = info.compile(_own_code(self._traced_step), device)  # type: ignore[misc]
         self._scan = info.scan
         self.can_scan = info.scan is not None
-        self._epoch = info.compile(self._traced_epoch) if info.scan is not None else None  # type: ignore[misc]
+        self._epoch = (
+            info.compile(_own_code(self._traced_epoch), device) if self.can_scan else None  # type: ignore[misc]
+        )
+        self._dropout_step: DeviceStep | None = None
+        self._dropout_at = -1
+        self._placed: tuple[Any, Any] = (None, None)  # the counter and rate last handed over
 
     # -- the traced functions -------------------------------------------------------------------
     def _traced_step(
         self,
         theta: Array,
         state: dict[str, Array],
-        data: tuple[Array, Array, Array | None],
-        idx: Array,
-        step: tuple[Array, Array, dict[str, Array], Array],
-    ) -> tuple[Array, dict[str, Array], tuple[Array, list[Array], Array | None]]:
-        """One step on traced arrays: the batch's rows ``idx`` of ``data = (X, T, w)``,
-        ``step = (step_lo, step_hi, optimizer scalars, flush flag)``."""
-        self.compiles += 1  # runs only while tracing
-        net, opt, xp = self.step.net, self.step.opt, self.step.net.xp
-        X, T, w = data
-        lo, hi, scalars, flush = step
-        xb, tb = xp.take(X, idx, axis=0), xp.take(T, idx, axis=0)
-        wb = None if w is None else xp.take(w, idx, axis=0)
-        t = opt.t
-        try:
-            net.bind(theta)  # the layers see traced views (undone by _timed, outside the trace)
-            opt.t = _CounterUnavailable()  # type: ignore[assignment]
-            ctx = Pass(training=True, step=DeviceStep(lo, hi))
-            loss, a, grad = net.backprop(xb, tb, ctx, wb)
-            stats = batch_stats(net, self.step.names, a, tb, wb)
-            grad = self.step.clip(grad)
-            theta, state = opt.apply(xp, theta, grad, dict(state), scalars, NEW_ARRAYS)
-        finally:
-            opt.t = t
-        state = {k: flush_tiny_where(xp, v, flush) for k, v in state.items()}
-        return theta, state, (loss, stats, None if wb is None else xp.sum(wb))
+        counters: tuple[Array, Array, tuple[Array, ...]],
+        batch: tuple[Array, Array, Array | None],
+    ) -> tuple[Array, dict[str, Array], Any, list[Array]]:
+        """:meth:`Step.body` on traced arrays: ``counters = (count, lr, dropout step parts)``,
+        ``batch = (X, T, w)``. The layers see views of the traced ``theta`` for the trace's
+        length; the network is bound as before when it returns."""
+        step = self.step
+        assert step is not None
+        net, opt = step.net, step.opt
+        X, T, w = batch
+        count, lr, parts = counters
+        previous, kept = net._bind_views(theta), opt.count
+        opt.count = _UNREADABLE
+        theta, state, counters, sums = step.body(
+            theta, dict(state), (count, lr, DeviceStep(*parts)), step.whole_batch(X, T, w),
+            self._wb,
+        )  # fmt: skip
+        opt.count = kept
+        net._restore_binding(previous)
+        count, lr, dropout_step = counters
+        return theta, state, (count, lr, dropout_step.parts()), sums
 
     def _traced_epoch(
         self,
         theta: Array,
         state: dict[str, Array],
+        counters: Any,
         data: tuple[Array, Array, Array | None],
         idx: Array,
-        steps: tuple[Array, Array, dict[str, Array], Array],
-    ) -> tuple[Array, dict[str, Array], Any]:
-        """Every row of ``idx`` (one batch each) in one compiled loop."""
+    ) -> tuple[Array, dict[str, Array], Any, Any]:
+        """Every row of ``idx`` (one batch's row indices each) in one compiled loop."""
+        X, T, w = data
+        assert self.step is not None
+        xp = self.step.net.xp
 
-        def body(carry: Any, xs: Any) -> Any:
-            theta, state = carry
-            rows, lo, hi, scalars, flush = xs
-            theta, state, sums = self._traced_step(
-                theta, state, data, rows, (lo, hi, scalars, flush)
-            )
-            return (theta, state), sums
+        def body(carry: Any, rows: Array) -> Any:
+            theta, state, counters = carry
+            w_rows = None if w is None else xp.take(w, rows, axis=0)
+            batch = (xp.take(X, rows, axis=0), xp.take(T, rows, axis=0), w_rows)
+            theta, state, counters, sums = self._traced_step(theta, state, counters, batch)
+            weight = None if w_rows is None else xp.sum(w_rows)
+            return (theta, state, counters), (sums[0], sums[1:], weight)
 
-        lo, hi, scalars, flush = steps
-        (theta, state), sums = self._scan(body, (theta, state), (idx, lo, hi, scalars, flush))  # type: ignore[misc]
-        return theta, state, sums
+        (theta, state, counters), sums = self._scan(body, (theta, state, counters), idx)  # type: ignore[misc]
+        return theta, state, counters, sums
 
     # -- host side ------------------------------------------------------------------------------
-    def _host_steps(self, first_step: int, count: int) -> tuple[Any, Any, Any, Any]:
-        """Advance the optimizer's counter by ``count`` steps; each step's numbers as host
-        arrays ``(step_lo, step_hi, {name: values}, flush)``."""
-        opt, dtype = self.step.opt, self.step.net.backend.dtype_name
-        rows, flush = [], []
-        for _ in range(count):
-            opt.t += 1
-            rows.append(opt.scalars(opt.lr))
-            flush.append(opt.t % FLUSH_EVERY == 0)
-        steps = [DeviceStep.halves(first_step + i) for i in range(count)]
-        lo = np.array([s[0] for s in steps], dtype=np.uint32)
-        hi = np.array([s[1] for s in steps], dtype=np.uint32)
-        scalars = {k: np.array([r[k] for r in rows], dtype=dtype) for k in rows[0]}
-        return lo, hi, scalars, np.array(flush)
+    def using(self, step: Step) -> CompiledStep:
+        """Run ``step``'s network and optimizer (same settings) until :meth:`release`."""
+        self.step = step
+        net = step.net
+        if net.l1 or net.l2:
+            net._penalty_mask()  # made before tracing: a constant of the trace, not an op
+        return self
 
-    def _timed(self, fn: Callable[..., Any], *args: Any) -> Any:
-        """``fn(*args)``; when it traced, the time it took counts as compiling, and the
-        network's layers get their views of the real parameter vector back (tracing bound
-        traced ones, and anything computed inside a trace is traced). A failed call takes
-        back the optimizer steps it counted."""
-        net = self.step.net
-        steps = 1 if fn is self._once else int(args[3].shape[0])  # args[3]: row indices
-        compiles, start, before = self.compiles, time.perf_counter(), net.theta
+    def release(self) -> None:
+        """Forget the fit's step and network (the cache keeps compiled code, and the dropout
+        step's device buffer, never a network)."""
+        self.step, self._dropout_at, self._placed = None, -1, (None, None)
+
+    def _counters(self, step_number: int) -> tuple[Array, Array, tuple[Array, ...]]:
+        """The device counters at ``step_number``: moved there once per fit, then carried.
+        The dropout step keeps its buffer from fit to fit (written in place where arrays can
+        be written), so a captured CUDA graph reads it where it was captured."""
+        assert self.step is not None
+        net, opt = self.step.net, self.step.opt
+        if self._dropout_step is None or self._dropout_at != step_number:
+            fresh = DeviceStep.on_device(net.backend, step_number)
+            old = self._dropout_step
+            if old is None or not self._wb.mutable or not net.backend.owns(old.lo):
+                self._dropout_step = fresh
+            else:
+                for mine, value in zip(old.parts(), fresh.parts(), strict=True):
+                    mine[...] = value
+            self._dropout_at = step_number
+        if opt.count is not self._placed[0] or opt._lr_device is not self._placed[1]:
+            self._placed = (opt.count_on(net.backend), opt.lr_on(net.backend))  # checked once
+        return (*self._placed, self._dropout_step.parts())
+
+    def _keep(self, counters: Any, step_number: int) -> None:
+        assert self.step is not None
+        self.step.opt.count = counters[0]
+        self._dropout_step, self._dropout_at = DeviceStep(*counters[2]), step_number
+
+    def _timed(self, fn: Callable[..., Any], signature: tuple[Any, ...], *args: Any) -> Any:
+        """``fn(*args)``; the first call with a new ``signature`` (argument shapes) compiles,
+        and the time it took counts as compiling. A failed call leaves the network bound as
+        before and the optimizer's counter as it was."""
+        assert self.step is not None
+        net, opt = self.step.net, self.step.opt
+        new, start = signature not in self._seen, time.perf_counter()
+        previous, count = (net._theta, net._views), opt.count
         try:
-            return fn(*args)
+            out = fn(*args) if new else getattr(fn, "warm", fn)(*args)
         except BaseException:
-            self.step.opt.t -= steps
+            net._restore_binding(previous)
+            opt.count = count
             raise
-        finally:
-            if self.compiles != compiles:  # traced and compiled in this call
-                self.compile_seconds += time.perf_counter() - start
-                net._theta = None  # type: ignore[assignment]
-                net.bind(before)
+        if new:
+            self._seen.add(signature)
+            self.compiles += 1
+            self.compile_seconds += time.perf_counter() - start
+        return out
 
-    def step_once(
-        self, theta: Array, state: dict[str, Array], data: tuple[Any, ...], idx: np.ndarray,
-        step_number: int,
-    ) -> tuple[Array, dict[str, Array], Any]:  # fmt: skip
-        """One batch (the rows ``idx`` of ``data``) at optimizer step ``step_number``."""
-        lo, hi, scalars, flush = self._host_steps(step_number, 1)
-        scalars = {k: v[0] for k, v in scalars.items()}
-        return self._timed(self._once, theta, state, data, idx, (lo[0], hi[0], scalars, flush[0]))
+    def __call__(
+        self, theta: Array, opt_state: dict[str, Array], batch: Batch, step_number: int
+    ) -> tuple[Array, dict[str, Array], list[Array]]:
+        """One batch at dropout step ``step_number``: the eager step's call, compiled."""
+        signature = ("step", tuple(batch.X.shape), batch.w is None)
+        counters = self._counters(step_number)
+        arrays = (batch.X, batch.T, batch.w)
+        theta, state, counters, sums = self._timed(
+            self._once, signature, theta, opt_state, counters, arrays
+        )
+        self._keep(counters, step_number + 1)
+        return theta, state, sums
 
     def run_epoch(
-        self, theta: Array, state: dict[str, Array], data: tuple[Any, ...], idx: np.ndarray,
-        first_step: int,
+        self, theta: Array, opt_state: dict[str, Array], data: _Data, idx: Array,
+        step_number: int,
     ) -> tuple[Array, dict[str, Array], Any]:  # fmt: skip
-        """The batches ``idx[0], idx[1], ...`` (equal sizes) from step ``first_step`` on."""
-        steps = self._host_steps(first_step, int(idx.shape[0]))
-        return self._timed(self._epoch, theta, state, data, idx, steps)
+        """The batches ``idx[0], idx[1], ...`` (equal sizes, row indices into ``data``) from
+        dropout step ``step_number`` on, as one call; returns the stacked
+        ``(losses, [statistics...], weight sums or None)``."""
+        signature = ("epoch", tuple(idx.shape), tuple(data.X.shape), data.w is None)
+        counters = self._counters(step_number)
+        arrays = (data.X, data.T, data.w)
+        theta, state, counters, sums = self._timed(
+            self._epoch,
+            signature,
+            theta,
+            opt_state,
+            counters,
+            arrays,
+            idx,  # type: ignore[arg-type]
+        )
+        self._keep(counters, step_number + int(idx.shape[0]))
+        return theta, state, sums
 
 
-def _key(step: Step) -> tuple[Any, ...]:
-    """What a compiled step bakes in: the network's architecture, penalties and seed (the
-    dropout key's host part; left out for a stack of Dense layers), backend, device and dtype;
-    the optimizer's type and hyperparameters (not ``lr``: an argument); the metrics and the
-    clipping norm. Networks that agree on all of it
-    (copies, a fresh network of the same configuration) share one compiled step."""
-    opt, net = step.opt, step.net
-    config = net.config()
-    if all(type(layer) is Dense for layer in net.layers):  # the seed keys dropout masks only
-        config.pop("seed", None)
-    hyper = {k: v for k, v in opt.config().items() if k != "lr"}  # lr is an argument
-    return (
-        repr(config), repr(net.backend), net.l1, net.l2, type(opt), repr(hyper),
-        tuple(opt.state), tuple(step.names), step.clip_norm,
-    )  # fmt: skip
+def _own_code(method: Any) -> Any:
+    """``method`` bound to a copy of its function with its own code object: a compiler that
+    caches per code object (dynamo) then keeps each compiled step's graphs apart, within its
+    limit of graphs per function."""
+    fn = method.__func__
+    twin = types.FunctionType(
+        fn.__code__.replace(), fn.__globals__, fn.__name__, fn.__defaults__, fn.__closure__
+    )
+    return types.MethodType(twin, method.__self__)
 
 
 def compiled_step_for(step: Step) -> CompiledStep:
     """The compiled step for ``step``'s settings (made once, then reused by later epochs,
-    ``fit`` calls and networks of the same configuration). The compiler itself compiles once
-    per shape of the arguments (batch size, epoch length)."""
-    key = _key(step)
+    ``fit`` calls and networks of the same configuration), running ``step`` until released.
+    The compiler itself compiles once per shape of the arguments (batch size, epoch
+    length)."""
+    key = step.settings()
     compiled = _CACHE.pop(key, None) or CompiledStep(step)
     _CACHE[key] = compiled
     while len(_CACHE) > CACHE_SIZE:
         _CACHE.popitem(last=False)
-    compiled.step = step  # the same settings: this fit's network and optimizer objects
-    return compiled
+    return compiled.using(step)

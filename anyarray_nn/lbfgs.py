@@ -54,7 +54,7 @@ class FlatObjective:
         self.net, self.X, self.T, self.w, self.scale = net, X, T, w, float(scale)
         self.n = int(T.shape[0])
         default = SPARSE_BATCH if is_sparse(X) else self.n
-        self.step = max(int(batch_size) if batch_size else default, 1)
+        self.chunk = max(int(batch_size) if batch_size else default, 1)
         self.total_w = None if w is None else net.xp.sum(w)
         #: number of evaluations so far
         self.nfev = 0
@@ -72,15 +72,16 @@ class FlatObjective:
         self.set(theta)
         net, xp, n = self.net, self.net.xp, self.n
         total = None
-        for start in range(0, n, self.step):
-            stop = min(start + self.step, n)
+        for start in range(0, n, self.chunk):
+            stop = min(start + self.chunk, n)
             whole = (start, stop) == (0, n)
             tb = self.T if whole else self.T[start:stop, :]
-            wb = self.w if self.w is None or whole else self.w[start:stop]
-            loss, _, grad = net.backprop(dense_rows(net, self.X, start, stop), tb, None, wb)
+            w_rows = self.w if self.w is None or whole else self.w[start:stop]
+            loss, _, grad = net.backprop(dense_rows(net, self.X, start, stop), tb, None, w_rows)
             flat = xp.concat([xp.reshape(loss, (1,)), grad])
             if not whole:  # chunks combine as a (weighted) mean; the penalty is in each once
-                flat = flat * ((stop - start) / n if wb is None else xp.sum(wb) / self.total_w)
+                part = (stop - start) / n if w_rows is None else xp.sum(w_rows) / self.total_w
+                flat = flat * part
             total = flat if total is None else total + flat
         values = np.asarray(to_numpy(total), dtype=np.float64) * self.scale
         self.nfev += 1

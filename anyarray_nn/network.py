@@ -23,10 +23,11 @@ besides the weights in a :class:`~anyarray_nn.state.TrainingState`, and the file
 
 from __future__ import annotations
 
+import contextlib
 import copy as _copy
 import numbers
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import array_api_compat
@@ -185,11 +186,38 @@ class NN:
         if theta is getattr(self, "_theta", None):
             return
         self._check_vector(theta)
+        self._rebind(theta)
+
+    def _rebind(self, theta: Array) -> None:
+        """Bind ``theta`` even if it is the vector bound now (fresh views), for a new device,
+        dtype or copy of the network."""
+        self._bind_views(theta)
+        self._mask = None  # the penalty mask follows the vector's device and dtype
+
+    def _bind_views(self, theta: Array) -> tuple[Array, list[Array]]:
+        """Give the layers views of ``theta``; returns the binding it replaced."""
+        previous = (getattr(self, "_theta", None), getattr(self, "_views", None))
         self._theta = theta
         self._views = self.layout.views(self.xp, theta)
         for (layer, name), view in zip(self.parameters(), self._views, strict=True):
             layer.params[name] = view
-        self._mask = None  # the penalty mask follows the vector's device and dtype
+        return previous
+
+    def _restore_binding(self, previous: tuple[Array, list[Array]]) -> None:
+        """Undo :meth:`_bind_views`: the vector and the views it replaced."""
+        self._theta, self._views = previous
+        for (layer, name), view in zip(self.parameters(), self._views, strict=True):
+            layer.params[name] = view
+
+    @contextlib.contextmanager
+    def bound(self, theta: Array) -> Iterator[None]:
+        """A scoped binding: inside the block the layers see views of ``theta`` (a traced or
+        candidate vector); after it, whatever happens, the network is bound as before."""
+        previous = self._bind_views(theta)
+        try:
+            yield
+        finally:
+            self._restore_binding(previous)
 
     def _check_vector(self, theta: Any) -> None:
         """Refuse (before anything is stored) what :meth:`bind` cannot take as the vector."""
@@ -242,8 +270,7 @@ class NN:
             for (layer, name), view in zip(pairs, self._views, strict=True):
                 layer.params[name] = view  # the network as it was
             raise
-        self._theta = None  # type: ignore[assignment]
-        self.bind(self.layout.pack(self.xp, arrays) if arrays else self._empty())
+        self._rebind(self.layout.pack(self.xp, arrays) if arrays else self._empty())
 
     def _adoptable(self, index: int, value: Any) -> Array:
         """A replaced parameter ``value`` checked (as :meth:`set_weights` checks) and on the
@@ -373,8 +400,7 @@ class NN:
         for layer in self.layers:
             layer.backend = target
         self.backend = target
-        self._theta = None  # type: ignore[assignment]
-        self.bind(target.asarray(theta, copy=True))
+        self._rebind(target.asarray(theta, copy=True))
         self.training_state.move(target)
         return self
 
@@ -395,8 +421,7 @@ class NN:
             twin.params = dict(twin.params)
             twin.backend = target
         clone.backend = target
-        clone._theta = None
-        clone.bind(target.asarray(to_numpy(theta), copy=True))  # never shared with self
+        clone._rebind(target.asarray(to_numpy(theta), copy=True))  # never shared with self
         clone.training_state = self.training_state.copy(target)
         clone.metadata = _copy.deepcopy(self.metadata)
         return clone
@@ -413,8 +438,7 @@ class NN:
     def __setstate__(self, state: dict[str, Any]) -> None:
         theta = state.pop("_theta")
         self.__dict__.update(state)
-        self._theta = None  # type: ignore[assignment]
-        self.bind(theta)  # the layers' views, which pickling does not keep
+        self._rebind(theta)  # the layers' views, which pickling does not keep
 
     # -- the device-level interface (see the module docstring) ----------------------------------
     def check_inputs(self, X: Any) -> Array:

@@ -19,21 +19,32 @@ on host hyperparameters), and new values are returned, never only written (the w
 gradient, ``t`` counts steps from 1, ``lr`` is read at each step.
 
 **Numbers that change from step to step** (the learning rate, Adam's bias corrections, SGD's
-first step) are computed on the host by :meth:`Optimizer.scalars` and handed to
-:meth:`Optimizer.apply`, which never reads the counter ``t``: so a compiled training step
-(:mod:`anyarray_nn.compiled`) takes them as arguments, and one compiled function serves every
-step.
+first step, the flush of tiny state entries) are computed by :meth:`Optimizer.scalars_at` from
+the learning rate and the step counter, and handed to :meth:`Optimizer.apply`, which never
+reads the counter ``t``. Both come in as they are kept (:meth:`Optimizer.advance`):
+
+- **eagerly**, the counter :attr:`Optimizer.count` is a Python int and the learning rate a
+  Python float, so these numbers are host floats that every library takes as kernel
+  arguments (no extra array operation, no transfer; torch's default, non-capturable Adam);
+- **in a compiled or captured step** (:mod:`anyarray_nn.compiled`), the counter is a 0-d
+  integer array on the device and the learning rate a 0-d array that assigning ``opt.lr``
+  writes in place (:meth:`Optimizer.lr_on`), and the same arithmetic runs inside the step on
+  the device: nothing that changes between steps comes from the host (torch's
+  ``capturable=True``, optax's ``count``), so one compiled function, or one captured graph,
+  serves every step.
 """
 
 from __future__ import annotations
 
 import copy
+import math
 from typing import Any, ClassVar
 
 import array_api_compat
 
-from . import fused, writeback
+from . import kernels, writeback
 from . import registry as _registry
+from .backend import info_for_array, to_numpy
 from .registry import Component, Registry
 from .validation import Interval, check_bool
 from .writeback import WriteBack
@@ -89,8 +100,11 @@ class Optimizer(Component):
     registry: ClassVar[Registry] = registry
 
     def __init__(self, lr: float) -> None:
+        self._lr_device: Array | None = None
         self.lr = lr
-        self.t: int = 0
+        #: Steps taken: a Python int, or a 0-d integer device array while a compiled step
+        #: trains (see the module docstring); :attr:`t` reads it either way.
+        self.count: Any = 0
         #: The state arrays by name, each shaped like the flat parameter vector.
         self.state: dict[str, Array] = {}
         self._size: int | None = None  # length of the parameter vector built for
@@ -98,12 +112,49 @@ class Optimizer(Component):
     # -- lr: public and mutable, validated on every assignment -----------------------------------
     @property
     def lr(self) -> float:
-        """Learning rate used by the next :meth:`step` (a Python float >= 0)."""
+        """Learning rate used by the next :meth:`step` (a Python float >= 0). Assigning it also
+        writes the device copy a compiled step reads (:meth:`lr_on`), in place where arrays
+        can be written."""
         return self._lr
 
     @lr.setter
     def lr(self, value: float) -> None:
         self._lr = NON_NEGATIVE.check("lr", value)
+        if getattr(self, "_lr_device", None) is not None:
+            self._lr_device = _write_scalar(self._lr_device, self._lr)
+
+    def lr_on(self, backend: Any) -> Array:
+        """The learning rate as a 0-d array on ``backend``'s device and dtype: made once, then
+        kept and written by every assignment to :attr:`lr` (so a compiled step, or a captured
+        CUDA graph, reads each epoch's rate from the same buffer)."""
+        current = getattr(self, "_lr_device", None)
+        if current is None or current.dtype != backend.dtype or not backend.owns(current):
+            current = backend.asarray(self._lr)
+        self._lr_device = current
+        return current
+
+    # -- the step counter t: kept in count, on the host or on the device ------------------------
+    @property
+    def t(self) -> int:
+        """Steps taken, as a Python int (a read from the device when :attr:`count` is there:
+        public API only, never inside a step)."""
+        count = self.count
+        if not hasattr(count, "shape"):
+            return int(count)
+        return int(to_numpy(count))
+
+    @t.setter
+    def t(self, value: int) -> None:
+        self.count = NON_NEGATIVE_INT.check("t", value)
+
+    def count_on(self, backend: Any) -> Array:
+        """:attr:`count` as a 0-d integer array on ``backend``'s device (moved there once;
+        a compiled step then advances it on the device)."""
+        count = self.count
+        if not hasattr(count, "shape") or not backend.owns(count):
+            count = backend.asarray(self.t, dtype=backend.index_dtype, copy=True)
+        self.count = count
+        return count
 
     # -- what subclasses provide ------------------------------------------------------------------
     def _state_names(self) -> tuple[str, ...]:
@@ -119,23 +170,60 @@ class Optimizer(Component):
 
         ``self.t`` already counts this step. Use ``wb`` for updates that may be in place
         (``m = wb.mul(m, beta)``), or plain arithmetic (``m = beta * m``), which is always
-        correct and only allocates. (The built-in optimizers implement :meth:`scalars` and
+        correct and only allocates. (The built-in optimizers implement :meth:`scalars_at` and
         :meth:`apply` instead; an update that reads ``self.t`` runs eagerly only.)"""
         if type(self).apply is Optimizer.apply:
             raise NotImplementedError(f"{type(self).__name__} implements neither update nor apply.")
         return self.apply(xp, p, g, state, self.scalars(lr), wb)
 
-    def scalars(self, lr: float) -> dict[str, float]:
-        """The numbers of this step that change from step to step, as host floats: ``lr`` and
-        whatever depends on the step counter ``self.t`` (already counting this step)."""
+    def scalars_at(self, xp: Any, lr: Any, t: Any) -> dict[str, Any]:
+        """The numbers of a step that change from step to step, from the learning rate ``lr``
+        and the step count ``t`` (this step included): Python numbers eagerly, 0-d device
+        arrays (``t`` in the parameters' floating dtype) in a compiled step. Plain arithmetic
+        serves both; :func:`at_most_one` is a ``min(x, 1)`` for both."""
         return {"lr": lr}
+
+    def scalars(self, lr: float) -> dict[str, float]:
+        """This step's :meth:`scalars_at` as host floats, at ``t = self.t``. (Before
+        :meth:`scalars_at` existed a subclass overrode this one to read ``self.t``; such an
+        optimizer still runs, eagerly: see :meth:`reads_t_on_host`.)"""
+        return self.scalars_at(None, lr, self.t)
 
     def apply(
         self, xp: Any, p: Array, g: Array, state: dict[str, Array], s: dict[str, Any], wb: WriteBack
     ) -> tuple[Array, dict[str, Array]]:
-        """:meth:`update` with this step's :meth:`scalars` ``s`` (host floats, or 0-d arrays
-        in a compiled step) and no read of ``t``. By default, ``update`` with ``s["lr"]``."""
+        """:meth:`update` with this step's numbers ``s`` (from :meth:`scalars_at`: host floats,
+        or 0-d arrays in a compiled step) and no read of ``t``. By default, ``update`` with
+        ``s["lr"]``."""
         return self.update(xp, p, g, state, s["lr"], wb)
+
+    def reads_t_on_host(self) -> bool:
+        """True for an optimizer written against the older API, whose :meth:`scalars` reads
+        ``self.t`` on the host: it runs eagerly (``fit(compile=True)`` refuses it)."""
+        return type(self).scalars is not Optimizer.scalars
+
+    def advance(
+        self, xp: Any, p: Array, g: Array, state: dict[str, Array], count: Any, lr: Any,
+        wb: WriteBack, kernel: Any = None,
+    ) -> tuple[Array, dict[str, Array], Any]:  # fmt: skip
+        """One update as a function of everything that changes between steps: the
+        parameters, the gradient, the state, the counter ``count`` and the learning rate
+        ``lr`` (host numbers eagerly, 0-d device arrays in a compiled step). Returns
+        ``(p, state, count)``, the counter advanced by one. The one update of
+        :meth:`step` and of the training step, eager or compiled. ``kernel`` is a
+        one-kernel form of :meth:`apply` (:mod:`anyarray_nn.kernels`), chosen once per ``fit``."""
+        on_device = hasattr(count, "shape")
+        count = wb.add(count, 1) if on_device else count + 1
+        if not on_device:
+            self.count = count  # code that reads self.t sees this step counted
+        if kernel is not None:
+            p = kernel(self, p, g, state, count, lr)
+        elif self.reads_t_on_host():
+            p, state = self.apply(xp, p, g, state, self.scalars(lr), wb)
+        else:
+            t = xp.astype(count, p.dtype) if on_device else count
+            p, state = self.apply(xp, p, g, state, self.scalars_at(xp, lr, t), wb)
+        return p, flush_tiny_state(xp, state, count, wb), count
 
     # -- life cycle -------------------------------------------------------------------------------
     def build(self, params: Array) -> None:
@@ -168,16 +256,11 @@ class Optimizer(Component):
             )
         xp = array_api_compat.array_namespace(params)
         wb = writeback.for_array(params) if wb is None else wb
-        self.t += 1
-        fused_params = fused.update(self, params, grads) if wb.mutable else None
-        if fused_params is not None:  # an optional one-kernel form (see anyarray_nn.fused)
-            params, state = fused_params, dict(self.state)
-        else:
-            scalars = self.scalars(self.lr)
-            params, state = self.apply(xp, params, grads, dict(self.state), scalars, wb)
-        if self.t % FLUSH_EVERY == 0:
-            state = {k: _flush_tiny(xp, a, wb) for k, a in state.items()}
-        self.state = state
+        kernel = kernels.kernel_for(self, info_for_array(params), params) if wb.mutable else None
+        params, state, count = self.advance(
+            xp, params, grads, dict(self.state), self.count, self.lr, wb, kernel
+        )
+        self.state, self.count = state, count
         return params
 
     # -- the state round trip (torch.optim style) -------------------------------------------------
@@ -203,7 +286,7 @@ class Optimizer(Component):
         t = NON_NEGATIVE_INT.check("t", state["t"])
         names = self._state_names()
         if not arrays and names:
-            self.t, self.state, self._size = t, {}, None
+            self.count, self.state, self._size = t, {}, None
             return
         if set(arrays) != set(names):
             raise ValueError(f"{self!r} keeps state {sorted(names)}, got {sorted(arrays)}.")
@@ -227,26 +310,32 @@ class Optimizer(Component):
         xp = None if first is None else array_api_compat.array_namespace(first)
         # Copies, so two optimizers never update the same buffer in place.
         self.state = {k: xp.asarray(a, copy=True) for k, a in arrays.items()}
-        self.t = t
+        self.count = t
         if first is not None:
             self._size = int(first.shape[0])
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
-        state.pop("_fused_steps", None)  # a device-side mirror of t, rebuilt when needed
+        state["_lr_device"] = None  # a device buffer of lr, made again where it is needed
+        state["count"] = self.t  # the counter travels as a number
         return state
 
     def clone(self, backend: Any = None) -> Optimizer:
         """An independent copy (same hyperparameters, step count and copied state, on
         ``backend`` if given), made through :meth:`state_dict` / :meth:`load_state_dict`.
-        Works for any subclass, registered or not."""
+        Works for any subclass, registered or not. A counter on the device is copied there
+        (no read to the host) unless the copy goes to another backend."""
         twin = copy.copy(self)
-        twin.__dict__.pop("_fused_steps", None)  # a device-side counter: never shared
         for key, value in self.__dict__.items():
-            if key != "state" and key != "_fused_steps" and not isinstance(value, _IMMUTABLE):
+            if key not in _OWN and not isinstance(value, _IMMUTABLE):
                 setattr(twin, key, copy.deepcopy(value))  # a subclass's own mutable attributes
-        twin.state = {}
-        twin.load_state_dict(self.state_dict(), backend)
+        twin.state, twin._lr_device = {}, None
+        twin.load_state_dict({"t": 0, "state": dict(self.state)}, backend)
+        count = self.count
+        if hasattr(count, "shape") and (backend is None or backend.owns(count)):
+            twin.count = array_api_compat.array_namespace(count).asarray(count, copy=True)
+        else:
+            twin.count = self.t
         return twin
 
 
@@ -266,9 +355,57 @@ def _check_same_kind(held: dict[str, Array], new: Array | None) -> None:
     )
 
 
+#: What :meth:`Optimizer.clone` copies itself instead of deep-copying.
+_OWN = frozenset({"state", "count", "_lr_device"})
+
+
+def _write_scalar(a: Array, value: float) -> Array:
+    """The 0-d array ``a`` holding ``value``: written in place where arrays can be written
+    (the buffer a compiled step or captured graph reads stays the same), else a new one."""
+    if writeback.for_array(a).mutable:
+        a[...] = value
+        return a
+    xp = array_api_compat.array_namespace(a)
+    return xp.asarray(value, dtype=a.dtype, device=array_api_compat.device(a))
+
+
+def one_minus_power(xp: Any, base: float, t: Any) -> Any:
+    """``1 - base**t`` (Adam's bias corrections) for a host number ``t``, or a 0-d device
+    array: there as ``-expm1(t * log(base))``, with the logarithm taken on the host in float64,
+    so a float32 step keeps float32's precision where ``1 - 0.999**t`` would cancel digits
+    (a relative error near 1e-4 at small ``t``)."""
+    if not hasattr(t, "shape"):
+        return 1.0 - base**t
+    if base == 0.0:
+        return 1.0 + 0.0 * t
+    return -xp.expm1(t * math.log(base))
+
+
+def at_most_one(xp: Any, x: Any) -> Any:
+    """``min(x, 1)`` for a host number or a 0-d device array (for :meth:`Optimizer.scalars_at`)."""
+    return min(x, 1) if not hasattr(x, "shape") else xp.clip(x, max=1.0)
+
+
+def flush_tiny_state(
+    xp: Any, state: dict[str, Array], count: Any, wb: WriteBack
+) -> dict[str, Array]:
+    """The state with tiny entries flushed every ``FLUSH_EVERY`` steps (see
+    :func:`_flush_tiny`): a host branch on a host counter; on a device counter, a masked
+    product decided on the device (:func:`flush_tiny_where`), which a compiler fuses into the
+    update."""
+    if not state:
+        return state
+    if not hasattr(count, "shape"):
+        if count % FLUSH_EVERY:
+            return state
+        return {k: _flush_tiny(xp, a, wb) for k, a in state.items()}
+    on = (count % FLUSH_EVERY) == 0
+    return {k: wb.set(a, flush_tiny_where(xp, a, on)) for k, a in state.items()}
+
+
 def flush_tiny_where(xp: Any, a: Array, on: Array) -> Array:
     """:func:`_flush_tiny` where the 0-d boolean ``on`` is true, ``a`` unchanged elsewhere (the
-    compiled step's form: ``on`` is ``t % FLUSH_EVERY == 0``, computed on the host)."""
+    compiled step's form: ``on`` is ``t % FLUSH_EVERY == 0``, computed on the device)."""
     floor = FLUSH_BELOW * float(xp.finfo(a.dtype).smallest_normal)
     return a * xp.astype(xp.logical_or(xp.abs(a) >= floor, xp.logical_not(on)), a.dtype)
 
@@ -326,11 +463,13 @@ class SGD(Optimizer):
     def _state_names(self) -> tuple[str, ...]:
         return ("momentum_buffer",) if self.momentum != 0.0 else ()
 
-    def scalars(self, lr: float) -> dict[str, float]:
-        # the first step starts the buffer at g: b <- 0 * b + 1 * g (b is finite: zeros)
-        first = self.t == 1
-        keep, new = (0.0, 1.0) if first else (self.momentum, 1.0 - self.dampening)
-        return {"lr": lr, "keep": keep, "new": new}
+    def scalars_at(self, xp: Any, lr: Any, t: Any) -> dict[str, Any]:
+        # The first step starts the buffer at g (torch's rule): b <- mu * 0 + 1 * g, as the
+        # buffer starts at zeros; later steps b <- mu * b + (1 - dampening) * g.
+        if self.dampening == 0.0:
+            return {"lr": lr, "keep": self.momentum, "new": 1.0}
+        later = at_most_one(xp, t - 1.0)  # 0 at the first step, 1 after
+        return {"lr": lr, "keep": self.momentum, "new": 1.0 - self.dampening * later}
 
     def apply(
         self, xp: Any, p: Array, g: Array, state: dict[str, Array], s: dict[str, Any], wb: WriteBack
@@ -378,8 +517,8 @@ class AdaGrad(Optimizer):
     def _init_state(self, xp: Any, params: Array, name: str) -> Array:
         return xp.full_like(params, self.initial_accumulator_value)
 
-    def scalars(self, lr: float) -> dict[str, float]:
-        return {"lr": lr / (1.0 + (self.t - 1) * self.lr_decay)}
+    def scalars_at(self, xp: Any, lr: Any, t: Any) -> dict[str, Any]:
+        return {"lr": lr / (1.0 + (t - 1.0) * self.lr_decay)}
 
     def apply(
         self, xp: Any, p: Array, g: Array, state: dict[str, Array], s: dict[str, Any], wb: WriteBack
@@ -466,8 +605,8 @@ class Adam(Optimizer):
 
     name = "adam"
     _decoupled: ClassVar[bool] = False
-    #: The fused one-kernel form of this update, where a library has one (anyarray_nn.fused).
-    fused_kind: ClassVar[str | None] = "adam"
+    #: The kind of one-kernel form of this update a library may have (anyarray_nn.kernels).
+    kernel_kind: ClassVar[str | None] = "adam"
 
     def __init__(
         self,
@@ -499,8 +638,8 @@ class Adam(Optimizer):
             else ("exp_avg", "exp_avg_sq")
         )
 
-    def scalars(self, lr: float) -> dict[str, float]:
-        step_size, v_scale = self._bias_corrections(lr)
+    def scalars_at(self, xp: Any, lr: Any, t: Any) -> dict[str, Any]:
+        step_size, v_scale = self._bias_corrections(xp, lr, t)
         # p -= step_size * m / (sqrt(v) * v_scale + eps), with v_scale divided out
         return {"lr": lr, "eps": self.eps / v_scale, "step": step_size / v_scale}
 
@@ -524,10 +663,12 @@ class Adam(Optimizer):
         update = wb.mul(m / den, s["step"])
         return wb.sub(p, update), state
 
-    def _bias_corrections(self, lr: float) -> tuple[float, float]:
-        """``(step_size, v_scale)`` of ``p -= step_size * m / (sqrt(v) * v_scale + eps)``:
-        torch's placement, ``eps`` added after the second moment's bias correction."""
-        return lr / (1.0 - self.beta1**self.t), 1.0 / (1.0 - self.beta2**self.t) ** 0.5
+    def _bias_corrections(self, xp: Any, lr: Any, t: Any) -> tuple[Any, Any]:
+        """``(step_size, v_scale)`` of ``p -= step_size * m / (sqrt(v) * v_scale + eps)`` at
+        step ``t``: torch's placement, ``eps`` added after the second moment's bias
+        correction."""
+        first, second = one_minus_power(xp, self.beta1, t), one_minus_power(xp, self.beta2, t)
+        return lr / first, 1.0 / second**0.5
 
 
 class AdamW(Adam):
@@ -541,7 +682,7 @@ class AdamW(Adam):
 
     name = "adamw"
     _decoupled = True
-    fused_kind = "adamw"
+    kernel_kind = "adamw"
 
     def __init__(
         self,
@@ -568,7 +709,7 @@ class SklearnAdam(Adam):
     """
 
     name = "sklearn_adam"
-    fused_kind = None  # eps where scikit-learn puts it: no library kernel does that
+    kernel_kind = None  # eps where scikit-learn puts it: no library kernel does that
 
     def __init__(
         self,
@@ -580,9 +721,10 @@ class SklearnAdam(Adam):
     ) -> None:
         super().__init__(lr, beta1, beta2, eps, 0.0, False, betas)
 
-    def _bias_corrections(self, lr: float) -> tuple[float, float]:
+    def _bias_corrections(self, xp: Any, lr: Any, t: Any) -> tuple[Any, Any]:
         # scikit-learn's placement: eps added to sqrt(v) before the bias correction
-        step_size = lr * (1.0 - self.beta2**self.t) ** 0.5 / (1.0 - self.beta1**self.t)
+        first, second = one_minus_power(xp, self.beta1, t), one_minus_power(xp, self.beta2, t)
+        step_size = lr * second**0.5 / first
         return step_size, 1.0
 
 

@@ -99,7 +99,7 @@ def random_bits(
     ``offset=r0 * cols``, which is how data-parallel ranks reproduce one process's masks.
 
     ``step`` is a Python int, or a :class:`DeviceStep` (the step number as device values, which
-    a compiled training step takes as an argument; wrapping-``uint32`` backends only).
+    a compiled training step carries and advances on the device).
     """
     n = 1
     for s in shape:
@@ -124,8 +124,9 @@ def random_bits(
         x ^= k2
         return _mix32_uint32(x, consts)
     if isinstance(step, DeviceStep):
-        raise TypeError("A DeviceStep needs a backend with wrapping uint32 arithmetic.")
-    k1, k2 = _key32(seed, step, layer)
+        k1, k2 = _key32_int64(xp, seed, step.lo, layer)
+    else:
+        k1, k2 = _key32(seed, step, layer)
     x = xp.reshape(xp.arange(offset, offset + n, dtype=xp.int64, device=device), shape)
     x ^= k1
     x = _mix32(xp, x)
@@ -135,16 +136,44 @@ def random_bits(
 
 @dataclass(frozen=True)
 class DeviceStep:
-    """An optimizer step number as two ``uint32`` device scalars (its low and high 32 bits),
-    so that a compiled training step takes it as an argument instead of baking it in."""
+    """An optimizer step number as device scalars, so that a compiled training step takes it
+    as an argument (and advances it) instead of baking it in: its low and high 32 bits as two
+    ``uint32`` scalars where ``uint32`` arithmetic wraps, else (``hi`` is ``None``) the whole
+    number as one ``int64`` scalar in ``lo`` (torch)."""
 
     lo: Any
-    hi: Any
+    hi: Any = None
 
     @staticmethod
     def halves(step: int) -> tuple[np.uint32, np.uint32]:
         """The host values of ``lo`` and ``hi`` for ``step``."""
         return np.uint32(step & _MASK32), np.uint32((step >> 32) & _MASK32)
+
+    @staticmethod
+    def on_device(backend: Any, step: int) -> DeviceStep:
+        """``step`` moved to ``backend``'s device, in the form its library computes keys in."""
+        if backend.native_uint32:
+            lo, hi = DeviceStep.halves(step)
+            u32 = backend.xp.uint32
+            return DeviceStep(backend.asarray(lo, dtype=u32), backend.asarray(hi, dtype=u32))
+        return DeviceStep(backend.asarray(step, dtype=backend.xp.int64, copy=True))
+
+    def parts(self) -> tuple[Any, ...]:
+        """The arrays, for a compiled function's arguments (:meth:`from_parts` inverts)."""
+        return (self.lo,) if self.hi is None else (self.lo, self.hi)
+
+    @staticmethod
+    def from_parts(parts: tuple[Any, ...]) -> DeviceStep:
+        return DeviceStep(*parts)
+
+    def advanced(self, xp: Any, wb: Any) -> DeviceStep:
+        """The next step number, computed on the device (in place where arrays can be
+        written); the high half carries when the low half wraps."""
+        if self.hi is None:
+            return DeviceStep(wb.add(self.lo, 1))
+        lo = self.lo + 1
+        hi = self.hi + xp.astype(lo == 0, self.hi.dtype)
+        return DeviceStep(wb.set(self.lo, lo), wb.set(self.hi, hi))
 
 
 class _Uint32:
@@ -170,11 +199,23 @@ def _key32_device(consts: _Uint32, seed: int, step: DeviceStep, layer: int) -> t
     return k1, k2
 
 
+def _key32_int64(xp: Any, seed: int, step: Any, layer: int) -> tuple[Any, Any]:
+    """:func:`_key32` with the step an ``int64`` device scalar: the same chain in the exact
+    ``int64`` emulation of the mixer (libraries without wrapping ``uint32``)."""
+    k = _mix32_int(seed ^ (seed >> 32) ^ 0x9E3779B9)
+    k = _mix32(xp, (step & _MASK32) ^ k)
+    k = _mix32(xp, k ^ (step >> 32) ^ 0x85EBCA6B)
+    k1 = _mix32(xp, k ^ layer)
+    k2 = _mix32(xp, k1 ^ 0xC2B2AE35)
+    return k1, k2
+
+
 def _array_constants(xp: Any, step: Any) -> bool:
     """Whether keys and constants must be ``uint32`` arrays: for a step traced on the device,
     or a library without ``int64`` (JAX without 64-bit mode), where a Python int above 2**31
     overflows. Elsewhere they stay Python ints, which no library copies to the device."""
-    return isinstance(step, DeviceStep) or not info_for_namespace(xp).has_int64()
+    info = info_for_namespace(xp)
+    return (isinstance(step, DeviceStep) and info.native_uint32) or not info.has_int64()
 
 
 #: The mixer's multipliers as Python ints (where no array constants are needed).

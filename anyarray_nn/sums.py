@@ -206,16 +206,16 @@ def evaluate_arrays(
     parallel = comm is not None and comm.size > 1
     lo, hi = slice_of(0, n, comm.rank, comm.size) if parallel else (0, n)
     default = SPARSE_BATCH if is_sparse(X) else n
-    step = max(int(batch_size) if batch_size else default, 1)
+    chunk = max(int(batch_size) if batch_size else default, 1)
     sums = Sums(net, names)
-    for start in range(lo, hi, step):
-        stop = min(start + step, hi)
+    for start in range(lo, hi, chunk):
+        stop = min(start + chunk, hi)
         whole = (start, stop) == (0, n)
         tb = T if whole else T[start:stop, :]
-        wb = weights if weights is None or whole else weights[start:stop]
-        loss, a = net.objective(dense_rows(net, X, start, stop), tb, wb)
-        count = None if wb is None else net.xp.sum(wb)
-        sums.add(loss, batch_stats(net, names, a, tb, wb), stop - start, count)
+        w_rows = weights if weights is None or whole else weights[start:stop]
+        loss, a = net.objective(dense_rows(net, X, start, stop), tb, w_rows)
+        count = None if w_rows is None else net.xp.sum(w_rows)
+        sums.add(loss, batch_stats(net, names, a, tb, w_rows), stop - start, count)
     denominators = ss_tot(net, T, weights) if "r2" in names else None
     if not parallel:
         return sums.logs(denominators)

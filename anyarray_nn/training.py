@@ -5,8 +5,10 @@ Its shape follows scikit-learn's ``_fit`` / ``_fit_stochastic`` / ``_backprop`` 
 - :func:`fit` checks the arguments and runs the epochs;
 - :func:`_prepare_data` validates the data and moves it to the device once (:class:`_Data`);
 - :func:`_train_epoch` is the one epoch loop: for each batch it calls the step function
-  (:class:`Step`: ``(theta, opt_state, batch, step) -> (theta, opt_state, sums)``) and keeps
-  the batch's sums on the device;
+  (:class:`Step`: ``(theta, opt_state, batch, step_number) -> (theta, opt_state, sums)``, or
+  its compiled form, the same call; a compiled loop of the full batches is its fast path) and
+  keeps the batch's sums on the device. :meth:`Step.body` is the one step body, eager and
+  compiled;
 - :func:`_end_epoch` does the bookkeeping: the epoch's one host read, the divergence check,
   validation, the history, callbacks, the snapshot and the learning-rate schedule.
 
@@ -44,12 +46,14 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from . import distributed as _distributed
+from . import kernels as _kernels
 from . import optimizers as _optimizers
 from . import schedules as _schedules
+from . import writeback
 from .backend import check_computes, to_numpy
-from .layers import Pass
+from .layers import Dense, Pass
 from .progress import Progress
-from .random import STREAM_SHUFFLE, host_rng
+from .random import STREAM_SHUFFLE, DeviceStep, host_rng
 from .sparse import dense_rows, is_sparse
 from .state import History, Snapshot
 from .sums import METRICS, Sums, batch_stats, evaluate_arrays, metric_names, ss_tot
@@ -130,12 +134,15 @@ class _Data:
             xb = dense_rows(net, self.X, lo, hi, rows=order[lo:hi])
         else:
             xb = xp.take(self.X, idx, axis=0)
-        wb = None if self.w is None else xp.take(self.w, idx, axis=0)
-        if wb is not None and whole:
-            weight = xp.sum(wb)
-        share = 1.0 if whole else (hi - lo) / (stop - start) if wb is None else xp.sum(wb) / weight
+        w_rows = None if self.w is None else xp.take(self.w, idx, axis=0)
+        if w_rows is not None and whole:
+            weight = xp.sum(w_rows)
+        if whole:
+            share: Any = 1.0
+        else:
+            share = (hi - lo) / (stop - start) if w_rows is None else xp.sum(w_rows) / weight
         tb = xp.take(self.T, idx, axis=0)
-        return Batch(xb, tb, wb, stop - start, lo - start, weight, share)
+        return Batch(xb, tb, w_rows, stop - start, lo - start, weight, share)
 
 
 def _prepare_data(
@@ -273,32 +280,85 @@ class Step:
 
     ``theta`` is the flat parameter vector, ``opt_state`` the optimizer's state vectors,
     ``sums`` the batch's ``[loss, metric statistics...]`` (device arrays). It reads nothing
-    back to the host and branches on no array value, so it could be traced or compiled; the
-    data-parallel reduction (``reduction``) wraps the local gradient and is a no-op for one
-    process. Where arrays can be written, the returned ``theta`` and ``opt_state`` are the
-    buffers that came in, updated in place."""
+    back to the host and branches on no array value, so it can be traced and compiled: its
+    :meth:`body` is the one step every path runs (this eager call, and
+    :mod:`anyarray_nn.compiled`'s traced step on every compiler). The data-parallel reduction
+    (``reduction``) wraps the local gradient and is a no-op for one process. Where arrays can
+    be written, the returned ``theta`` and ``opt_state`` are the buffers that came in, updated
+    in place."""
 
     net: NN
     opt: _optimizers.Optimizer
     names: list[str]
     clip_norm: float | None = None
     reduction: _distributed.LocalReduction = field(default_factory=_distributed.LocalReduction)
+    #: A one-kernel form of the optimizer's update (:func:`anyarray_nn.kernels.kernel_for`,
+    #: chosen once per ``fit``), or None.
+    kernel: Any = None
+    _wb: Any = field(default=None, init=False, repr=False, compare=False)
+
+    def settings(self) -> tuple[Any, ...]:
+        """Everything this step bakes in besides its arguments: the network's architecture,
+        penalties and seed (the dropout key's host part; left out for a stack of Dense
+        layers), backend, device and dtype; the optimizer's class and hyperparameters (not
+        ``lr``, an argument) and state names; the metrics, the clipping norm and the
+        reduction. A compiled step is kept under this key (:mod:`anyarray_nn.compiled`), so
+        a setting added to the step belongs here, next to the fields it describes."""
+        opt, net = self.opt, self.net
+        config = net.config()
+        if all(type(layer) is Dense for layer in net.layers):  # the seed keys dropout only
+            config.pop("seed", None)
+        hyper = {k: v for k, v in opt.config().items() if k != "lr"}  # lr is an argument
+        return (
+            repr(config), repr(net.backend), net.l1, net.l2, type(opt), repr(hyper),
+            tuple(opt.state), tuple(self.names), self.clip_norm, type(self.reduction),
+        )  # fmt: skip
 
     def __call__(
         self, theta: Array, opt_state: dict[str, Array], batch: Batch, step_number: int
     ) -> tuple[Array, dict[str, Array], list[Array]]:
-        net, opt = self.net, self.opt
-        net.bind(theta)  # nothing to do unless theta is a new vector
-        opt.state = opt_state
+        """One eager step: the optimizer's counter and learning rate as they are kept
+        (host numbers), the dropout key's step ``step_number``."""
+        opt = self.opt
+        self.net.bind(theta)  # nothing to do unless theta is a new vector
+        if self._wb is None:  # the library's policy, looked up once
+            self._wb = writeback.for_array(theta)
+        counters = (opt.count, opt.lr, step_number)
+        theta, state, counters, sums = self.body(theta, dict(opt_state), counters, batch, self._wb)
+        opt.state, opt.count = state, counters[0]
+        return theta, state, sums
+
+    def body(
+        self, theta: Array, state: dict[str, Array], counters: tuple[Any, Any, Any],
+        batch: Batch, wb: writeback.WriteBack,
+    ) -> tuple[Array, dict[str, Array], tuple[Any, Any, Any], list[Array]]:  # fmt: skip
+        """The step itself, on every path: ``counters = (optimizer count, learning rate,
+        dropout step)``, host numbers eagerly or device scalars (a
+        :class:`~anyarray_nn.random.DeviceStep` for the dropout step) in a compiled step.
+        Returns ``(theta, state, counters advanced by one step, [loss, statistics...])``.
+        The layers must see views of ``theta`` (the caller binds it)."""
+        net = self.net
+        count, lr, dropout_step = counters
 
         def local() -> tuple[Array, list[Array]]:
-            ctx = Pass(training=True, step=step_number, row_offset=batch.row_offset)
+            ctx = Pass(training=True, step=dropout_step, row_offset=batch.row_offset)
             loss, a, grad = net.backprop(batch.X, batch.T, ctx, batch.w)
             return grad, [loss, *batch_stats(net, self.names, a, batch.T, batch.w)]
 
         grad, sums = self.reduction(local, batch.share)
-        theta = opt.step(theta, self.clip(grad))
-        return theta, opt.state, sums
+        theta, state, count = self.opt.advance(
+            net.xp, theta, self.clip(grad), state, count, lr, wb, self.kernel
+        )
+        if isinstance(dropout_step, DeviceStep):
+            dropout_step = dropout_step.advanced(net.xp, wb)
+        else:
+            dropout_step = dropout_step + 1
+        return theta, state, (count, lr, dropout_step), sums
+
+    @staticmethod
+    def whole_batch(X: Array, T: Array, w: Array | None) -> Batch:
+        """A batch of one process: the rows ``X``, targets ``T`` and sample weights ``w``."""
+        return Batch(X, T, w, X.shape[0])
 
     def clip(self, grad: Array) -> Array:
         """``grad`` clipped to the global norm ``clip_norm`` (as it is without one)."""
@@ -411,13 +471,16 @@ def fit(
             and writes checkpoints. A failure on any rank raises
             :class:`~anyarray_nn.distributed.DistributedError` on every rank.
         compile: run the training step compiled, on a backend that has a compiler (JAX:
-            ``jax.jit``, and a whole epoch's full batches as one ``jax.lax.scan``); see
-            :mod:`anyarray_nn.compiled`. ``None`` (the default) compiles where the backend
-            can and the data is on the device in one process (not streamed, no ``comm``);
-            ``False`` runs op by op; ``True`` is refused on a backend without a compiler.
-            The same numbers either way, up to rounding; compiling happens once per batch
-            shape and is reused by later epochs and ``fit`` calls (``verbose`` reports how
-            long it took).
+            ``jax.jit``, and a whole epoch's full batches as one ``jax.lax.scan``; torch:
+            ``torch.compile``, replayed as a CUDA graph on a CUDA device); see
+            :mod:`anyarray_nn.compiled`. ``None`` (the default) compiles where the backend's
+            record says it pays by default (JAX; not torch, where compiling takes seconds: see
+            docs/performance.md) and the data is on the device in one process (not streamed,
+            no ``comm``); ``False`` runs op by op; ``True`` compiles on JAX and torch and is
+            refused on a backend without a compiler. Only ``None``, ``True`` and ``False``
+            (NumPy's booleans too) are accepted. The same numbers either way, up to rounding;
+            compiling happens once per batch shape and is reused by later epochs and ``fit``
+            calls (``verbose`` reports how long it took).
 
     Raises:
         TrainingDivergedError: the loss became NaN/inf; the epoch is named and the net keeps
@@ -425,7 +488,7 @@ def fit(
     """
     epochs, batch_size = EPOCHS.check("epochs", epochs), BATCH_SIZE.check("batch_size", batch_size)
     clip_norm = None if clip_norm is None else POSITIVE.check("clip_norm", clip_norm)
-    _check_settings(net, verbose, callbacks, compile)
+    compile = _check_settings(net, verbose, callbacks, compile)
     names = metric_names(net, metrics)
     comm = _distributed.as_communicator(comm)
     net.training_state.comm = comm
@@ -451,8 +514,7 @@ def fit(
     if comm.size > 1:
         with _distributed.abort_on_error(comm):
             _start_parallel(net, run, comm)
-    if compile is not False and net.backend.info.compile is not None:
-        run.compiled = _compiled_step(run, data, comm)
+    _choose_step(net, run, data, comm, compile)
     _run_epochs(net, data, run)
     for cb in callbacks:
         if hasattr(cb, "on_train_end"):
@@ -460,19 +522,25 @@ def fit(
     return run.history
 
 
-def _check_settings(net: NN, verbose: int, callbacks: Sequence[Any], compile: Any) -> None:
-    """fit's settings that are not numbers in a range."""
+def _check_settings(net: NN, verbose: int, callbacks: Sequence[Any], compile: Any) -> bool | None:
+    """fit's settings that are not numbers in a range; returns ``compile`` as None or a bool."""
     check_computes(net.backend)  # a copy traced on ndonnx for export cannot train
     if verbose not in (0, 1, 2):
         raise ValueError("verbose must be 0 (silent), 1 (progress bar) or 2 (a line per epoch).")
     for cb in callbacks:
         if not hasattr(cb, "on_epoch_end"):
             raise TypeError(f"{cb!r} is not a callback: it needs on_epoch_end(net, epoch, logs).")
+    if compile is not None and not isinstance(compile, bool | np.bool_):  # 0 is not False
+        raise ValueError(
+            f"compile must be None, True or False (NumPy's booleans too), got {compile!r}."
+        )
+    compile = None if compile is None else bool(compile)
     if compile and net.backend.info.compile is None:
         raise ValueError(
             f"fit(compile=True): the {net.backend.name} backend has no compiler; compiling "
-            "needs backend='jax'. Leave compile=None to compile where possible."
+            "needs backend='jax' or 'torch'. Leave compile=None to compile where possible."
         )
+    return compile
 
 
 def _start_parallel(net: NN, run: _Run, comm: _distributed.Communicator) -> None:
@@ -482,14 +550,27 @@ def _start_parallel(net: NN, run: _Run, comm: _distributed.Communicator) -> None
     run.take_snapshot(net)
 
 
-def _compiled_step(run: _Run, data: _Data, comm: Any) -> Any:
-    """The compiled step for this run, or ``None`` where the step runs eagerly (streamed or
-    sparse data, several processes)."""
-    if data.stream or comm.size > 1:
-        return None
-    from .compiled import compiled_step_for  # only on backends with a compiler
+def _choose_step(net: NN, run: _Run, data: _Data, comm: Any, compile: bool | None) -> None:
+    """Once per fit: the compiled step (:mod:`anyarray_nn.compiled`) or the eager one, with
+    the update kernel where one applies (eager steps only)."""
+    info, opt = net.backend.info, run.opt
+    wanted = info.compile is not None and (compile or (compile is None and info.compile_by_default))
+    if wanted and opt.reads_t_on_host():
+        if compile:
+            raise TypeError(
+                f"fit(compile=True): {type(opt).__name__}.scalars(lr) reads the step counter "
+                "t on the host, which a compiled step cannot. Compute those numbers in "
+                "scalars_at(xp, lr, t) from its t argument (docs/extending.md), or "
+                "fit(compile=False)."
+            )
+        wanted = False
+    if wanted and not data.stream and comm.size == 1:
+        from .compiled import compiled_step_for  # only on backends with a compiler
 
-    return compiled_step_for(run.step)
+        run.compiled = compiled_step_for(run.step)
+        return
+    opt.count = opt.t  # an eager step counts on the host (a counter left on the device: read once)
+    run.step.kernel = _kernels.kernel_for(opt, info, net.theta)
 
 
 def _stat_shapes(net: NN, names: list[str]) -> list[tuple[int, ...]]:
@@ -525,6 +606,8 @@ def _run_epochs(net: NN, data: _Data, run: _Run) -> None:
     finally:
         net._fitting = False
         run.progress.close()
+        if run.compiled is not None:
+            run.compiled.release()  # the cache keeps compiled code, never this network
 
 
 def _start_run(
@@ -564,60 +647,42 @@ def _start_run(
 
 
 def _train_epoch(net: NN, data: _Data, run: _Run, epoch: int) -> Sums:
-    """One pass over the shuffled data: one call of the step function per batch. Returns the
+    """One pass over the shuffled data: one call of the step function per batch (the eager
+    :class:`Step` or the compiled one, the same call). Where the compiled step has a loop
+    (JAX's ``lax.scan``) the full batches run as one call first: the fast path. Returns the
     epoch's device-side sums (no host read)."""
-    if run.compiled is not None:
-        return _train_epoch_compiled(net, data, run, epoch)
-    n, size, step, reduction = data.n, run.batch_size, run.step, run.step.reduction
+    n, size, reduction, compiled = data.n, run.batch_size, run.step.reduction, run.compiled
     order = _epoch_order(net, run.shuffle, epoch, n)
     order_d = net.backend.asarray(order, dtype=net.backend.index_dtype)
     sums = Sums(net, run.names)
     theta, opt_state = net.theta, run.opt.state
+    step = run.step if compiled is None else compiled
+    seconds = 0.0 if compiled is None else compiled.compile_seconds
     reduction.start_epoch(epoch)
     run.progress.start(epoch + 1, run.last_epoch)
-    for i, start in enumerate(range(0, n, size)):
+    done = (n // size) * size if compiled is not None and compiled.can_scan else 0
+    if done:
+        idx = net.xp.reshape(order_d[:done], (-1, size))
+        theta, opt_state, parts = compiled.run_epoch(theta, opt_state, data, idx, net.step_)
+        net.step_ += done // size
+        sums.add_many(parts[0], parts[1], size, parts[2])
+        for i in range(done // size):
+            run.progress.batch(i, sums)
+    for i, start in enumerate(range(done, n, size), start=done // size):
         stop = min(start + size, n)
         batch = data.batch(net, order, order_d, start, stop, *reduction.rows(start, stop))
         theta, opt_state, parts = step(theta, opt_state, batch, net.step_)
         net.step_ += 1
         sums.add(parts[0], parts[1:], batch.rows, batch.weight)
         run.progress.batch(i, sums)
+    run.opt.state = opt_state
     net.bind(theta)
     reduction.end_epoch(epoch)
     sums.check_parameters(theta)
-    return sums
-
-
-def _train_epoch_compiled(net: NN, data: _Data, run: _Run, epoch: int) -> Sums:
-    """:func:`_train_epoch` with the compiled step: the full batches as one compiled loop where
-    the backend has one, then the last, smaller batch (or every batch, one call each)."""
-    n, size, compiled = data.n, run.batch_size, run.compiled
-    index = np.int64 if net.backend.info.has_int64() else np.int32
-    order = _epoch_order(net, run.shuffle, epoch, n).astype(index)
-    arrays, sums = (data.X, data.T, data.w), Sums(net, run.names)
-    theta, state, seconds = net.theta, run.opt.state, compiled.compile_seconds
-    run.progress.start(epoch + 1, run.last_epoch)
-    done = (n // size) * size if compiled.can_scan else 0
-    if done:
-        idx = order[:done].reshape(-1, size)
-        theta, state, parts = compiled.run_epoch(theta, state, arrays, idx, net.step_)
-        net.step_ += idx.shape[0]
-        sums.add_many(parts[0], parts[1], size, parts[2])
-    for start in range(done, n, size):
-        stop = min(start + size, n)
-        theta, state, parts = compiled.step_once(theta, state, arrays, order[start:stop], net.step_)
-        net.step_ += 1
-        sums.add(parts[0], parts[1], stop - start, parts[2])
-    for i in range(math.ceil(n / size)):
-        run.progress.batch(i, sums)
-    run.opt.state = state
-    net.bind(theta)
-    sums.check_parameters(theta)
-    if compiled.compile_seconds != seconds:
-        run.progress.note(
-            f"compiled the training step in {compiled.compile_seconds - seconds:.2f} s"
-        )
-        run.history.params["compile_seconds"] = compiled.compile_seconds - seconds
+    if compiled is not None and compiled.compile_seconds != seconds:
+        took = compiled.compile_seconds - seconds
+        run.progress.note(f"compiled the training step in {took:.2f} s")
+        run.history.params["compile_seconds"] = took
     return sums
 
 

@@ -223,13 +223,16 @@ def test_compiled_once_per_batch_shape_and_reused(rng):
     X, y = _problem(rng)
     net = ann.NN([6, 16, 3], backend="jax", dtype="float64", seed=11, dropout=0.1)
     net.fit(X, y, epochs=3, batch_size=32, optimizer="adam")
-    key = _compiled._key(Step(net, net.optimizer, ["accuracy"]))
+    key = Step(net, net.optimizer, ["accuracy"]).settings()
     compiled = _compiled._CACHE[key]
     assert compiled.compiles == 2 and compiled.compile_seconds > 0
+    traces = (compiled._once._cache_size(), compiled._epoch._cache_size())  # JAX's own count
+    assert traces == (1, 1)
     net.fit(X, y, epochs=2, batch_size=32)
     twin = ann.NN([6, 16, 3], backend="jax", dtype="float64", seed=11, dropout=0.1)
     twin.fit(X, y, epochs=1, batch_size=32, optimizer="adam")
     assert compiled.compiles == 2
+    assert (compiled._once._cache_size(), compiled._epoch._cache_size()) == traces
     # without dropout the seed is not baked in, and lr never is: other seeds and rates reuse it
     plain = [ann.NN([6, 16, 3], backend="jax", dtype="float64", seed=s) for s in (1, 2)]
     plain[0].fit(X, y, epochs=1, batch_size=32, optimizer="adam", lr=0.01)
@@ -274,7 +277,7 @@ def test_an_optimizer_that_reads_t_fails_loudly_when_compiled(rng):
 
     X, y = _problem(rng, 40)
     net = ann.NN([6, 3], backend="jax", dtype="float64", seed=0)
-    with pytest.raises(TypeError, match=r"Optimizer.scalars\(lr\).*compile=False"):
+    with pytest.raises(TypeError, match=r"Optimizer.scalars_at\(xp, lr, t\).*compile=False"):
         net.fit(X, y, optimizer=Decaying(0.1))
     assert net.optimizer.t == 0 and net.step_ == 0  # the refused step did not count
     ref = ann.NN([6, 3], backend="numpy", dtype="float64", seed=0)

@@ -542,10 +542,10 @@ def test_tiny_state_is_flushed_before_it_turns_subnormal(backend, name, monkeypa
     ids=[i for (n, _), i in zip(CASES, CASE_IDS, strict=True) if n in ("adam", "adamw")],
 )
 def test_torch_fused_update_equals_the_generic_one(monkeypatch, name, kwargs):
-    """torch's one-kernel Adam/AdamW (anyarray_nn.fused) against the generic Array API update,
+    """torch's one-kernel Adam/AdamW (anyarray_nn.kernels) against the generic Array API update,
     the reference, on the same problem; and it really ran."""
     torch = _torch()
-    from anyarray_nn import fused
+    from anyarray_nn import kernels
 
     kernel = "_fused_adamw_" if name == "adamw" else "_fused_adam_"
     calls = [0]
@@ -559,7 +559,7 @@ def test_torch_fused_update_equals_the_generic_one(monkeypatch, name, kwargs):
     weights, grads = _problem(seed=9)
     results = {}
     for enabled in (False, True):
-        monkeypatch.setattr(fused, "ENABLED", enabled)
+        monkeypatch.setattr(kernels, "ENABLED", enabled)
         be = ann.resolve("torch", "cpu", "float64")
         params = _Params(be, weights)
         opt = optimizers.get(name, **kwargs)

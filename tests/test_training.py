@@ -246,16 +246,16 @@ def test_keyboard_interrupt_keeps_a_usable_net_and_the_finished_epochs(monkeypat
     reference.fit(X, y, epochs=2, batch_size=30, optimizer="adam", lr=0.01)
     net = _net(None)
     net.fit(X, y, epochs=0, optimizer="adam", lr=0.01)
-    real_step = net.optimizer.step
+    real_step = net.optimizer.advance  # the one update of every training step
     count = [0]
 
-    def step(params, grads):
+    def step(*args):
         count[0] += 1
         if count[0] == 13:  # in the middle of epoch 3 (5 steps per epoch)
             raise KeyboardInterrupt
-        return real_step(params, grads)
+        return real_step(*args)
 
-    monkeypatch.setattr(net.optimizer, "step", step)
+    monkeypatch.setattr(net.optimizer, "advance", step)
     with pytest.raises(KeyboardInterrupt), pytest.warns(RuntimeWarning, match="after epoch 2"):
         net.fit(X, y, epochs=5, batch_size=30)
     assert len(net.history_) == 2 and net.epochs_trained_ == 2
