@@ -1,6 +1,6 @@
 """A device backend's ``fit`` given NumPy arrays, against the same ``fit`` given arrays already on
-the device, and against the NumPy backend: what moving and checking host data costs (issue 25,
-item 6). One epoch of 784-128-64-10 ReLU, Adam, at batch 128 and 1024.
+the device, and against the NumPy backend: what moving and checking host data costs. One epoch of
+784-128-64-10 ReLU, Adam, at batch 128 and 1024.
 
     python benchmarks/host_data.py [--n 60000] [--repeats 5] [--backend jax]
     python benchmarks/host_data.py --baseline REV --rounds 3     # this checkout against REV

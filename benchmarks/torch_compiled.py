@@ -5,7 +5,7 @@ compile time reported separately (paid once per batch shape, then reused by late
 
     python benchmarks/torch_compiled.py [--n 60000] [--batch 128] [--repeats 7] [--threads N]
 
-Target (issue 25): the compiled epoch at most 0.75x the eager one at batch 128. Wall time and
+Target: the compiled epoch at most 0.75x the eager one at batch 128. Wall time and
 the process's CPU time are both reported: on a shared machine the CPU time is the steadier of
 the two. The data is moved to the device before timing (untimed). The exit status is 0 only
 when the target was met (paired wall-time ratio).
