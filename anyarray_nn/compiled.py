@@ -39,6 +39,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from . import writeback
+from .optimizers import FLUSH_EVERY, flush_tiny_state
 from .random import DeviceStep
 
 if TYPE_CHECKING:
@@ -109,10 +110,12 @@ class CompiledStep:
         state: dict[str, Array],
         counters: tuple[Array, Array, tuple[Array, ...]],
         batch: tuple[Array, Array, Array | None],
+        owed: Any = None,
     ) -> tuple[Array, dict[str, Array], Any, list[Array]]:
         """:meth:`Step.body` on traced arrays: ``counters = (count, lr, dropout step parts)``,
-        ``batch = (X, T, w)``. The layers see views of the traced ``theta`` for the trace's
-        length; the network is bound as before when it returns."""
+        ``batch = (X, T, w)``; ``owed`` as in :meth:`Optimizer.advance`. The layers see views
+        of the traced ``theta`` for the trace's length; the network is bound as before when it
+        returns."""
         step = self.step
         assert step is not None
         net, opt = step.net, step.opt
@@ -122,7 +125,7 @@ class CompiledStep:
         opt.count = _UNREADABLE
         theta, state, counters, sums = step.body(
             theta, dict(state), (count, lr, DeviceStep(*parts)), step.whole_batch(X, T, w),
-            self._wb,
+            self._wb, owed,
         )  # fmt: skip
         opt.count = kept
         net._restore_binding(previous)
@@ -137,20 +140,31 @@ class CompiledStep:
         data: tuple[Array, Array, Array | None],
         idx: Array,
     ) -> tuple[Array, dict[str, Array], Any, Any]:
-        """Every row of ``idx`` (one batch's row indices each) in one compiled loop."""
+        """Every row of ``idx`` (one batch's row indices each) in one compiled loop.
+
+        Each step leaves its flush of the optimizer state (:func:`flush_tiny_state`) to the
+        next, which does it on the state it reads, and the loop's end does the last one: the
+        same numbers as flushing at each step's end, but the state each step returns is the
+        update's own output, which XLA writes in place instead of computing the update twice
+        and copying the old state every step."""
         X, T, w = data
         assert self.step is not None
         xp = self.step.net.xp
+        first = counters[0]
 
         def body(carry: Any, rows: Array) -> Any:
             theta, state, counters = carry
+            count = counters[0]
+            # the previous step's flush (none before the loop's first step: its caller did it)
+            owed = xp.logical_and(count % FLUSH_EVERY == 0, count != first)
             w_rows = None if w is None else xp.take(w, rows, axis=0)
             batch = (xp.take(X, rows, axis=0), xp.take(T, rows, axis=0), w_rows)
-            theta, state, counters, sums = self._traced_step(theta, state, counters, batch)
+            theta, state, counters, sums = self._traced_step(theta, state, counters, batch, owed)
             weight = None if w_rows is None else xp.sum(w_rows)
             return (theta, state, counters), (sums[0], sums[1:], weight)
 
         (theta, state, counters), sums = self._scan(body, (theta, state, counters), idx)  # type: ignore[misc]
+        state = flush_tiny_state(xp, dict(state), counters[0], self._wb)
         return theta, state, counters, sums
 
     # -- host side ------------------------------------------------------------------------------

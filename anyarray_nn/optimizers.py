@@ -204,14 +204,24 @@ class Optimizer(Component):
 
     def advance(
         self, xp: Any, p: Array, g: Array, state: dict[str, Array], count: Any, lr: Any,
-        wb: WriteBack, kernel: Any = None,
+        wb: WriteBack, kernel: Any = None, owed: Any = None,
     ) -> tuple[Array, dict[str, Array], Any]:  # fmt: skip
         """One update as a function of everything that changes between steps: the
         parameters, the gradient, the state, the counter ``count`` and the learning rate
         ``lr`` (host numbers eagerly, 0-d device arrays in a compiled step). Returns
         ``(p, state, count)``, the counter advanced by one. The one update of
         :meth:`step` and of the training step, eager or compiled. ``kernel`` is a
-        one-kernel form of :meth:`apply` (:mod:`anyarray_nn.kernels`), chosen once per ``fit``."""
+        one-kernel form of :meth:`apply` (:mod:`anyarray_nn.kernels`), chosen once per ``fit``.
+
+        ``owed`` (a compiled loop's form, see :meth:`anyarray_nn.compiled.CompiledStep`): a
+        0-d boolean device array, true where the previous step left its flush of the state
+        (:func:`flush_tiny_state`) to this one. The incoming state is flushed there first and
+        this step's own flush is left to the caller, who owes it (the next step, or
+        ``flush_tiny_state`` after the loop): the same numbers, but the new state is then the
+        loop's output as the update computes it, so a compiler writes it once, in place,
+        instead of recomputing it in a second pass (and copying the old state to keep it)."""
+        if owed is not None:
+            state = {k: wb.set(a, flush_tiny_where(xp, a, owed)) for k, a in state.items()}
         on_device = hasattr(count, "shape")
         count = wb.add(count, 1) if on_device else count + 1
         if not on_device:
@@ -223,6 +233,8 @@ class Optimizer(Component):
         else:
             t = xp.astype(count, p.dtype) if on_device else count
             p, state = self.apply(xp, p, g, state, self.scalars_at(xp, lr, t), wb)
+        if owed is not None:
+            return p, state, count
         return p, flush_tiny_state(xp, state, count, wb), count
 
     # -- life cycle -------------------------------------------------------------------------------

@@ -330,13 +330,14 @@ class Step:
 
     def body(
         self, theta: Array, state: dict[str, Array], counters: tuple[Any, Any, Any],
-        batch: Batch, wb: writeback.WriteBack,
+        batch: Batch, wb: writeback.WriteBack, owed: Any = None,
     ) -> tuple[Array, dict[str, Array], tuple[Any, Any, Any], list[Array]]:  # fmt: skip
         """The step itself, on every path: ``counters = (optimizer count, learning rate,
         dropout step)``, host numbers eagerly or device scalars (a
         :class:`~anyarray_nn.random.DeviceStep` for the dropout step) in a compiled step.
         Returns ``(theta, state, counters advanced by one step, [loss, statistics...])``.
-        The layers must see views of ``theta`` (the caller binds it)."""
+        The layers must see views of ``theta`` (the caller binds it). ``owed`` is a compiled
+        loop's deferred flush of the optimizer state (:meth:`Optimizer.advance`)."""
         net = self.net
         count, lr, dropout_step = counters
 
@@ -347,7 +348,7 @@ class Step:
 
         grad, sums = self.reduction(local, batch.share)
         theta, state, count = self.opt.advance(
-            net.xp, theta, self.clip(grad), state, count, lr, wb, self.kernel
+            net.xp, theta, self.clip(grad), state, count, lr, wb, self.kernel, owed
         )
         if isinstance(dropout_step, DeviceStep):
             dropout_step = dropout_step.advanced(net.xp, wb)

@@ -156,6 +156,46 @@ def test_float32_bias_corrections_on_the_device_keep_float32_precision():
     assert _max_diff(nets["ref"], nets["jax32"]) < 3 * eager + 1e-7
 
 
+def test_the_compiled_loop_flushes_the_optimizer_state_at_the_eager_steps():
+    """The compiled epoch defers each step's flush of tiny optimizer state to the next step
+    (and the loop's end): the state is flushed at the same steps as the eager one, never at
+    the loop's first step (the caller's state is as it left it), and the final state is the
+    flushed one. Tiny first and second moments at weights whose gradient is zero (inputs that
+    are zero) decay across flush points: which of them are zero afterwards tells when the
+    flushes ran."""
+    pytest.importorskip("jax")
+    from conftest import enable_jax_x64
+
+    enable_jax_x64()
+    X, y = _problem(701)
+    X[:, :2] = 0.0  # W1's first two rows (entries 0..31) get a zero gradient
+    numpy_net, jax_net = _pair("jax")
+    floor = ann.optimizers.FLUSH_BELOW * np.finfo(np.float64).smallest_normal
+    tiny = floor * np.logspace(-2.0, 8.0, 32)  # below the floor to well above it
+    for net in (numpy_net, jax_net):
+        net.fit(X[:16], y[:16], epochs=1, batch_size=8, optimizer="adam", lr=0.01)
+        opt = net.optimizer
+        state = {k: ann.to_numpy(a).copy() for k, a in opt.state.items()}
+        for a in state.values():
+            a[:32] = tiny
+        opt.state = {k: net.backend.asarray(a) for k, a in state.items()}
+        opt.t = ann.optimizers.FLUSH_EVERY  # the loop starts right after a flush step
+    # 40 full batches and a last one (steps 65..105: no flush), then 87 (106..192: flushes
+    # at step 128 inside the loop and 192 at its end) and a last one
+    for rows in (325, 701):
+        for net, compile in ((numpy_net, False), (jax_net, True)):
+            net.fit(X[:rows], y[:rows], epochs=1, batch_size=8, compile=compile)
+        for name in numpy_net.optimizer.state:
+            want = ann.to_numpy(numpy_net.optimizer.state[name])[:32]
+            got = ann.to_numpy(jax_net.optimizer.state[name])[:32]
+            np.testing.assert_array_equal(got == 0.0, want == 0.0)
+            np.testing.assert_allclose(got, want, rtol=1e-12, atol=0.0)
+            kept = np.count_nonzero(want)  # none flushed yet, then some
+            assert (kept == 32 and want[0] < floor) if rows == 325 else 0 < kept < 32
+    assert jax_net.optimizer.t == numpy_net.optimizer.t
+    assert _max_diff(numpy_net, jax_net) < 1e-10
+
+
 # -- the cache keeps compiled code, never a network -----------------------------------------------
 def _collected_after_fit(backend: str, **fit_kwargs: Any) -> bool:
     X, y = _problem(64)
