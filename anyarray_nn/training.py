@@ -487,11 +487,14 @@ def fit(
         TrainingDivergedError: the loss became NaN/inf; the epoch is named and the net keeps
             the weights of the last finite epoch.
     """
-    epochs, batch_size = EPOCHS.check("epochs", epochs), BATCH_SIZE.check("batch_size", batch_size)
-    clip_norm = None if clip_norm is None else POSITIVE.check("clip_norm", clip_norm)
-    compile = _check_settings(net, verbose, callbacks, compile)
-    names = metric_names(net, metrics)
     comm = _distributed.as_communicator(comm)
+    # an argument refused on one rank only must not leave the others waiting in a collective
+    with _distributed.agreement(comm, "while checking fit's arguments"):
+        epochs = EPOCHS.check("epochs", epochs)
+        batch_size = BATCH_SIZE.check("batch_size", batch_size)
+        clip_norm = None if clip_norm is None else POSITIVE.check("clip_norm", clip_norm)
+        compile = _check_settings(net, verbose, callbacks, compile)
+        names = metric_names(net, metrics)
     net.training_state.comm = comm
     if comm.size > 1:  # before any exchange whose size or count these settings decide
         _distributed.check_same_settings(comm, lambda: _distributed.shared_settings(

@@ -616,6 +616,29 @@ def test_ranks_that_differ_in_a_setting_all_raise_naming_it(setting, tmp_path):
     assert proc.returncode != 0
 
 
+@pytest.mark.parametrize("job", ["fit(X, y, epochs=-1 if rank == 1 else 1, comm=comm)",
+                                 "fit(X, y, epochs=1, metrics=['nope'] if rank == 1 else None, "
+                                 "comm=comm)"])  # fmt: skip
+def test_an_argument_refused_on_one_rank_only_ends_every_rank(job, tmp_path):
+    """Arguments are checked before the ranks compare settings: one refused on rank 1 alone
+    used to leave rank 0 waiting in the comparison's collective. Now both ranks raise
+    DistributedError naming rank 1 and its error, within the timeout."""
+    launch, reports = _mpi()
+    body = f"""
+    try:
+        network("float64").{job}
+    except ann.distributed.DistributedError as exc:
+        report(error=str(exc))
+        sys.exit(3)
+    report(finished=True)
+    """
+    proc = launch(2, body, tmp_path, timeout=90)
+    got = reports(tmp_path)
+    errors = [r.get("error", "") for r in got]
+    assert len(got) == 2 and all(errors), proc.stdout + proc.stderr
+    assert all("rank 1" in e and "argument" in e for e in errors), errors
+
+
 def test_ranks_with_different_seeds_still_agree_and_so_do_same_settings(tmp_path):
     """The seed is not a setting to compare: rank 0's is broadcast (documented), so ranks built
     with different seeds train one network; with equal settings nothing is refused."""
