@@ -222,6 +222,24 @@ def _torch_update_kernel(kind: str, params: Any) -> Any:
     return torch_kernel(kind, params)
 
 
+def _torch_scan(f: Callable[..., Any], carry: Any, xs: Any) -> Any:
+    from torch._higher_order_ops.scan import scan  # optional; a prototype in torch 2.13
+
+    return scan(f, carry, xs)
+
+
+def _torch_scan_on(device: Any) -> Callable[..., Any] | None:
+    """torch's loop on the CPU; none on CUDA, where the compiled step is replayed as a CUDA
+    graph instead (inductor runs a loop's iterations from the host there)."""
+    if getattr(device, "type", None) == "cuda":
+        return None
+    try:
+        from torch._higher_order_ops.scan import scan  # noqa: F401
+    except ImportError:  # a torch without it: one compiled call per step
+        return None
+    return _torch_scan
+
+
 def _jax_scan(f: Callable[..., Any], carry: Any, xs: Any) -> Any:
     import jax  # optional
 
@@ -346,9 +364,16 @@ class BackendInfo:
         compile_by_default: ``fit(compile=None)`` compiles (JAX: compiling takes about a
             second and pays within an epoch); False where compiling takes long enough that the
             user should ask for it (torch: see docs/performance.md).
-        scan: ``scan(f, carry, xs) -> (carry, ys)`` that runs ``f`` once per leading entry of
-            ``xs`` inside a compiled function (``jax.lax.scan``): ``fit`` runs a whole epoch
-            as one call with it. ``None`` when the library has none.
+        scan_on: ``scan_on(device)`` is the library's ``scan(f, carry, xs) -> (carry, ys)``
+            for arrays on ``device``, which runs ``f`` once per leading entry of ``xs`` inside
+            a compiled function (``jax.lax.scan``; torch's ``scan`` on its CPU), or ``None``:
+            ``fit`` then runs a whole epoch's full batches as one call. ``None`` when the
+            library has none.
+        scan_binds: a loop body may change Python objects (JAX traces it as plain Python);
+            False for dynamo, which refuses side effects in a loop body: a network with a
+            layer that reads ``self.params`` (one without
+            :attr:`~anyarray_nn.layers.Layer.params_from_pass`) then runs one compiled call
+            per step.
 
         purpose: ``None`` for a backend that computes; else what it is for instead (ndonnx
             records ONNX graphs for export): a network can then be traced on it, but not
@@ -379,7 +404,8 @@ class BackendInfo:
     has_int64: Callable[[], bool] = lambda: True
     compile: Callable[..., Any] | None = None
     compile_by_default: bool = True
-    scan: Callable[..., Any] | None = None
+    scan_on: Callable[[Any], Callable[..., Any] | None] | None = None
+    scan_binds: bool = True
     purpose: str | None = None
     from_host: Callable[[np.ndarray, Any, Any, bool | None], Any] | None = None
     update_kernel: Callable[[str, Any], Any] = lambda kind, params: None
@@ -431,6 +457,8 @@ BACKENDS: dict[str, BackendInfo] = {
             copies_host_memory=False,  # torch.asarray shares a NumPy array's memory
             compile=_torch_compile,
             compile_by_default=False,  # compiling takes seconds: fit(compile=True) asks
+            scan_on=_torch_scan_on,
+            scan_binds=False,
             update_kernel=_torch_update_kernel,
         ),
         BackendInfo(
@@ -472,7 +500,7 @@ BACKENDS: dict[str, BackendInfo] = {
             dtype_problem=_jax_dtype_problem,
             has_int64=_jax_x64,
             compile=_jax_jit,
-            scan=_jax_scan,
+            scan_on=lambda device: _jax_scan,
             copies_host_memory=False,  # a 64-byte-aligned array is used in place on its CPU
             from_host=_jax_from_host,
         ),

@@ -39,6 +39,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from . import writeback
+from .layers import reads_params_from_pass
 from .optimizers import FLUSH_EVERY, flush_tiny_state
 from .random import DeviceStep
 
@@ -94,8 +95,13 @@ class CompiledStep:
         self._wb = writeback.for_array(net.theta)
         device = net.backend.device
         self._once = info.compile(_own_code(self._traced_step), device)  # type: ignore[misc]
-        self._scan = info.scan
-        self.can_scan = info.scan is not None
+        # a loop body that binds the network (layers that read ``self.params``) needs a
+        # compiler that allows side effects in loop bodies (JAX's trace; not dynamo's)
+        self._own_views = all(reads_params_from_pass(layer) for layer in net.layers)
+        self._scan = info.scan_on(device) if info.scan_on is not None else None
+        if not (self._own_views or info.scan_binds):
+            self._scan = None
+        self.can_scan = self._scan is not None
         self._epoch = (
             info.compile(_own_code(self._traced_epoch), device) if self.can_scan else None  # type: ignore[misc]
         )
@@ -111,24 +117,31 @@ class CompiledStep:
         counters: tuple[Array, Array, tuple[Array, ...]],
         batch: tuple[Array, Array, Array | None],
         owed: Any = None,
+        in_loop: bool = False,
     ) -> tuple[Array, dict[str, Array], Any, list[Array]]:
         """:meth:`Step.body` on traced arrays: ``counters = (count, lr, dropout step parts)``,
         ``batch = (X, T, w)``; ``owed`` as in :meth:`Optimizer.advance`. The layers see views
         of the traced ``theta`` for the trace's length; the network is bound as before when it
-        returns."""
+        returns. ``in_loop``: the body of a compiled loop, which returns new arrays and, where
+        the layers allow it, touches nothing outside (the optimizer's counter is made
+        unreadable around the whole loop instead)."""
         step = self.step
         assert step is not None
         net, opt = step.net, step.opt
         X, T, w = batch
         count, lr, parts = counters
-        previous, kept = net._bind_views(theta), opt.count
-        opt.count = _UNREADABLE
+        own_views = in_loop and self._own_views
+        previous = None if own_views else net._bind_views(theta)
+        if not in_loop:
+            kept, opt.count = opt.count, _UNREADABLE
         theta, state, counters, sums = step.body(
             theta, dict(state), (count, lr, DeviceStep(*parts)), step.whole_batch(X, T, w),
-            self._wb, owed,
+            writeback.NEW_ARRAYS if in_loop else self._wb, owed, own_views,
         )  # fmt: skip
-        opt.count = kept
-        net._restore_binding(previous)
+        if not in_loop:
+            opt.count = kept
+        if previous is not None:
+            net._restore_binding(previous)
         count, lr, dropout_step = counters
         return theta, state, (count, lr, dropout_step.parts()), sums
 
@@ -149,22 +162,32 @@ class CompiledStep:
         and copying the old state every step."""
         X, T, w = data
         assert self.step is not None
-        xp = self.step.net.xp
-        first = counters[0]
+        xp, opt = self.step.net.xp, self.step.opt
+        # the loop's constants: the first step (a copy: no loop input may alias another) and
+        # the rate (not carried: a loop body may not return one of its inputs unchanged)
+        first, lr = xp.asarray(counters[0], copy=True), counters[1]
 
         def body(carry: Any, rows: Array) -> Any:
-            theta, state, counters = carry
-            count = counters[0]
+            theta, state, (count, parts) = carry
             # the previous step's flush (none before the loop's first step: its caller did it)
             owed = xp.logical_and(count % FLUSH_EVERY == 0, count != first)
             w_rows = None if w is None else xp.take(w, rows, axis=0)
             batch = (xp.take(X, rows, axis=0), xp.take(T, rows, axis=0), w_rows)
-            theta, state, counters, sums = self._traced_step(theta, state, counters, batch, owed)
-            weight = None if w_rows is None else xp.sum(w_rows)
-            return (theta, state, counters), (sums[0], sums[1:], weight)
+            theta, state, (count, _, parts), sums = self._traced_step(
+                theta, state, (count, lr, parts), batch, owed, in_loop=True
+            )
+            if w_rows is None:  # (no None among a loop's outputs)
+                return (theta, state, (count, parts)), (sums[0], sums[1:])
+            return (theta, state, (count, parts)), (sums[0], sums[1:], xp.sum(w_rows))
 
-        (theta, state, counters), sums = self._scan(body, (theta, state, counters), idx)  # type: ignore[misc]
-        state = flush_tiny_state(xp, dict(state), counters[0], self._wb)
+        kept, opt.count = opt.count, _UNREADABLE
+        carry = (theta, state, (counters[0], counters[2]))
+        (theta, state, (count, parts)), sums = self._scan(body, carry, idx)  # type: ignore[misc]
+        opt.count = kept
+        counters = (count, lr, parts)
+        state = flush_tiny_state(xp, dict(state), count, writeback.NEW_ARRAYS)
+        if w is None:
+            sums = (*sums, None)
         return theta, state, counters, sums
 
     # -- host side ------------------------------------------------------------------------------

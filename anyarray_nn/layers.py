@@ -47,19 +47,33 @@ class Pass:
             ranks each pass a slice; dropout masks follow the global row).
         record: keep what backward needs (a pass for inference alone saves nothing).
         grads: ``{layer: {param name: gradient}}``, filled by ``backward``.
+        theta, views: ``None`` for a pass over the network's bound parameters (what layers
+            see as ``layer.params``); else a parameter vector and ``{layer: {name: view}}``
+            of it, for a pass that must not touch the network (a compiled loop's body, see
+            :meth:`params_of`).
     """
 
-    __slots__ = ("_saved", "grads", "record", "row_offset", "step", "training")
+    __slots__ = ("_saved", "grads", "record", "row_offset", "step", "theta", "training", "views")
 
     def __init__(
-        self, training: bool = False, step: int = 0, row_offset: int = 0, record: bool = True
-    ) -> None:
+        self, training: bool = False, step: int = 0, row_offset: int = 0, record: bool = True,
+        theta: Array | None = None, views: dict[Layer, dict[str, Array]] | None = None,
+    ) -> None:  # fmt: skip
         self.training = training
         self.step = step
         self.row_offset = row_offset
         self.record = record
+        self.theta, self.views = theta, views
         self._saved: dict[Layer, tuple[Array, ...]] = {}
         self.grads: dict[Layer, dict[str, Array]] = {}
+
+    def params_of(self, layer: Layer) -> dict[str, Array]:
+        """``layer``'s parameters in this pass: the views it was given, else the layer's
+        own (bound) ``params``. Built-in layers read their parameters here, so a compiled
+        loop's body can run them on views of its own vector without binding the network (a
+        side effect some compilers refuse inside a loop; see
+        :attr:`Layer.params_from_pass`)."""
+        return layer.params if self.views is None else self.views[layer]
 
     def save_for_backward(self, layer: Layer, *arrays: Array) -> None:
         """Keep ``arrays`` for ``layer.backward`` (nothing is kept when not recording)."""
@@ -94,6 +108,11 @@ class Layer(Component):
     param_names: ClassVar[tuple[str, ...]] = ()
     #: The parameters L1/L2 penalties apply to (weights, not biases).
     penalised_params: ClassVar[tuple[str, ...]] = ()
+    #: ``forward`` and ``backward`` read the parameters as ``ctx.params_of(self)`` (never
+    #: ``self.params``), so they can run on views a :class:`Pass` gives them without the
+    #: network being bound: what lets torch's compiler run a whole epoch as one loop. A class
+    #: declares it itself; it is not inherited (:func:`reads_params_from_pass`).
+    params_from_pass: ClassVar[bool] = False
 
     def __init__(self) -> None:
         self.backend: Backend | None = None
@@ -142,6 +161,7 @@ class Dense(Layer):
     """
 
     name = "dense"
+    params_from_pass = True
     param_names = ("W", "b")
     penalised_params = ("W",)
 
@@ -178,8 +198,9 @@ class Dense(Layer):
         return self.units
 
     def forward(self, x: Array, ctx: Pass = INFERENCE) -> Array:
-        z = x @ self.params["W"]
-        z += self.params["b"]  # in place on the fresh product: one allocation, not two
+        params = ctx.params_of(self)
+        z = x @ params["W"]
+        z += params["b"]  # in place on the fresh product: one allocation, not two
         a = self.activation.forward(self.xp, z)
         ctx.save_for_backward(self, x, z, a)
         return a
@@ -191,7 +212,7 @@ class Dense(Layer):
         ctx.grads[self] = {"W": xp.matrix_transpose(x) @ dz, "b": xp.sum(dz, axis=0)}
         if not need_input_grad:
             return None
-        return dz @ xp.matrix_transpose(self.params["W"])
+        return dz @ xp.matrix_transpose(ctx.params_of(self)["W"])
 
     def config(self) -> dict[str, Any]:
         return {
@@ -221,6 +242,7 @@ class Dropout(Layer):
     """
 
     name = "dropout"
+    params_from_pass = True
 
     def __init__(self, rate: float) -> None:
         super().__init__()
@@ -254,3 +276,9 @@ class Dropout(Layer):
 
     def __repr__(self) -> str:
         return f"Dropout({self.rate})"
+
+
+def reads_params_from_pass(layer: Layer) -> bool:
+    """Whether ``layer``'s class declares :attr:`Layer.params_from_pass` itself (a subclass
+    that does not may read ``self.params``)."""
+    return bool(type(layer).__dict__.get("params_from_pass", False))

@@ -147,6 +147,7 @@ class NN:
             [tuple(layer.params[name].shape) for layer, name in pairs],
             [name in layer.penalised_params for layer, name in pairs],
         )
+        self._mask: Array = None  # the penalty mask (made when first used)
         self.bind(self._pack_layer_params())
 
     def _pack_layer_params(self) -> Array:
@@ -186,7 +187,7 @@ class NN:
         if theta is getattr(self, "_theta", None):
             return
         self._check_vector(theta)
-        self._rebind(theta)
+        self._bind_views(theta)  # the network's dtype and device: the penalty mask still fits
 
     def _rebind(self, theta: Array) -> None:
         """Bind ``theta`` even if it is the vector bound now (fresh views), for a new device,
@@ -353,6 +354,15 @@ class NN:
         )
 
     # -- parameters ----------------------------------------------------------------------------
+    def views_of(self, theta: Array) -> dict[Layer, dict[str, Array]]:
+        """``{layer: {name: view of theta}}``: what a :class:`Pass` gives the layers to run on
+        ``theta`` without binding it (nothing of the network changes)."""
+        views: dict[Layer, dict[str, Array]] = {layer: {} for layer in self.layers}
+        for (layer, name), view in zip(self.parameters(), self.layout.views(self.xp, theta),
+                                       strict=True):  # fmt: skip
+            views[layer][name] = view
+        return views
+
     def parameters(self) -> list[tuple[Layer, str]]:
         """``(layer, name)`` pairs in the order W1, b1, W2, b2, ..."""
         return [(layer, name) for layer in self.layers for name in layer.param_names]
@@ -470,7 +480,8 @@ class NN:
     def logits(self, X: Array, ctx: Pass | None = None) -> Array:
         """Pre-activations of the output layer for a device array ``X``."""
         ctx = Pass(record=False) if ctx is None else ctx
-        self._adopt_replaced_params()
+        if ctx.views is None:  # a pass with its own views reads nothing of the binding
+            self._adopt_replaced_params()
         h = X
         for layer in self.layers:
             h = layer.forward(h, ctx)
@@ -485,14 +496,19 @@ class NN:
             self._mask = self.backend.asarray(self.layout.penalty_mask())
         return self._mask
 
-    def penalty(self, grad: Array | None = None) -> tuple[Array | float, Array | None]:
+    def penalty(
+        self, grad: Array | None = None, theta: Array | None = None
+    ) -> tuple[Array | float, Array | None]:
         """``(l1 * sum|W| + l2 * sum W**2, grad + its gradient)`` over the weights (never the
-        biases), on the flat vector: a few whole-vector operations."""
+        biases), on the flat vector (the bound one, or ``theta``): a few whole-vector
+        operations."""
         if not (self.l1 or self.l2):
             return 0.0, grad
-        self._adopt_replaced_params()
+        if theta is None:
+            self._adopt_replaced_params()
+            theta = self._theta
         xp, total = self.xp, 0.0
-        weights = self._theta * self._penalty_mask()  # biases zeroed
+        weights = theta * self._penalty_mask()  # biases zeroed
         if self.l2:
             total = total + self.l2 * xp.sum(weights * weights)
             if grad is not None:
@@ -525,7 +541,7 @@ class NN:
         flat = self.layout.pack(self.xp, grads) if grads else self._empty()
         if not (self.l1 or self.l2):
             return loss, a, flat
-        penalty, flat = self.penalty(flat)
+        penalty, flat = self.penalty(flat, ctx.theta)
         return loss + penalty, a, flat
 
     def objective(self, X: Array, T: Array, weights: Array | None = None) -> tuple[Array, Array]:

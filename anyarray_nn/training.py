@@ -330,19 +330,24 @@ class Step:
 
     def body(
         self, theta: Array, state: dict[str, Array], counters: tuple[Any, Any, Any],
-        batch: Batch, wb: writeback.WriteBack, owed: Any = None,
+        batch: Batch, wb: writeback.WriteBack, owed: Any = None, own_views: bool = False,
     ) -> tuple[Array, dict[str, Array], tuple[Any, Any, Any], list[Array]]:  # fmt: skip
         """The step itself, on every path: ``counters = (optimizer count, learning rate,
         dropout step)``, host numbers eagerly or device scalars (a
         :class:`~anyarray_nn.random.DeviceStep` for the dropout step) in a compiled step.
         Returns ``(theta, state, counters advanced by one step, [loss, statistics...])``.
-        The layers must see views of ``theta`` (the caller binds it). ``owed`` is a compiled
-        loop's deferred flush of the optimizer state (:meth:`Optimizer.advance`)."""
+        The layers must see views of ``theta``: the caller binds it, or with ``own_views``
+        the pass gives them views of ``theta`` and the network is not touched (a compiled
+        loop's body; layers with :attr:`~anyarray_nn.layers.Layer.params_from_pass` only).
+        ``owed`` is a compiled loop's deferred flush of the optimizer state
+        (:meth:`Optimizer.advance`)."""
         net = self.net
         count, lr, dropout_step = counters
+        views = net.views_of(theta) if own_views else None
 
         def local() -> tuple[Array, list[Array]]:
-            ctx = Pass(training=True, step=dropout_step, row_offset=batch.row_offset)
+            ctx = Pass(training=True, step=dropout_step, row_offset=batch.row_offset,
+                       theta=theta if own_views else None, views=views)  # fmt: skip
             loss, a, grad = net.backprop(batch.X, batch.T, ctx, batch.w)
             return grad, [loss, *batch_stats(net, self.names, a, batch.T, batch.w)]
 
