@@ -39,6 +39,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from . import writeback
+from .graphs import leaves
 from .optimizers import FLUSH_EVERY, flush_tiny_state
 from .random import DeviceStep
 
@@ -99,6 +100,10 @@ class CompiledStep:
         self._epoch = (
             info.compile(_own_code(self._traced_epoch), device) if self.can_scan else None  # type: ignore[misc]
         )
+        #: A replay overwrites the previous call's loss and statistics (CUDA graphs): they
+        #: are copied before the loop keeps them, and the buffers the step updates in place
+        #: are checked to be the caller's.
+        self._replays = bool(getattr(self._once, "replay_overwrites_outputs", False))
         self._dropout_step: DeviceStep | None = None
         self._dropout_at = -1
         self._placed: tuple[Any, Any] = (None, None)  # the counter and rate last handed over
@@ -123,12 +128,14 @@ class CompiledStep:
         count, lr, parts = counters
         previous, kept = net._bind_views(theta), opt.count
         opt.count = _UNREADABLE
-        theta, state, counters, sums = step.body(
-            theta, dict(state), (count, lr, DeviceStep(*parts)), step.whole_batch(X, T, w),
-            self._wb, owed,
-        )  # fmt: skip
-        opt.count = kept
-        net._restore_binding(previous)
+        try:  # a capture that fails part-way (anyarray_nn.graphs) leaves both as they were
+            theta, state, counters, sums = step.body(
+                theta, dict(state), (count, lr, DeviceStep(*parts)), step.whole_batch(X, T, w),
+                self._wb, owed,
+            )  # fmt: skip
+        finally:
+            opt.count = kept
+            net._restore_binding(previous)
         count, lr, dropout_step = counters
         return theta, state, (count, lr, dropout_step.parts()), sums
 
@@ -180,6 +187,8 @@ class CompiledStep:
         """Forget the fit's step and network (the cache keeps compiled code, and the dropout
         step's device buffer, never a network)."""
         self.step, self._dropout_at, self._placed = None, -1, (None, None)
+        for fn in (self._once, self._epoch):
+            getattr(fn, "release", lambda: None)()  # captured graphs hold the fit's buffers
 
     def _counters(self, step_number: int) -> tuple[Array, Array, tuple[Array, ...]]:
         """The device counters at ``step_number``: moved there once per fit, then carried.
@@ -232,11 +241,27 @@ class CompiledStep:
         signature = ("step", tuple(batch.X.shape), batch.w is None)
         counters = self._counters(step_number)
         arrays = (batch.X, batch.T, batch.w)
+        given = (theta, opt_state, counters)
         theta, state, counters, sums = self._timed(
             self._once, signature, theta, opt_state, counters, arrays
         )
+        if self._replays:
+            theta, state, counters = self._in_callers_buffers(given, (theta, state, counters))
+            xp = self.step.net.xp  # type: ignore[union-attr]
+            sums = [xp.asarray(s, copy=True) for s in sums]  # the next replay overwrites them
         self._keep(counters, step_number + 1)
         return theta, state, sums
+
+    def _in_callers_buffers(self, given: Any, got: Any) -> Any:
+        """``got`` as the caller's buffers ``given`` (the same nest): where a replayed step
+        returned another array than the one it was given (the graph's own memory, which the
+        next replay reuses), its values are copied into the caller's. Nothing to do, and no
+        operation, where the step updated them in place."""
+        for mine, new in zip(leaves(given), leaves(got), strict=True):
+            if new is not mine:
+                mine[...] = new
+        theta, state, counters = given
+        return theta, dict(state), counters
 
     def run_epoch(
         self, theta: Array, opt_state: dict[str, Array], data: _Data, idx: Array,
