@@ -2,10 +2,11 @@
 
 On a backend whose record has a compiler (:attr:`~anyarray_nn.backend.BackendInfo.compile`:
 JAX's ``jax.jit``; ``torch.compile``, which on a CUDA device also captures the step as a CUDA
-graph), ``fit`` runs the training step compiled instead of op by op. Nothing in the math
-changes: the step is :meth:`anyarray_nn.training.Step.body`, the body the eager step runs (the
-layers' forward and backward, the output head, the penalties, clipping and
-:meth:`~anyarray_nn.optimizers.Optimizer.advance`), traced with abstract arrays. This module
+graph; on CuPy the step captured as a CUDA graph and replayed, :mod:`anyarray_nn.graphs`, not
+yet run on a GPU in this project), ``fit`` runs the training step compiled instead of op by op.
+Nothing in the math changes: the step is :meth:`anyarray_nn.training.Step.body`, the body the
+eager step runs (the layers' forward and backward, the output head, the penalties, clipping
+and :meth:`~anyarray_nn.optimizers.Optimizer.advance`), traced with abstract arrays. This module
 holds only what is specific to compiling:
 
 - **Everything that changes from step to step is an argument that lives on the device**: the
@@ -18,6 +19,11 @@ holds only what is specific to compiling:
   be replayed as it is.
 - While it traces, the optimizer's counter reads as an object that refuses to be read, so an
   update that reads ``t`` fails loudly instead of baking one step's value in.
+- **A replayed CUDA graph overwrites its previous outputs** (torch's ``reduce-overhead``,
+  CuPy's graphs: the compiler's ``replay_overwrites_outputs``): each step's loss and
+  statistics are copied before the epoch's sums keep them, and the parameter vector, optimizer
+  state and counters returned are the caller's own buffers (values the step returned elsewhere
+  are copied into them).
 - Where the backend also has a ``scan`` (``jax.lax.scan``), a whole epoch's full batches run
   as one call: the step is the body of a compiled loop (:func:`anyarray_nn.training._train_epoch`
   takes that fast path, then calls the single step for the last, smaller batch).
