@@ -181,6 +181,9 @@ class _TorchCompiled:
         import torch  # optional
 
         self._cuda = getattr(device, "type", None) == "cuda"
+        #: On CUDA, the next replay of the graph overwrites the step's outputs (its loss and
+        #: statistics): the caller copies what it keeps (``compiled.CompiledStep`` does).
+        self.replay_overwrites_outputs = self._cuda
         self._torch = torch
         self._fn = torch.compile(
             fn,
@@ -193,6 +196,7 @@ class _TorchCompiled:
     def __call__(self, *args: Any) -> Any:
         if self._cuda:  # the step's own buffers, updated in place: captured by address
             self._static(args[:3])
+            self._torch.compiler.cudagraph_mark_step_begin()  # a new step: see warm
         with warnings.catch_warnings():  # array-api-compat's cached type checks: pure, traced
             warnings.filterwarnings("ignore", "Dynamo detected a call to a `functools.lru_cache`")
             return self._fn(*args)
@@ -208,12 +212,20 @@ class _TorchCompiled:
                 self._torch._dynamo.mark_static_address(leaf)
 
     def warm(self, *args: Any) -> Any:
+        if self._cuda:  # each call is a new step: the previous one's outputs, already copied
+            self._torch.compiler.cudagraph_mark_step_begin()  # by the caller, may be reused
         with self._torch.compiler.set_stance(skip_guard_eval_unsafe=True):
             return self._fn(*args)
 
 
 def _torch_compile(fn: Callable[..., Any], device: Any = None) -> Any:
     return _TorchCompiled(fn, device)
+
+
+def _cupy_graphs(fn: Callable[..., Any], device: Any = None) -> Any:
+    from .graphs import CupyCapture, GraphStep  # library-specific code lives there
+
+    return GraphStep(fn, CupyCapture(device))
 
 
 def _torch_update_kernel(kind: str, params: Any) -> Any:
@@ -359,11 +371,17 @@ class BackendInfo:
         has_int64: whether ``int64`` arrays exist (index arrays are ``int32`` otherwise).
         compile: ``compile(fn, device)`` turns a function of arrays into a compiled one for
             arrays on ``device`` (``jax.jit``; ``torch.compile``, with CUDA graphs on a CUDA
-            device); ``None`` when the library runs eagerly only. ``fit`` then compiles its
-            step with it (:mod:`anyarray_nn.compiled`).
+            device; on CuPy the step captured as a CUDA graph and replayed,
+            :mod:`anyarray_nn.graphs`); ``None`` when the library runs eagerly only. ``fit``
+            then compiles its step with it (:mod:`anyarray_nn.compiled`).
         compile_by_default: ``fit(compile=None)`` compiles (JAX: compiling takes about a
             second and pays within an epoch); False where compiling takes long enough that the
-            user should ask for it (torch: see docs/performance.md).
+            user should ask for it (torch: see docs/performance.md; CuPy: its graphs have not
+            been run on a GPU in this project yet).
+        keeps_constants: device constants that a compiled step makes from host numbers
+            (the dropout hash's ``uint32`` keys) may be made once and reused: its arrays are
+            concrete, not traced, and a CUDA graph capture cannot copy host numbers to the
+            device (CuPy).
         scan_on: ``scan_on(device)`` is the library's ``scan(f, carry, xs) -> (carry, ys)``
             for arrays on ``device``, which runs ``f`` once per leading entry of ``xs`` inside
             a compiled function (``jax.lax.scan``; torch's ``scan`` on its CPU), or ``None``:
@@ -404,6 +422,7 @@ class BackendInfo:
     has_int64: Callable[[], bool] = lambda: True
     compile: Callable[..., Any] | None = None
     compile_by_default: bool = True
+    keeps_constants: bool = False
     scan_on: Callable[[Any], Callable[..., Any] | None] | None = None
     scan_binds: bool = True
     purpose: str | None = None
@@ -443,6 +462,9 @@ BACKENDS: dict[str, BackendInfo] = {
             is_host=lambda device: False,
             probe=_cupy_probe,
             auto=True,
+            compile=_cupy_graphs,  # the step captured as a CUDA graph: anyarray_nn.graphs
+            compile_by_default=False,  # not yet run on a GPU here: fit(compile=True) asks
+            keeps_constants=True,
         ),
         BackendInfo(
             "torch",

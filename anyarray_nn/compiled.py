@@ -2,10 +2,11 @@
 
 On a backend whose record has a compiler (:attr:`~anyarray_nn.backend.BackendInfo.compile`:
 JAX's ``jax.jit``; ``torch.compile``, which on a CUDA device also captures the step as a CUDA
-graph), ``fit`` runs the training step compiled instead of op by op. Nothing in the math
-changes: the step is :meth:`anyarray_nn.training.Step.body`, the body the eager step runs (the
-layers' forward and backward, the output head, the penalties, clipping and
-:meth:`~anyarray_nn.optimizers.Optimizer.advance`), traced with abstract arrays. This module
+graph; on CuPy the step captured as a CUDA graph and replayed, :mod:`anyarray_nn.graphs`, not
+yet run on a GPU in this project), ``fit`` runs the training step compiled instead of op by op.
+Nothing in the math changes: the step is :meth:`anyarray_nn.training.Step.body`, the body the
+eager step runs (the layers' forward and backward, the output head, the penalties, clipping
+and :meth:`~anyarray_nn.optimizers.Optimizer.advance`), traced with abstract arrays. This module
 holds only what is specific to compiling:
 
 - **Everything that changes from step to step is an argument that lives on the device**: the
@@ -18,6 +19,11 @@ holds only what is specific to compiling:
   be replayed as it is.
 - While it traces, the optimizer's counter reads as an object that refuses to be read, so an
   update that reads ``t`` fails loudly instead of baking one step's value in.
+- **A replayed CUDA graph overwrites its previous outputs** (torch's ``reduce-overhead``,
+  CuPy's graphs: the compiler's ``replay_overwrites_outputs``): each step's loss and
+  statistics are copied before the epoch's sums keep them, and the parameter vector, optimizer
+  state and counters returned are the caller's own buffers (values the step returned elsewhere
+  are copied into them).
 - Where the backend also has a ``scan`` (``jax.lax.scan``), a whole epoch's full batches run
   as one call: the step is the body of a compiled loop (:func:`anyarray_nn.training._train_epoch`
   takes that fast path, then calls the single step for the last, smaller batch).
@@ -39,6 +45,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from . import writeback
+from .graphs import leaves
 from .layers import reads_params_from_pass
 from .optimizers import FLUSH_EVERY, flush_tiny_state
 from .random import DeviceStep
@@ -105,6 +112,10 @@ class CompiledStep:
         self._epoch = (
             info.compile(_own_code(self._traced_epoch), device) if self.can_scan else None  # type: ignore[misc]
         )
+        #: A replay overwrites the previous call's loss and statistics (CUDA graphs): they
+        #: are copied before the loop keeps them, and the buffers the step updates in place
+        #: are checked to be the caller's.
+        self._replays = bool(getattr(self._once, "replay_overwrites_outputs", False))
         self._dropout_step: DeviceStep | None = None
         self._dropout_at = -1
         self._placed: tuple[Any, Any] = (None, None)  # the counter and rate last handed over
@@ -132,16 +143,19 @@ class CompiledStep:
         count, lr, parts = counters
         own_views = in_loop and self._own_views
         previous = None if own_views else net._bind_views(theta)
+        kept = opt.count
         if not in_loop:
-            kept, opt.count = opt.count, _UNREADABLE
-        theta, state, counters, sums = step.body(
-            theta, dict(state), (count, lr, DeviceStep(*parts)), step.whole_batch(X, T, w),
-            writeback.NEW_ARRAYS if in_loop else self._wb, owed, own_views,
-        )  # fmt: skip
-        if not in_loop:
-            opt.count = kept
-        if previous is not None:
-            net._restore_binding(previous)
+            opt.count = _UNREADABLE
+        try:  # a capture that fails part-way (anyarray_nn.graphs) leaves both as they were
+            theta, state, counters, sums = step.body(
+                theta, dict(state), (count, lr, DeviceStep(*parts)), step.whole_batch(X, T, w),
+                writeback.NEW_ARRAYS if in_loop else self._wb, owed, own_views,
+            )  # fmt: skip
+        finally:
+            if not in_loop:
+                opt.count = kept
+            if previous is not None:
+                net._restore_binding(previous)
         count, lr, dropout_step = counters
         return theta, state, (count, lr, dropout_step.parts()), sums
 
@@ -203,6 +217,8 @@ class CompiledStep:
         """Forget the fit's step and network (the cache keeps compiled code, and the dropout
         step's device buffer, never a network)."""
         self.step, self._dropout_at, self._placed = None, -1, (None, None)
+        for fn in (self._once, self._epoch):
+            getattr(fn, "release", lambda: None)()  # captured graphs hold the fit's buffers
 
     def _counters(self, step_number: int) -> tuple[Array, Array, tuple[Array, ...]]:
         """The device counters at ``step_number``: moved there once per fit, then carried.
@@ -255,11 +271,27 @@ class CompiledStep:
         signature = ("step", tuple(batch.X.shape), batch.w is None)
         counters = self._counters(step_number)
         arrays = (batch.X, batch.T, batch.w)
+        given = (theta, opt_state, counters)
         theta, state, counters, sums = self._timed(
             self._once, signature, theta, opt_state, counters, arrays
         )
+        if self._replays:
+            theta, state, counters = self._in_callers_buffers(given, (theta, state, counters))
+            xp = self.step.net.xp  # type: ignore[union-attr]
+            sums = [xp.asarray(s, copy=True) for s in sums]  # the next replay overwrites them
         self._keep(counters, step_number + 1)
         return theta, state, sums
+
+    def _in_callers_buffers(self, given: Any, got: Any) -> Any:
+        """``got`` as the caller's buffers ``given`` (the same nest): where a replayed step
+        returned another array than the one it was given (the graph's own memory, which the
+        next replay reuses), its values are copied into the caller's. Nothing to do, and no
+        operation, where the step updated them in place."""
+        for mine, new in zip(leaves(given), leaves(got), strict=True):
+            if new is not mine:
+                mine[...] = new
+        theta, state, counters = given
+        return theta, dict(state), counters
 
     def run_epoch(
         self, theta: Array, opt_state: dict[str, Array], data: _Data, idx: Array,

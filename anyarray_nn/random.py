@@ -113,7 +113,7 @@ def random_bits(
             consts: Any = _PYTHON_CONSTS
             k1, k2 = _key32(seed, step, layer)  # type: ignore[arg-type]
         elif isinstance(step, DeviceStep):
-            consts = _Uint32(xp, device)
+            consts = _Uint32.on(xp, device)
             k1, k2 = _key32_device(consts, seed, step, layer)
         else:
             consts = _Uint32(xp, device)
@@ -179,14 +179,38 @@ class DeviceStep:
 class _Uint32:
     """Makes 0-d ``uint32`` arrays (every key and constant is one, so no Python int above
     2**31 meets an array: JAX without 64-bit mode would overflow it), with the mixer's two
-    multipliers ready."""
+    multipliers ready. ``kept`` (see :meth:`on`) keeps each array it made, by value."""
 
-    def __init__(self, xp: Any, device: Any) -> None:
-        self.xp, self.device = xp, device
+    def __init__(self, xp: Any, device: Any, kept: dict[int, Any] | None = None) -> None:
+        self.xp, self.device, self.kept = xp, device, kept
         self.c1, self.c2 = self(0x7FEB352D), self(0x846CA68B)
 
     def __call__(self, value: int) -> Any:
-        return self.xp.asarray(value, dtype=self.xp.uint32, device=self.device)
+        if self.kept is not None and value in self.kept:
+            return self.kept[value]
+        made = self.xp.asarray(value, dtype=self.xp.uint32, device=self.device)
+        if self.kept is not None:
+            self.kept[value] = made  # never written: every use makes a new array from it
+        return made
+
+    @staticmethod
+    def on(xp: Any, device: Any) -> _Uint32:
+        """The maker for a compiled step on ``device``: where the backend keeps constants
+        (:attr:`~anyarray_nn.backend.BackendInfo.keeps_constants`: CuPy, whose captured CUDA
+        graph cannot copy host numbers to the device), one per namespace and device whose
+        arrays are made once, by the step's first, eager call, and reused by the capture;
+        elsewhere (traced arrays) a new one."""
+        if not info_for_namespace(xp).keeps_constants:
+            return _Uint32(xp, device)
+        key = (id(xp), str(device))
+        if key not in _KEPT:
+            _KEPT[key] = _Uint32(xp, device, {})
+        return _KEPT[key]
+
+
+#: Constant makers kept by namespace and device (:meth:`_Uint32.on`); their values are a few
+#: per seed and dropout layer.
+_KEPT: dict[tuple[int, str], _Uint32] = {}
 
 
 def _key32_device(consts: _Uint32, seed: int, step: DeviceStep, layer: int) -> tuple[Any, Any]:
@@ -261,7 +285,9 @@ def dropout_mask(
     for s in shape[1:]:
         cols *= s
     bits = random_bits(xp, shape, seed, step, layer, device, offset=row_offset * cols)
-    if _array_constants(xp, step):  # a Python int above 2**31 would overflow JAX's int32
+    if isinstance(step, DeviceStep) and info_for_namespace(xp).keeps_constants:
+        mask = xp.astype(bits >= _Uint32.on(xp, device)(threshold), dtype)  # made once
+    elif _array_constants(xp, step):  # a Python int above 2**31 would overflow JAX's int32
         mask = xp.astype(bits >= xp.asarray(threshold, dtype=bits.dtype, device=device), dtype)
     else:  # a Python int: no copy to the device on every step
         mask = xp.astype(bits >= threshold, dtype)

@@ -478,15 +478,16 @@ def fit(
             :class:`~anyarray_nn.distributed.DistributedError` on every rank.
         compile: run the training step compiled, on a backend that has a compiler (JAX:
             ``jax.jit``, and a whole epoch's full batches as one ``jax.lax.scan``; torch:
-            ``torch.compile``, replayed as a CUDA graph on a CUDA device); see
+            ``torch.compile``, replayed as a CUDA graph on a CUDA device; CuPy: the step
+            captured as a CUDA graph and replayed, :mod:`anyarray_nn.graphs`); see
             :mod:`anyarray_nn.compiled`. ``None`` (the default) compiles where the backend's
             record says it pays by default (JAX; not torch, where compiling takes seconds: see
-            docs/performance.md) and the data is on the device in one process (not streamed,
-            no ``comm``); ``False`` runs op by op; ``True`` compiles on JAX and torch and is
-            refused on a backend without a compiler. Only ``None``, ``True`` and ``False``
-            (NumPy's booleans too) are accepted. The same numbers either way, up to rounding;
-            compiling happens once per batch shape and is reused by later epochs and ``fit``
-            calls (``verbose`` reports how long it took).
+            docs/performance.md; not yet CuPy) and the data is on the device in one process
+            (not streamed, no ``comm``); ``False`` runs op by op; ``True`` compiles on JAX,
+            torch and CuPy and is refused on a backend without a compiler. Only ``None``,
+            ``True`` and ``False`` (NumPy's booleans too) are accepted. The same numbers
+            either way, up to rounding; compiling happens once per batch shape and is reused
+            by later epochs and ``fit`` calls (``verbose`` reports how long it took).
 
     Raises:
         TrainingDivergedError: the loss became NaN/inf; the epoch is named and the net keeps
@@ -547,7 +548,7 @@ def _check_settings(net: NN, verbose: int, callbacks: Sequence[Any], compile: An
     if compile and net.backend.info.compile is None:
         raise ValueError(
             f"fit(compile=True): the {net.backend.name} backend has no compiler; compiling "
-            "needs backend='jax' or 'torch'. Leave compile=None to compile where possible."
+            "needs backend='jax', 'torch' or 'cupy'. Leave compile=None to compile where possible."
         )
     return compile
 

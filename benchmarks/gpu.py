@@ -11,11 +11,11 @@ What it measures (784-128-64-10 ReLU, Adam lr 1e-3, float32, batches 128 and 102
   (``nn.Sequential`` + ``torch.optim.Adam`` with its defaults, ``randperm`` batches on the device,
   ``zero_grad(set_to_none=True)``: the loop a PyTorch user writes); each ratio is ours over the
   torch loop, measured in the same run. ``ours-torch-compiled`` and ``ours-cupy-graph`` are
-  the same fits with ``fit(compile=True)`` (torch.compile with CUDA graphs; CuPy's captured step
-  once it exists), compiled by the untimed warm-up; where the installed library refuses to
-  compile on that backend (or the compiler fails), the row prints ``not available: <reason>``
-  and the run goes on. The dry run has ``ours-torch-cpu-compiled`` and lists the GPU rows as
-  not available.
+  the same fits with ``fit(compile=True)`` (torch.compile with CUDA graphs; CuPy's step captured
+  as a CUDA graph, anyarray_nn/graphs.py), compiled by the untimed warm-up; where the installed
+  library refuses to compile on that backend (or the compiler fails), the row prints
+  ``not available: <reason>`` and the run goes on. The dry run has
+  ``ours-torch-cpu-compiled`` and lists the GPU rows as not available.
 - **kernels/step**: CUDA kernels (memcpy/memset counted apart) seen by ``torch.profiler``
   (CUPTI sees CuPy's kernels too) in one epoch, divided by its steps.
 - **syncs/step**: synchronizing calls inside the steps of an epoch: torch's sync debug mode

@@ -125,6 +125,7 @@ def test_torch_cuda_compiled_replays_cuda_graphs_and_equals_numpy():
     X, y = _problem()
     ref, net = _pair("torch", dropout=0.3, l2=1e-3)
     net.to("torch", device="cuda")
+    theta = net.theta
     counters.clear()
     for model in (ref, net):
         kwargs = {"compile": True} if model is net else {}
@@ -135,6 +136,9 @@ def test_torch_cuda_compiled_replays_cuda_graphs_and_equals_numpy():
     assert counters["stats"]["unique_graphs"] <= 2
     assert _max_diff(ref, net) < 1e-9
     assert net.optimizer.t == 21
+    # each batch's loss was copied before the next replay overwrote it (the epoch sums it)
+    np.testing.assert_allclose(net.history_["loss"], ref.history_["loss"], rtol=1e-9)
+    assert net.theta is theta  # the step updated the network's own vector, in place
 
 
 def test_float32_bias_corrections_on_the_device_keep_float32_precision():
