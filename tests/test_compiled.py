@@ -334,3 +334,129 @@ def test_a_scoped_binding_restores_the_network_whatever_happens():
     with pytest.raises(RuntimeError, match="inside"), net.bound(other):
         raise RuntimeError("inside")
     np.testing.assert_array_equal(net.predict(X), before)
+
+
+# -- torch's compiled loop (a whole epoch's full batches as one call) -----------------------------
+class _ScaleFromPass(ann.layers.Layer):
+    """``y = x * s`` reading ``s`` through the pass: it declares ``params_from_pass``."""
+
+    name = "scale_from_pass_test"
+    param_names = ("s",)
+    params_from_pass = True
+
+    def build(self, backend: Any, rng: np.random.Generator, fan_in: int) -> int:
+        self.backend = backend
+        self.params = {"s": backend.asarray(np.linspace(0.5, 1.5, fan_in))}
+        return fan_in
+
+    def forward(self, x: Any, ctx: Any = ann.layers.INFERENCE) -> Any:
+        ctx.save_for_backward(self, x)
+        return x * ctx.params_of(self)["s"]
+
+    def backward(self, grad_out: Any, ctx: Any, need_input_grad: bool = True) -> Any:
+        (x,) = ctx.saved(self)
+        ctx.grads[self] = {"s": self.xp.sum(grad_out * x, axis=0)}
+        return grad_out * ctx.params_of(self)["s"] if need_input_grad else None
+
+
+class _ScaleFromSelf(_ScaleFromPass):
+    """The same layer reading ``self.params`` (the documented recipe); it inherits, but does
+    not declare, ``params_from_pass``."""
+
+    name = "scale_from_self_test"
+
+    def forward(self, x: Any, ctx: Any = ann.layers.INFERENCE) -> Any:
+        ctx.save_for_backward(self, x)
+        return x * self.params["s"]
+
+    def backward(self, grad_out: Any, ctx: Any, need_input_grad: bool = True) -> Any:
+        (x,) = ctx.saved(self)
+        ctx.grads[self] = {"s": self.xp.sum(grad_out * x, axis=0)}
+        return grad_out * self.params["s"] if need_input_grad else None
+
+
+def _layers(middle: Any) -> list[Any]:
+    return [ann.Dense(16, "relu", fan_in=6), middle, ann.Dense(3, activation="softmax")]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("layer", "in_loop"),
+    [(None, True), (_ScaleFromPass, True), (_ScaleFromSelf, False)],
+    ids=["dense", "declares-params-from-pass", "reads-self-params"],
+)
+def test_torch_runs_full_batches_as_one_loop_when_every_layer_reads_the_pass(
+    monkeypatch, layer, in_loop
+):
+    """On torch's CPU the compiled fit runs each epoch's full batches as one compiled loop
+    (then the last, smaller batch as one step) when every layer reads its parameters through
+    the pass; a layer that reads ``self.params`` (not declaring ``params_from_pass`` on its
+    own class) gets one compiled call per batch instead, since dynamo refuses a loop body that
+    rebinds the network. Either way the numbers are NumPy float64's, op by op."""
+    _torch()
+    from anyarray_nn.compiled import CompiledStep
+
+    calls = {"run_epoch": 0, "step": 0}
+    run_epoch, step = CompiledStep.run_epoch, CompiledStep.__call__
+
+    def counted_epoch(self, *args):
+        calls["run_epoch"] += 1
+        return run_epoch(self, *args)
+
+    def counted_step(self, *args):
+        calls["step"] += 1
+        return step(self, *args)
+
+    monkeypatch.setattr(CompiledStep, "run_epoch", counted_epoch)
+    monkeypatch.setattr(CompiledStep, "__call__", counted_step)
+    X, y = _problem()
+    nets = []
+    for backend in ("numpy", "torch"):
+        layers = [6, 16, 8, 3] if layer is None else _layers(layer())
+        nets.append(ann.NN(layers, backend=backend, dtype="float64", seed=3, l2=1e-3,
+                           **({"dropout": 0.3} if layer is None else {})))  # fmt: skip
+    ref, net = nets
+    ref.fit(X, y, epochs=3, batch_size=32, optimizer="adam", lr=0.01)
+    net.fit(X, y, epochs=3, batch_size=32, optimizer="adam", lr=0.01, compile=True)
+    assert _max_diff(ref, net) < 1e-9
+    np.testing.assert_allclose(net.history_["loss"], ref.history_["loss"], rtol=1e-10)
+    # 203 rows in batches of 32: 6 full batches and one of 11 per epoch
+    expected = {"run_epoch": 3, "step": 3} if in_loop else {"run_epoch": 0, "step": 21}
+    assert calls == expected
+
+
+def test_a_pass_with_its_own_views_leaves_the_network_untouched():
+    """``Pass(views=...)`` runs the layers on views of another vector: the output is the
+    closed form computed from that vector's weights, and the network keeps its own."""
+    net = ann.NN([4, 5, 3], dtype="float64", seed=0, l2=0.1)
+    before = [w.copy() for w in net.get_weights()]
+    theta = np.linspace(-1.0, 1.0, net.theta.shape[0])
+    W1, b1, W2, b2 = (np.asarray(v) for v in net.layout.views(np, theta))
+    X = np.arange(8.0).reshape(2, 4) / 8
+    ctx = ann.layers.Pass(theta=theta, views=net.views_of(theta))
+    z = net.logits(X, ctx)
+    np.testing.assert_allclose(z, np.maximum(X @ W1 + b1, 0) @ W2 + b2, rtol=1e-12)
+    loss, _, grad = net.backprop(X, np.eye(3)[[0, 2]], ann.layers.Pass(
+        training=True, theta=theta, views=net.views_of(theta)))  # fmt: skip
+    bound_loss, _, _ = net.backprop(X, np.eye(3)[[0, 2]])
+    weights = np.concatenate([W1.ravel(), W2.ravel()])
+    penalty = 0.1 * float(np.sum(weights**2))  # the penalty of theta's weights, not the net's
+    assert abs(float(loss) - float(bound_loss)) > 1e-6
+    data = net.objective(X, np.eye(3)[[0, 2]])[0]  # the bound network's objective, unchanged
+    assert abs(float(data) - float(bound_loss)) < 1e-12
+    p = np.exp(z - z.max(axis=1, keepdims=True))
+    p /= p.sum(axis=1, keepdims=True)
+    expected = -np.mean(np.log(p[[0, 1], [0, 2]])) + penalty
+    assert abs(float(loss) - expected) < 1e-12
+    T = np.eye(3)[[0, 2]]
+
+    def f(v: np.ndarray) -> float:
+        return float(net.backprop(X, T, ann.layers.Pass(theta=v, views=net.views_of(v)))[0])
+
+    eps = 1e-6
+    for i in range(0, theta.shape[0], 3):  # central differences of the pass's own vector
+        e = np.zeros_like(theta)
+        e[i] = eps
+        assert abs((f(theta + e) - f(theta - e)) / (2 * eps) - grad[i]) < 1e-7
+    for a, b in zip(before, net.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
