@@ -24,9 +24,14 @@ holds only what is specific to compiling:
   statistics are copied before the epoch's sums keep them, and the parameter vector, optimizer
   state and counters returned are the caller's own buffers (values the step returned elsewhere
   are copied into them).
-- Where the backend also has a ``scan`` (``jax.lax.scan``), a whole epoch's full batches run
-  as one call: the step is the body of a compiled loop (:func:`anyarray_nn.training._train_epoch`
-  takes that fast path, then calls the single step for the last, smaller batch).
+- Where the backend also has a ``scan`` (``jax.lax.scan``; torch's ``scan`` on its CPU), a
+  whole epoch's full batches run as one call: the step is the body of a compiled loop
+  (:func:`anyarray_nn.training._train_epoch` takes that fast path, then calls the single step
+  for the last, smaller batch). The loop's body returns new arrays, and where every layer reads
+  its parameters through the pass (:attr:`~anyarray_nn.layers.Layer.params_from_pass`) it
+  gives them views of its own parameter vector instead of binding the network: dynamo refuses
+  a loop body that changes Python objects, so on torch a network with a layer that reads
+  ``self.params`` runs one compiled call per step instead.
 
 **The cache keeps compiled code, not networks.** A :class:`CompiledStep` is kept per
 :meth:`~anyarray_nn.training.Step.settings` (the one key, next to the fields it describes), so
