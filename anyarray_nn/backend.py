@@ -399,6 +399,9 @@ class BackendInfo:
         from_host: ``from_host(x, dtype, device, copy)`` moves a NumPy array onto ``device``
             in ``dtype`` where the namespace's ``asarray`` is not the best way (JAX:
             ``jax.device_put``, in place on its CPU); ``None``: ``xp.asarray``.
+        immutable: the library's arrays never change once made (JAX), so a check of one
+            (``fit``'s NaN/inf check of ``X``) holds for as long as the array lives and is
+            not repeated by later calls given the same array.
         update_kernel: ``update_kernel(kind, params)`` is the library's one-kernel form of
             an optimizer update of that kind (``"adam"``, ``"adamw"``) for ``params``' dtype
             and device, or ``None`` (:mod:`anyarray_nn.kernels`, chosen once per ``fit``).
@@ -428,6 +431,7 @@ class BackendInfo:
     purpose: str | None = None
     from_host: Callable[[np.ndarray, Any, Any, bool | None], Any] | None = None
     update_kernel: Callable[[str, Any], Any] = lambda kind, params: None
+    immutable: bool = False
 
     def status(self) -> str | None:
         """``None`` if this backend is usable here, else the reason it is not."""
@@ -525,6 +529,7 @@ BACKENDS: dict[str, BackendInfo] = {
             scan_on=lambda device: _jax_scan,
             copies_host_memory=False,  # a 64-byte-aligned array is used in place on its CPU
             from_host=_jax_from_host,
+            immutable=True,
         ),
     )
 }

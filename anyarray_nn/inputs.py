@@ -20,6 +20,8 @@ reads (this is the public API boundary, where reads are allowed).
 
 from __future__ import annotations
 
+import contextlib
+import weakref
 from typing import Any
 
 import numpy as np
@@ -73,7 +75,7 @@ def _device_features(backend: Backend, X: Array, n_features: int) -> Array:
     check_shape(tuple(X.shape), n_features)
     if xp.isdtype(X.dtype, "complex floating"):
         raise ValueError(_dtype_message(str(X.dtype), complex_=True))
-    if xp.isdtype(X.dtype, "real floating") and not _device_all_finite(xp, X):
+    if xp.isdtype(X.dtype, "real floating") and not _finite_once(backend, X):
         raise nonfinite_error(to_numpy(X))
     if X.dtype == backend.dtype:
         return X
@@ -82,6 +84,27 @@ def _device_features(backend: Backend, X: Array, n_features: int) -> Array:
     if xp.isdtype(X.dtype, "real floating") and not _device_all_finite(xp, cast):
         _check_range(to_numpy(X), backend.dtype_name)  # raises, naming the value
     return cast
+
+
+#: Arrays of an immutable library (the record's ``immutable``: JAX) already found finite, by
+#: ``id``, each with a weak reference that removes it when the array is freed.
+_FINITE: dict[int, weakref.ref[Any]] = {}
+
+
+def _finite_once(backend: Backend, X: Array) -> bool:
+    """:func:`_device_all_finite`, checked once per array where arrays cannot change: a
+    later ``fit`` or ``evaluate`` given the same JAX array does not read it again."""
+    if not backend.info.immutable:
+        return _device_all_finite(backend.xp, X)
+    known = _FINITE.get(id(X))
+    if known is not None and known() is X:
+        return True
+    if not _device_all_finite(backend.xp, X):
+        return False
+    key = id(X)
+    with contextlib.suppress(TypeError):  # an array without weak references: checked again
+        _FINITE[key] = weakref.ref(X, lambda _, key=key: _FINITE.pop(key, None))
+    return True
 
 
 def _device_all_finite(xp: Any, X: Array) -> bool:

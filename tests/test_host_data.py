@@ -199,3 +199,34 @@ def test_all_finite_agrees_with_isfinite_in_every_dtype() -> None:
             cases.append(y)
         for x in cases:
             assert all_finite(x) == bool(np.all(np.isfinite(x))), (dtype, x)
+
+
+@pytest.mark.parametrize("backend", ["jax", "numpy"])
+def test_an_immutable_array_is_checked_for_nan_once(monkeypatch, backend: str) -> None:
+    """A JAX array cannot change, so ``fit`` checks it for NaN/inf once and later calls given
+    the same array do not read it again; another array is checked (and refused when it holds
+    a NaN). A NumPy array can change between calls, so it is checked every time."""
+    if backend == "jax":
+        pytest.importorskip("jax")
+    from anyarray_nn import inputs
+
+    reads = []
+    device_check, host_check = inputs._device_all_finite, inputs.all_finite
+    monkeypatch.setattr(
+        inputs, "_device_all_finite", lambda xp, X: reads.append(1) or device_check(xp, X)
+    )
+    monkeypatch.setattr(inputs, "all_finite", lambda X: reads.append(1) or host_check(X))
+    net = ann.NN([4, 5, 3], backend=backend, seed=0)
+    rng = np.random.default_rng(0)
+    host = rng.normal(size=(40, 4)).astype(np.float32)
+    X, y = net.backend.asarray(host), rng.integers(0, 3, 40)
+    for _ in range(3):
+        net.fit(X, y, epochs=1, batch_size=16)
+    assert len(reads) == (1 if backend == "jax" else 3)
+    host[7, 2] = np.nan
+    with pytest.raises(ValueError, match="NaN or inf"):
+        net.fit(net.backend.asarray(host), y, epochs=1)
+    if backend == "numpy":  # the same array, changed in place, is read again and refused
+        X[7, 2] = np.nan
+        with pytest.raises(ValueError, match="NaN or inf"):
+            net.fit(X, y, epochs=1)
