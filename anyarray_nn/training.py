@@ -479,8 +479,8 @@ def fit(
         compile: run the training step compiled, on a backend that has a compiler (JAX:
             ``jax.jit``, and a whole epoch's full batches as one ``jax.lax.scan``; torch:
             ``torch.compile``, the full batches as one loop on the CPU and the step replayed
-            as a CUDA graph on a CUDA device; CuPy: the step
-            captured as a CUDA graph and replayed, :mod:`anyarray_nn.graphs`); see
+            as a CUDA graph on a CUDA device; CuPy: the step captured as a CUDA graph and
+            replayed, :mod:`anyarray_nn.graphs`); see
             :mod:`anyarray_nn.compiled`. ``None`` (the default) compiles where the backend's
             record says it pays by default (JAX; not torch, where compiling takes seconds: see
             docs/performance.md; not yet CuPy) and the data is on the device in one process

@@ -587,17 +587,11 @@ def _mpi():
     return _launch, _reports
 
 
-@pytest.mark.parametrize("setting", sorted(RANK_DIFFERENCES))
-def test_ranks_that_differ_in_a_setting_all_raise_naming_it(setting, tmp_path):
-    """Before: different epochs hung rank 0 in an allreduce forever; different batch sizes or
-    widths ended in MPICH's "Message truncated". Now every rank raises DistributedError naming
-    the setting and both values, within the timeout."""
+def _every_rank_raises(body: str, tmp_path) -> tuple[list[str], subprocess.CompletedProcess]:
+    """Run ``body`` (ending in an open ``try:``) on 2 ranks, each reporting the
+    DistributedError it raises; returns the errors (every rank's, asserted) and the process."""
     launch, reports = _mpi()
-    mine, theirs, job = RANK_DIFFERENCES[setting]
-    body = f"""
-    value = {mine!r} if rank == 0 else {theirs!r}
-    try:
-        {job.format(v="value")}
+    body += """
     except ann.distributed.DistributedError as exc:
         report(error=str(exc))
         sys.exit(3)
@@ -607,6 +601,21 @@ def test_ranks_that_differ_in_a_setting_all_raise_naming_it(setting, tmp_path):
     got = reports(tmp_path)
     errors = [r.get("error", "") for r in got]
     assert len(got) == 2 and all(errors), proc.stdout + proc.stderr
+    return errors, proc
+
+
+@pytest.mark.parametrize("setting", sorted(RANK_DIFFERENCES))
+def test_ranks_that_differ_in_a_setting_all_raise_naming_it(setting, tmp_path):
+    """Before: different epochs hung rank 0 in an allreduce forever; different batch sizes or
+    widths ended in MPICH's "Message truncated". Now every rank raises DistributedError naming
+    the setting and both values, within the timeout."""
+    mine, theirs, job = RANK_DIFFERENCES[setting]
+    body = f"""
+    value = {mine!r} if rank == 0 else {theirs!r}
+    try:
+        {job.format(v="value")}
+    """
+    errors, proc = _every_rank_raises(body, tmp_path)
     for error in errors:
         assert "rank 1 of 2" in error and f"its {setting} is" in error, error
         assert "rank 0's" in error
@@ -623,19 +632,11 @@ def test_an_argument_refused_on_one_rank_only_ends_every_rank(job, tmp_path):
     """Arguments are checked before the ranks compare settings: one refused on rank 1 alone
     used to leave rank 0 waiting in the comparison's collective. Now both ranks raise
     DistributedError naming rank 1 and its error, within the timeout."""
-    launch, reports = _mpi()
     body = f"""
     try:
         network("float64").{job}
-    except ann.distributed.DistributedError as exc:
-        report(error=str(exc))
-        sys.exit(3)
-    report(finished=True)
     """
-    proc = launch(2, body, tmp_path, timeout=90)
-    got = reports(tmp_path)
-    errors = [r.get("error", "") for r in got]
-    assert len(got) == 2 and all(errors), proc.stdout + proc.stderr
+    errors, _ = _every_rank_raises(body, tmp_path)
     assert all("rank 1" in e and "argument" in e for e in errors), errors
 
 
